@@ -1,0 +1,23 @@
+"""Sequence tasks: seeded streams of (x_t, y_t) chunks with held-out test sets and success measures."""
+from .base import Chunk, Stream, Task
+from .add import AddTask
+
+#: name -> Task class. A new task is a module here and one line in this table.
+TASKS: dict[str, type[Task]] = {
+    AddTask.name: AddTask,
+}
+
+
+def make_task(name: str, **params) -> Task:
+    """The task called `name` with `params`; a clear ValueError for an unknown name or parameter."""
+    try:
+        cls = TASKS[name]
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}; choose from {', '.join(sorted(TASKS))}") from None
+    try:
+        return cls(**params)
+    except TypeError as exc:  # an unknown keyword
+        raise ValueError(f"task {name!r}: {exc}") from None
+
+
+__all__ = ["Chunk", "Stream", "Task", "AddTask", "TASKS", "make_task"]
