@@ -1,0 +1,32 @@
+"""Backpropagation through time (Rumelhart, Hinton and Williams 1986; Werbos 1990).
+
+The exact gradient of a sequence's loss: one forward sweep storing the states, one backward sweep of
+vector-Jacobian products. On an endless stream it is epochwise BPTT over consecutive pieces of `window`
+steps, with the state carried from one piece to the next. That is Williams and Peng's BPTT(h; h') with
+h = h' = window, so it shares truncated BPTT's kernel (`tbptt.tbptt_chunk`) rather than repeating it.
+"""
+from .base import check_int
+from .tbptt import TBPTT
+
+
+class BPTT(TBPTT):
+    """Epochwise BPTT over pieces of `window` steps; `gradient` is exact over the whole given sequence.
+    Cost per step: O(n^2) time, O(window n + n^2) memory."""
+
+    name = "bptt"
+
+    def __init__(self, window: int = 100):
+        self.window = window
+
+    def check(self):
+        check_int("window", self.window)
+
+    @property
+    def _window(self):
+        return self.window, self.window
+
+    def gradient(self, model, theta, xs, ys, mask=None, resets=None, x_index=None):
+        """Exact (loss, dL/dtheta) of the whole sequence xs, ys, whatever `window` is."""
+        self.check()
+        whole = TBPTT(k1=len(xs), k2=len(xs))
+        return whole.gradient(model, theta, xs, ys, mask, resets, x_index)

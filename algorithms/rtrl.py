@@ -1,0 +1,112 @@
+"""Real-time recurrent learning (Williams and Zipser 1989, Neural Computation 1(2), eq. 10-14).
+
+The influence matrix M_t = ds_t/dtheta_rec (S x P_rec) is carried forward in time:
+    M_t = J_t M_{t-1} + Mbar_t,        J_t = ds_t/ds_{t-1},  Mbar_t = immediate Jacobian,
+and the gradient of the step's loss is dl_t/dtheta_rec = (dl_t/ds_t) M_t (plus the readout's own
+gradient), applied at once: the parameters change every step while M keeps accumulating (the usual online
+approximation, exact when the parameters are held fixed). J_t M_{t-1} is one BLAS matrix product into a
+second buffer; the two buffers swap roles each step.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from ..models import cell
+from ..models.layout import D_LOSS, D_P, D_PREC, D_S
+from ..models.losses import loss_grad
+from ..models.readout import readout, readout_vjp
+from ..optim import OptState, apply_update
+from .base import NONFINITE_LOSS, OK, Learner
+
+
+class RTRLState(NamedTuple):
+    s: np.ndarray      # (S,) state
+    s_new: np.ndarray  # (S,)
+    M: np.ndarray      # (2, S, P_rec): the influence matrix and its next value; ctr[1] says which is current
+    J: np.ndarray      # (S, S)
+    cache: np.ndarray  # (C,)
+    yhat: np.ndarray   # (o,)
+    dy: np.ndarray     # (o,)
+    ds: np.ndarray     # (S,)
+    ctr: np.ndarray    # [steps seen, index of the current M]
+    g: np.ndarray      # (P,)
+    gacc: np.ndarray   # (P,)
+    opt: OptState
+
+
+@njit(cache=True)
+def rtrl_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, losses,
+               s, s_new, Mb, J, cache, yhat, dy, ds, ctr, g, gacc, codes, hyper, moments, counts, u):
+    """Run RTRL over one chunk; update: apply the optimizer every step, else add into gacc."""
+    S = dims[D_S]
+    PR = dims[D_PREC]
+    P = dims[D_P]
+    loss_kind = dims[D_LOSS]
+    for t in range(xs.shape[0]):
+        M = Mb[ctr[1]]
+        Mn = Mb[1 - ctr[1]]
+        if resets[t]:
+            s[:] = 0.0
+            M[:, :] = 0.0
+        tg = ctr[0]
+        cell.step(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache)
+        cell.jac_state(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache, J)
+        np.dot(J, M, Mn)
+        cell.add_immediate(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache, Mn)
+        ctr[1] = 1 - ctr[1]
+        for j in range(S):
+            s[j] = s_new[j]
+        readout(dims, theta, s, yhat)
+        lt = loss_grad(loss_kind, yhat, ys[t], mask[t], dy)
+        losses[t] = lt
+        ctr[0] += 1
+        if not np.isfinite(lt):
+            return NONFINITE_LOSS, tg
+        if mask[t] == 0.0:
+            continue  # no error at this step: nothing to learn, M already moved on
+        ds[:] = 0.0
+        for q in range(PR, P):
+            g[q] = 0.0
+        readout_vjp(dims, theta, s, dy, g, ds)
+        np.dot(ds, Mn, g[:PR])
+        if update:
+            apply_update(codes, hyper, moments, counts, u, theta, g)
+        else:
+            gacc += g
+    return OK, ctr[0]
+
+
+class RTRL(Learner):
+    """Real-time recurrent learning: exact online gradient, parameters updated every step.
+    Cost per step: O(n^4) time (J_t M_{t-1}), O(n^3) memory (M)."""
+
+    name = "rtrl"
+    time_exponent = 4.0
+    memory_exponent = 3.0
+
+    def __init__(self):
+        pass
+
+    def init(self, model, theta, optimizer=None):
+        from ..optim import sgd
+        optimizer = optimizer or sgd(0.01)
+        S, P = model.n_state, model.n_params
+        return RTRLState(np.zeros(S), np.zeros(S), np.zeros((2, S, model.n_rec)), np.zeros((S, S)),
+                         np.zeros(max(model.n_cache, 1)), np.zeros(model.n_out), np.zeros(model.n_out),
+                         np.zeros(S), np.zeros(2, dtype=np.int64), np.zeros(P), np.zeros(P),
+                         optimizer.init(P))
+
+    def _run(self, model, theta, st, chunk, update, flush, losses):
+        o = st.opt
+        status, where = rtrl_chunk(
+            model.dims, model.aux, theta, chunk.xs, chunk.ys, chunk.mask, chunk.resets, chunk.x_index,
+            update, losses, st.s, st.s_new, st.M, st.J, st.cache, st.yhat, st.dy, st.ds, st.ctr, st.g,
+            st.gacc, o.codes, o.hyper, o.moments, o.counts, o.scratch)
+        return int(status), int(where)
+
+    def influence(self, model, state) -> np.ndarray:
+        """The current influence matrix M_t = ds_t/dtheta_rec (a view into the state)."""
+        return state.M[state.ctr[1]]

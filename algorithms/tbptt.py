@@ -1,0 +1,170 @@
+"""Truncated backpropagation through time, BPTT(k2; k1) of Williams and Peng (1990, Neural Computation 2(4)).
+
+Every k1 steps, the errors of those last k1 steps are propagated back k2 >= k1 steps through the stored
+history, and the parameters are updated; the state is carried across windows. k1 = k2 gives
+non-overlapping windows (epochwise BPTT on consecutive pieces of the stream); k1 = 1 gives BPTT(k2), one
+update per step. With the parameters held fixed and k1 = k2 >= T, the gradient is exactly BPTT's.
+
+The last k2 steps live in ring buffers (states before and after each step, inputs, caches, output errors).
+A backward sweep runs `vjp_state` from the newest step to the oldest, injecting dL/dy_hat of the newest k1
+steps through the readout, and stops the flow at a sequence start (reset); the weight gradients are then
+one matrix product over the window (`param_grad`). The history was computed with earlier parameters when
+k1 < k2; the sweep uses the current ones, as in Williams and Peng's online algorithm.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from ..models import cell
+from ..models.layout import D_LOSS, D_P, D_PREC, D_S
+from ..models.losses import loss_grad
+from ..models.readout import readout, readout_vjp
+from ..optim import OptState, apply_update
+from .base import NONFINITE_LOSS, OK, Learner, check_int
+
+
+class TBPTTState(NamedTuple):
+    s: np.ndarray        # (S,) state after the last step
+    s_prev: np.ndarray   # (H, S) ring: state before each step
+    s_next: np.ndarray   # (H, S) ring: state after each step
+    x: np.ndarray        # (H, m) ring: inputs (left stale for one-hot inputs)
+    xi: np.ndarray       # (H,) ring: one-hot index or -1
+    cache: np.ndarray    # (H, C) ring: what the derivatives need
+    dy: np.ndarray       # (H, o) ring: dL/dy_hat of each step
+    reset: np.ndarray    # (H,) ring: step started a sequence
+    tabs: np.ndarray     # (H,) ring: absolute time of each step
+    ctr: np.ndarray      # [steps seen, newest ring slot, slots filled, steps since last update]
+    delta: np.ndarray    # (H, G) pre-activation gradients of a sweep
+    ds: np.ndarray       # (S,) sweep workspace
+    ds2: np.ndarray      # (S,) sweep workspace
+    yhat: np.ndarray     # (o,)
+    g: np.ndarray        # (P,) gradient of the last window
+    gacc: np.ndarray     # (P,) gradient summed over windows (gradient mode)
+    opt: OptState
+
+
+@njit(cache=True)
+def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi, cache, dy, reset, tabs,
+                    delta, ds, ds2, g):
+    """g = gradient of the losses of the newest n_inject steps, each propagated back through the newest L
+    steps of the ring (Williams and Peng 1990, eq. 5 with h = L, h' = n_inject)."""
+    H = s_prev.shape[0]
+    P = dims[D_P]
+    for q in range(dims[D_PREC], P):
+        g[q] = 0.0
+    delta[:, :] = 0.0
+    ds[:] = 0.0
+    for age in range(L):
+        k = newest - age
+        if k < 0:
+            k += H
+        if age < n_inject:
+            readout_vjp(dims, theta, s_next[k], dy[k], g, ds)
+        cell.vjp_state(dims, aux, theta, s_prev[k], x[k], xi[k], tabs[k], s_next[k], cache[k], ds,
+                       delta[k], ds2)
+        if reset[k]:
+            ds2[:] = 0.0  # s_prev was the constant s_0: nothing flows into the previous sequence
+        ds, ds2 = ds2, ds
+    cell.param_grad(dims, aux, theta, s_prev, x, xi, cache, delta, g)
+
+
+@njit(cache=True)
+def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, losses,
+                s, s_prev, s_next, x, xi, cache, dy, reset, tabs, ctr, delta, ds, ds2, yhat, g, gacc,
+                codes, hyper, moments, counts, u):
+    """Run truncated BPTT over one chunk. update: apply the optimizer after each window, else add the
+    window's gradient into gacc. flush: at the end, also sweep the errors still waiting for a window.
+    Returns (status, step)."""
+    H = s_prev.shape[0]
+    S = dims[D_S]
+    loss_kind = dims[D_LOSS]
+    for t in range(xs.shape[0]):
+        k = ctr[1] + 1
+        if k == H:
+            k = 0
+        ctr[1] = k
+        if resets[t]:
+            s[:] = 0.0
+        reset[k] = resets[t]
+        s_prev[k, :] = s
+        if xis[t] < 0:
+            x[k, :] = xs[t]
+        xi[k] = xis[t]
+        tabs[k] = ctr[0]
+        cell.step(dims, aux, theta, s_prev[k], xs[t], xis[t], ctr[0], s_next[k], cache[k])
+        for j in range(S):
+            s[j] = s_next[k, j]
+        readout(dims, theta, s, yhat)
+        lt = loss_grad(loss_kind, yhat, ys[t], mask[t], dy[k])
+        losses[t] = lt
+        if not np.isfinite(lt):
+            return NONFINITE_LOSS, ctr[0]
+        ctr[0] += 1
+        if ctr[2] < H:
+            ctr[2] += 1
+        ctr[3] += 1
+        if ctr[3] == k1:
+            window_backward(dims, aux, theta, k1, ctr[2], k, s_prev, s_next, x, xi, cache, dy, reset, tabs,
+                            delta, ds, ds2, g)
+            if update:
+                apply_update(codes, hyper, moments, counts, u, theta, g)
+            else:
+                gacc += g
+            ctr[3] = 0
+    if flush and ctr[3] > 0:
+        window_backward(dims, aux, theta, ctr[3], ctr[2], ctr[1], s_prev, s_next, x, xi, cache, dy, reset,
+                        tabs, delta, ds, ds2, g)
+        gacc += g
+        ctr[3] = 0
+    return OK, ctr[0]
+
+
+class TBPTT(Learner):
+    """Truncated BPTT(k2; k1) (Williams and Peng 1990): every k1 steps, backpropagate k2 steps.
+
+    k1 = k2: non-overlapping windows; k1 = 1: BPTT(k2) with an update every step. Requires k2 >= k1.
+    Cost per step: O((k2/k1) n^2) time, O(k2 n + n^2) memory."""
+
+    name = "tbptt"
+    time_exponent = 2.0
+    memory_exponent = 2.0
+
+    def __init__(self, k1: int = 10, k2: int = 10):
+        self.k1 = k1
+        self.k2 = k2
+
+    def check(self):
+        check_int("k1", self.k1)
+        check_int("k2", self.k2)
+        if self.k2 < self.k1:
+            raise ValueError(f"k2 must be >= k1 (errors of the last k1 steps travel back k2 steps), "
+                             f"got k1={self.k1}, k2={self.k2}")
+
+    @property
+    def _window(self):
+        return self.k1, self.k2
+
+    def init(self, model, theta, optimizer=None):
+        from ..optim import sgd
+        self.check()
+        optimizer = optimizer or sgd(0.01)
+        k1, H = self._window
+        S, G, C, P = model.n_state, model.n_delta, max(model.n_cache, 1), model.n_params
+        ctr = np.array([0, H - 1, 0, 0], dtype=np.int64)
+        return TBPTTState(np.zeros(S), np.zeros((H, S)), np.zeros((H, S)), np.zeros((H, model.n_in)),
+                          np.zeros(H, dtype=np.int64), np.zeros((H, C)), np.zeros((H, model.n_out)),
+                          np.zeros(H, dtype=np.bool_), np.zeros(H, dtype=np.int64), ctr,
+                          np.zeros((H, G)), np.zeros(S), np.zeros(S), np.zeros(model.n_out), np.zeros(P),
+                          np.zeros(P), optimizer.init(P))
+
+    def _run(self, model, theta, st, chunk, update, flush, losses):
+        o = st.opt
+        status, where = tbptt_chunk(
+            model.dims, model.aux, theta, self._window[0], chunk.xs, chunk.ys, chunk.mask, chunk.resets,
+            chunk.x_index, update, flush, losses, st.s, st.s_prev, st.s_next, st.x, st.xi, st.cache, st.dy,
+            st.reset, st.tabs, st.ctr, st.delta, st.ds, st.ds2, st.yhat, st.g, st.gacc,
+            o.codes, o.hyper, o.moments, o.counts, o.scratch)
+        return int(status), int(where)

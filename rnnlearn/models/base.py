@@ -1,0 +1,156 @@
+"""The recurrent model interface in Python: sizes, parameter layout, initialisation, and inference.
+
+A model is a small description (its kind and sizes); all the computing happens in the kernels of
+`rnnlearn.models.cell`, which every learner calls. All parameters live in one flat float64 vector theta:
+the model's recurrent blocks first, then the shared linear readout V (o, n) and c (o,).
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from . import cell
+from .layout import D_LEN, D_C, D_G, D_KIND, D_LOSS, D_M, D_N, D_O, D_P, D_PREC, D_S, LOSSES
+from .readout import readout
+from .sequence import forward as _forward_kernel
+from .sequence import total_loss
+
+
+def _check_size(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class Model:
+    """Base class: subclasses set `kind`, `name` and the sizes, and say how to lay out and initialise the
+    recurrent blocks. Constructor arguments are the model's whole configuration."""
+
+    kind: ClassVar[int] = -1
+    name: ClassVar[str] = ""
+
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse"):
+        self.n_in = _check_size("n_in", n_in)
+        self.n_hidden = _check_size("n_hidden", n_hidden)
+        self.n_out = _check_size("n_out", n_out)
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        self.loss = loss
+        blocks = self.recurrent_blocks() + [("V", (self.n_out, self.n_hidden)), ("c", (self.n_out,))]
+        self._offsets = {}
+        off = 0
+        for name, shape in blocks:
+            size = int(np.prod(shape))
+            self._offsets[name] = (off, shape)
+            off += size
+        self.n_params = off
+        self.n_rec = self._offsets["V"][0]
+        dims = np.zeros(D_LEN, dtype=np.int64)
+        dims[D_KIND], dims[D_M], dims[D_N], dims[D_O] = self.kind, self.n_in, self.n_hidden, self.n_out
+        dims[D_LOSS], dims[D_S], dims[D_G], dims[D_C] = LOSSES[loss], self.n_state, self.n_delta, self.n_cache
+        dims[D_PREC], dims[D_P] = self.n_rec, self.n_params
+        self.dims = dims
+        self.aux = np.ascontiguousarray(self.make_aux(), dtype=np.float64)
+
+    # --- what a subclass defines -------------------------------------------------------------------
+    n_state: int      # S: size of the state s_t (h first)
+    n_delta: int      # G: size of the pre-activation gradient per step
+    n_cache: int = 0  # C: floats kept per step for the derivatives
+
+    def recurrent_blocks(self) -> list[tuple[str, tuple]]:
+        raise NotImplementedError
+
+    def init_recurrent(self, rng: np.random.Generator, p: dict) -> None:
+        raise NotImplementedError
+
+    def make_aux(self) -> np.ndarray:
+        return np.zeros(1)
+
+    def config(self) -> dict:
+        """Constructor arguments, enough to rebuild the model: type(self)(**model.config())."""
+        return {"n_in": self.n_in, "n_hidden": self.n_hidden, "n_out": self.n_out, "loss": self.loss}
+
+    # --- parameters --------------------------------------------------------------------------------
+    def init_params(self, seed: int = 0) -> np.ndarray:
+        """A fresh parameter vector: the model's recurrent initialisation, V ~ N(0, 1/n), c = 0."""
+        rng = np.random.default_rng(seed)
+        theta = np.zeros(self.n_params)
+        p = self.unpack(theta)
+        self.init_recurrent(rng, p)
+        p["V"][:] = rng.normal(0.0, 1.0 / np.sqrt(self.n_hidden), size=p["V"].shape)
+        return theta
+
+    def unpack(self, theta: np.ndarray) -> dict[str, np.ndarray]:
+        """Named views into theta (no copies): writing into them changes theta."""
+        theta = self._check_theta(theta)
+        return {name: theta[off:off + int(np.prod(shape))].reshape(shape)
+                for name, (off, shape) in self._offsets.items()}
+
+    def offset(self, name: str) -> int:
+        return self._offsets[name][0]
+
+    def _check_theta(self, theta):
+        if not (isinstance(theta, np.ndarray) and theta.dtype == np.float64 and theta.ndim == 1
+                and theta.flags.c_contiguous):
+            raise TypeError("theta must be a 1-D C-contiguous float64 array")
+        if theta.shape[0] != self.n_params:
+            raise ValueError(f"theta has {theta.shape[0]} entries, the model has {self.n_params} parameters")
+        return theta
+
+    # --- inference ---------------------------------------------------------------------------------
+    def forward(self, theta, chunk, s0=None, t0: int = 0):
+        """Run over a Chunk (or an (T, m) input array) from state s0 (zero by default).
+        Returns states (T, S) and raw outputs y_hat (T, o) (logits for "xent")."""
+        from ..tasks.base import Chunk
+        theta = self._check_theta(theta)
+        if not isinstance(chunk, Chunk):
+            chunk = Chunk.make(chunk, np.zeros((len(chunk), self.n_out)))
+        self._check_inputs(chunk.xs)
+        T = len(chunk)
+        s0 = np.zeros(self.n_state) if s0 is None else np.ascontiguousarray(s0, dtype=np.float64)
+        states = np.empty((T, self.n_state))
+        yhat = np.empty((T, self.n_out))
+        _forward_kernel(self.dims, self.aux, theta, s0, chunk.xs, chunk.x_index, chunk.resets, t0, states, yhat)
+        return states, yhat
+
+    def step(self, theta, s_prev, x, xi: int = -1, t: int = 0):
+        """One step: the new state and raw output from state s_prev and input x."""
+        theta = self._check_theta(theta)
+        s = np.empty(self.n_state)
+        y = np.empty(self.n_out)
+        cache = np.zeros(max(self.n_cache, 1))
+        cell.step(self.dims, self.aux, theta, np.ascontiguousarray(s_prev, dtype=np.float64),
+                  np.ascontiguousarray(x, dtype=np.float64), int(xi), int(t), s, cache)
+        readout(self.dims, theta, s, y)
+        return s, y
+
+    def sequence_loss(self, theta, chunk, s0=None) -> float:
+        """Total loss sum_t mask_t l_t over a chunk."""
+        _, yhat = self.forward(theta, chunk, s0)
+        return float(total_loss(self.dims, yhat, chunk.ys, chunk.mask))
+
+    def mean_loss(self, theta, chunk, s0=None) -> float:
+        """Loss per unit of mask weight: the figure reported as train or test loss."""
+        return self.sequence_loss(theta, chunk, s0) / max(float(chunk.mask.sum()), 1e-300)
+
+    def _check_inputs(self, xs):
+        if xs.ndim != 2 or xs.shape[1] != self.n_in:
+            raise ValueError(f"inputs must have shape (T, {self.n_in}), got {xs.shape}")
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.config() == other.config()
+
+    def __hash__(self):
+        return hash((type(self).__name__, tuple(sorted(self.config().items()))))
+
+
+def orthogonal(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A uniformly random n x n orthogonal matrix (QR of a Gaussian matrix with the sign fix of
+    Mezzadri 2007), the recurrent initialisation of Saxe, McClelland and Ganguli 2014."""
+    q, r = np.linalg.qr(rng.normal(size=(n, n)))
+    return q * np.sign(np.diag(r))

@@ -1,0 +1,67 @@
+"""Per-step losses and their gradients with respect to the raw output y_hat (DESIGN.md):
+"mse": l = 0.5 ||y_hat - y||^2;  "xent": l = -sum_k y_k log softmax(y_hat)_k (y one-hot or soft).
+Each is multiplied by the step's weight w (the task's mask)."""
+import numpy as np
+from numba import njit
+
+from .layout import MSE
+
+
+@njit(cache=True)
+def logsumexp(v):
+    """log sum_k exp(v_k), stable for large |v|."""
+    mx = v[0]
+    for k in range(1, v.shape[0]):
+        if v[k] > mx:
+            mx = v[k]
+    z = 0.0
+    for k in range(v.shape[0]):
+        z += np.exp(v[k] - mx)
+    return mx + np.log(z)
+
+
+@njit(cache=True)
+def loss_grad(loss_kind, yhat, y, w, dy):
+    """Return w * l(yhat, y) and write d(w * l)/d yhat into dy."""
+    o = yhat.shape[0]
+    if loss_kind == MSE:
+        l = 0.0
+        for k in range(o):
+            r = yhat[k] - y[k]
+            l += r * r
+            dy[k] = w * r
+        return 0.5 * w * l
+    lse = logsumexp(yhat)
+    l = 0.0
+    ysum = 0.0
+    for k in range(o):
+        l -= y[k] * (yhat[k] - lse)
+        ysum += y[k]
+    for k in range(o):
+        dy[k] = w * (ysum * np.exp(yhat[k] - lse) - y[k])
+    return w * l
+
+
+@njit(cache=True)
+def loss_only(loss_kind, yhat, y, w):
+    """w * l(yhat, y) without the gradient."""
+    o = yhat.shape[0]
+    if loss_kind == MSE:
+        l = 0.0
+        for k in range(o):
+            r = yhat[k] - y[k]
+            l += r * r
+        return 0.5 * w * l
+    lse = logsumexp(yhat)
+    l = 0.0
+    for k in range(o):
+        l -= y[k] * (yhat[k] - lse)
+    return w * l
+
+
+def softmax(logits):
+    """Row-wise softmax of logits (numpy, for analysis and sampling)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
