@@ -15,7 +15,7 @@ class BPTT(TBPTT):
 
     name = "bptt"
 
-    def __init__(self, window: int = 100):
+    def __init__(self, window: int = 20):
         self.window = window
 
     def check(self):

@@ -1,0 +1,157 @@
+"""Gradients: every learner against finite differences, the slow references of naive.py, and each other."""
+import numpy as np
+import pytest
+
+import naive
+from rnnlearn import Elman
+from rnnlearn.algorithms import BPTT, RTRL, TBPTT
+from rnnlearn.tasks import Chunk
+
+
+def problem(loss, T=15, m=3, n=6, o=2, seed=0):
+    rng = np.random.default_rng(seed)
+    model = Elman(n_in=m, n_hidden=n, n_out=o, loss=loss)
+    theta = model.init_params(seed) + 0.3 * rng.normal(size=model.n_params)  # break any symmetry of init
+    xs = rng.normal(size=(T, m))
+    if loss == "mse":
+        ys = rng.normal(size=(T, o))
+    else:
+        ys = rng.dirichlet(np.ones(o), size=T)  # soft targets exercise the general formula
+    return model, theta, xs, ys
+
+
+def rel(a, b):
+    return np.abs(a - b).max() / np.abs(b).max()
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+@pytest.mark.parametrize("learner", [BPTT(), RTRL()], ids=["bptt", "rtrl"])
+def test_gradient_matches_finite_differences(loss, learner):
+    model, theta, xs, ys = problem(loss)
+    f = lambda th: model.sequence_loss(th, Chunk.make(xs, ys))
+    loss_value, grad = learner.gradient(model, theta, xs, ys)
+    assert loss_value == pytest.approx(f(theta), rel=1e-12)
+    assert rel(grad, naive.finite_difference(f, theta)) < 1e-6
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+def test_bptt_matches_textbook_reference(loss):
+    model, theta, xs, ys = problem(loss)
+    _, grad = BPTT().gradient(model, theta, xs, ys)
+    ref = naive.flat(model, naive.elman_bptt(model.unpack(theta), xs, ys, loss))
+    assert rel(grad, ref) < 1e-12
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+@pytest.mark.parametrize("seed", range(5))
+def test_rtrl_equals_bptt(loss, seed):
+    model, theta, xs, ys = problem(loss, T=30, n=5 + seed, seed=seed)
+    _, g_bptt = BPTT().gradient(model, theta, xs, ys)
+    _, g_rtrl = RTRL().gradient(model, theta, xs, ys)
+    assert rel(g_rtrl, g_bptt) < 1e-10
+    ref = naive.flat(model, naive.elman_rtrl(model.unpack(theta), xs, ys, loss))
+    assert rel(g_rtrl, ref) < 1e-12
+
+
+@pytest.mark.parametrize("k", [15, 16, 40])
+def test_tbptt_with_window_covering_the_sequence_is_bptt(k):
+    model, theta, xs, ys = problem("xent", T=15)
+    l1, g1 = BPTT().gradient(model, theta, xs, ys)
+    l2, g2 = TBPTT(k1=k, k2=k).gradient(model, theta, xs, ys)
+    assert l1 == l2
+    assert rel(g2, g1) < 1e-13
+
+
+@pytest.mark.parametrize("k1,k2", [(1, 1), (1, 4), (3, 3), (2, 5), (4, 7), (5, 20)])
+def test_tbptt_matches_williams_peng_definition(k1, k2):
+    model, theta, xs, ys = problem("mse", T=17)
+    _, g = TBPTT(k1=k1, k2=k2).gradient(model, theta, xs, ys)
+    ref = naive.flat(model, naive.elman_truncated(model.unpack(theta), xs, ys, "mse", k1, k2))
+    assert rel(g, ref) < 1e-12
+
+
+def test_bptt_window_does_not_change_its_exact_gradient():
+    model, theta, xs, ys = problem("mse", T=25)
+    assert np.array_equal(BPTT(window=5).gradient(model, theta, xs, ys)[1],
+                          BPTT(window=100).gradient(model, theta, xs, ys)[1])
+
+
+@pytest.mark.parametrize("learner", [BPTT(), RTRL(), TBPTT(k1=3, k2=30)], ids=["bptt", "rtrl", "tbptt"])
+def test_resets_and_mask(learner):
+    """A reset starts a new sequence: the gradient is the sum of the two sequences' gradients, and masked
+    steps contribute nothing."""
+    model, theta, xs, ys = problem("xent", T=20)
+    mask = np.ones(20)
+    mask[[0, 4, 13]] = 0.0
+    mask[7] = 2.5
+    resets = np.zeros(20, dtype=bool)
+    resets[[0, 9]] = True
+    l, g = learner.gradient(model, theta, xs, ys, mask=mask, resets=resets)
+    la, ga = BPTT().gradient(model, theta, xs[:9], ys[:9], mask=mask[:9])
+    lb, gb = BPTT().gradient(model, theta, xs[9:], ys[9:], mask=mask[9:])
+    assert l == pytest.approx(la + lb, rel=1e-12)
+    assert rel(g, ga + gb) < 1e-12
+    ref = naive.flat(model, naive.elman_bptt(model.unpack(theta), xs, ys, "xent", mask, resets))
+    assert rel(g, ref) < 1e-12
+
+
+@pytest.mark.parametrize("learner", [BPTT(), RTRL(), TBPTT(2, 6)], ids=["bptt", "rtrl", "tbptt"])
+def test_one_hot_column_lookup_equals_dense_input(learner):
+    rng = np.random.default_rng(3)
+    model = Elman(n_in=5, n_hidden=4, n_out=3, loss="xent")
+    theta = model.init_params(1)
+    idx = rng.integers(0, 5, size=12)
+    xs = np.eye(5)[idx]
+    ys = np.eye(3)[rng.integers(0, 3, size=12)]
+    dense = learner.gradient(model, theta, xs, ys)
+    lookup = learner.gradient(model, theta, xs, ys, x_index=idx)
+    assert dense[0] == pytest.approx(lookup[0], rel=1e-14)
+    assert rel(lookup[1], dense[1]) < 1e-14
+
+
+def test_online_rtrl_step_matches_reference_update():
+    """RTRL's online training: after each step, theta moves by -lr times the gradient of that step's loss,
+    computed with M carried from the earlier (changing) parameters. Checked against a plain loop."""
+    from rnnlearn import optim
+    model, theta, xs, ys = problem("mse", T=6, n=4)
+    lr = 0.05
+    th = theta.copy()
+    learner = RTRL()
+    state = learner.init(model, th, optim.sgd(lr))
+    learner.train(model, th, state, Chunk.make(xs, ys))
+    # reference: dense M, updated with the parameters of each step
+    ref = theta.copy()
+    p = model.unpack(ref)
+    n, m = 4, 3
+    P = n * n + n * m + n
+    M = np.zeros((n, P))
+    h = np.zeros(n)
+    for x, y in zip(xs, ys):
+        hn = np.tanh(p["W"] @ h + p["U"] @ x + p["b"])
+        d = 1 - hn ** 2
+        Mbar = np.zeros((n, P))
+        for i in range(n):
+            Mbar[i, i * n:(i + 1) * n] = d[i] * h
+            Mbar[i, n * n + i * m:n * n + (i + 1) * m] = d[i] * x
+            Mbar[i, n * n + n * m + i] = d[i]
+        M = (d[:, None] * p["W"]) @ M + Mbar
+        h = hn
+        _, dy = naive.step_loss(p["V"] @ h + p["c"], y, "mse")
+        grad = np.concatenate([(p["V"].T @ dy) @ M, np.outer(dy, h).ravel(), dy])
+        ref -= lr * grad
+    assert np.abs(th - ref).max() < 1e-13
+
+
+def test_training_in_chunks_equals_one_chunk():
+    """The learners carry everything across chunk boundaries: 3 chunks give the same parameters as one."""
+    from rnnlearn import optim
+    model, theta, xs, ys = problem("xent", T=30)
+    for learner in (BPTT(window=7), TBPTT(3, 8), RTRL()):
+        a, b = theta.copy(), theta.copy()
+        sa = learner.init(model, a, optim.adam(0.01))
+        sb = learner.init(model, b, optim.adam(0.01))
+        la = learner.train(model, a, sa, Chunk.make(xs, ys))
+        lb = np.concatenate([learner.train(model, b, sb, Chunk.make(xs[i:j], ys[i:j]))
+                             for i, j in ((0, 11), (11, 12), (12, 30))])
+        assert np.array_equal(a, b), learner
+        assert np.array_equal(la, lb)
