@@ -1,10 +1,22 @@
 """Sequence tasks: seeded streams of (x_t, y_t) chunks with held-out test sets and success measures."""
 from .base import Chunk, Stream, Task
 from .add import AddTask
+from .adding import AddingTask
+from .anbncn import AnBnCnTask
+from .char_lm import CharLMTask
+from .delayed_xor import DelayedXORTask
+from .latch import LatchTask
+from .mackey_glass import MackeyGlassTask
+from .narma10 import Narma10Task
+from .reber import ReberTask
+from .sine import SineTask
+from .word_lm import WordLMTask
 
 #: name -> Task class. A new task is a module here and one line in this table.
 TASKS: dict[str, type[Task]] = {
-    AddTask.name: AddTask,
+    cls.name: cls
+    for cls in (AddTask, AddingTask, AnBnCnTask, CharLMTask, DelayedXORTask, LatchTask, MackeyGlassTask,
+                Narma10Task, ReberTask, SineTask, WordLMTask)
 }
 
 
@@ -20,4 +32,6 @@ def make_task(name: str, **params) -> Task:
         raise ValueError(f"task {name!r}: {exc}") from None
 
 
-__all__ = ["Chunk", "Stream", "Task", "AddTask", "TASKS", "make_task"]
+__all__ = ["Chunk", "Stream", "Task", "AddTask", "AddingTask", "AnBnCnTask", "CharLMTask", "DelayedXORTask",
+           "LatchTask", "MackeyGlassTask", "Narma10Task", "ReberTask", "SineTask", "WordLMTask", "TASKS",
+           "make_task"]
