@@ -1,0 +1,247 @@
+"""`rnnlearn bench`: microseconds per time step of every learner and model at a range of sizes.
+
+The network is the one of ../shared/ANCHORS.md: m = 4 inputs, o = 2 outputs, squared error, sequences of
+T = 100 steps, batch 1, float64. A "step" is one time step of training: forward, backward (or the RTRL/EKF
+recursion) and its share of the parameter update. For BPTT one update covers the whole sequence
+(window = T); truncated BPTT uses windows of 10 (k1 = k2 = 10), as the numpy references do.
+
+Times are the median over repeats after a warm-up (compile or cache load, reported apart). BLAS runs on
+`--threads` threads (1 by default, to compare with single-core references). `--compare` times the same
+networks in PyTorch, JAX and plain numpy (rnnlearn.bench_refs) in the same command and prints ratios.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+M_IN, O_OUT = 4, 2
+
+#: learner name -> hyperparameters used in the benchmark (others: their defaults)
+BENCH_PARAMS = {"bptt": lambda T: {"window": T}, "tbptt": lambda T: {"k1": 10, "k2": 10}}
+
+
+def make_learner(name: str, T: int):
+    from .algorithms import make_learner as make
+    params = BENCH_PARAMS.get(name, lambda T: {})(T)
+    return make(name, **params)
+
+
+def flops_per_step(learner_name: str, model) -> float | None:
+    """The dominant floating-point work per step, where it is known: RTRL's J_t M_{t-1}, 2 S^2 P_rec."""
+    if learner_name == "rtrl":
+        return 2.0 * model.n_state ** 2 * model.n_rec
+    return None
+
+
+def time_learner(model, learner, T: int = 100, min_seconds: float = 0.2, repeats: int = 5, seed: int = 0):
+    """Median microseconds per time step of `learner.train` on a random sequence of T steps, and the
+    learner state's size. The sequence is trained on again and again (the state carries over)."""
+    from .optim import sgd
+    from .tasks.base import Chunk
+    rng = np.random.default_rng(seed)
+    chunk = Chunk.make(rng.normal(size=(T, model.n_in)), rng.normal(size=(T, model.n_out)))
+    theta = model.init_params(seed)
+    t0 = time.perf_counter()
+    state = learner.init(model, theta, sgd(1e-4))
+    learner.train(model, theta, state, chunk)
+    warm_s = time.perf_counter() - t0
+    one = _time_calls(lambda: learner.train(model, theta, state, chunk), 1)
+    calls = max(1, int(min_seconds / max(one, 1e-9)))
+    times = [_time_calls(lambda: learner.train(model, theta, state, chunk), calls) for _ in range(repeats)]
+    return {"us_per_step": 1e6 * float(np.median(times)) / T, "us_per_step_min": 1e6 * min(times) / T,
+            "state_mb": learner.state_bytes(state) / 2 ** 20, "warmup_s": warm_s}
+
+
+def _time_calls(fn, calls):
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - t0) / calls
+
+
+_COLD_SCRIPT = r"""
+import time, sys
+t0 = time.perf_counter()
+import numpy as np
+from rnnlearn.bench import make_learner
+from rnnlearn.models import make_model
+from rnnlearn.tasks import Chunk
+from rnnlearn.optim import sgd
+t_import = time.perf_counter() - t0
+x = np.zeros((3, 4)); y = np.zeros((3, 2))
+for model_name in sys.argv[1].split(","):
+    model = make_model(model_name, n_in=4, n_hidden=3, n_out=2)
+    for name in sys.argv[2].split(","):
+        L = make_learner(name, 3)
+        th = model.init_params(0)
+        L.train(model, th, L.init(model, th, sgd(1e-3)), Chunk.make(x, y))
+    model.forward(th, x)
+print(t_import, time.perf_counter() - t0)
+"""
+
+
+def cold_start_seconds(models, learners) -> dict:
+    """Seconds for a fresh process to import rnnlearn and run every (model, learner) once: first with an
+    empty numba cache (compiling everything), then again with the cache the first process wrote."""
+    out = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for label in ("cold_compile_s", "cached_start_s"):
+            res = subprocess.run([sys.executable, "-c", _COLD_SCRIPT, ",".join(models), ",".join(learners)],
+                                 env=env, capture_output=True, text=True)
+            if res.returncode != 0:
+                raise RuntimeError(f"cold-start probe failed: {res.stderr.strip().splitlines()[-1:]}")
+            out[label] = float(res.stdout.split()[-1])
+    return out
+
+
+def _blas_threads(threads):
+    from .bench_refs import blas_threads
+    return blas_threads(threads)
+
+
+def run_bench(models, learners, sizes, T=100, threads=1, min_seconds=0.2, repeats=5, compare=(),
+              max_rtrl_n=128, progress=print):
+    """All rows of the benchmark as dicts (one per model, learner, n; plus reference rows)."""
+    from .models import make_model
+    rows = []
+    with _blas_threads(threads):
+        for model_name in models:
+            for name in learners:
+                for n in sizes:
+                    if name in ("rtrl", "ekf") and n > max_rtrl_n:
+                        continue
+                    model = make_model(model_name, n_in=M_IN, n_hidden=n, n_out=O_OUT)
+                    learner = make_learner(name, T)
+                    r = time_learner(model, learner, T, min_seconds, repeats)
+                    f = flops_per_step(name, model)
+                    row = {"impl": "rnnlearn", "model": model_name, "learner": name, "n": n,
+                           "params": model.n_params, **r,
+                           "gflops": (f / r["us_per_step"] / 1e3) if f else None}
+                    rows.append(row)
+                    progress(_fmt(row))
+        for backend in compare:
+            for row in _reference_rows(backend, sizes, T, threads, max_rtrl_n):
+                rows.append(row)
+                progress(_fmt(row))
+    return rows
+
+
+def _reference_rows(backend, sizes, T, threads, max_rtrl_n):
+    from . import bench_refs as refs
+    fns = {"torch": [("bptt", refs.torch_bptt)],
+           "jax": [("bptt", refs.jax_bptt), ("rtrl", refs.jax_rtrl)],
+           "numpy": [("bptt", refs.numpy_bptt), ("rtrl", refs.numpy_rtrl)]}
+    if backend not in fns:
+        raise ValueError(f"--compare: unknown reference {backend!r}; choose from torch, jax, numpy")
+    for learner, fn in fns[backend]:
+        for n in sizes:
+            if learner == "rtrl" and n > (64 if backend == "numpy" else max_rtrl_n):
+                continue
+            r = fn(n, m=M_IN, o=O_OUT, threads=threads)
+            yield {"impl": backend, "model": "elman", "learner": learner, "n": n, "params": None,
+                   "us_per_step": r["us_per_step"], "us_per_step_min": r.get("us_per_step_min"),
+                   "state_mb": None, "warmup_s": r.get("first_call_seconds"), "gflops": None}
+
+
+def _fmt(row) -> str:
+    g = f"{row['gflops']:.1f}" if row.get("gflops") else "-"
+    mb = f"{row['state_mb']:.3f}" if row.get("state_mb") is not None else "-"
+    w = f"{row['warmup_s']:.2f}" if row.get("warmup_s") is not None else "-"
+    return (f"{row['impl']:<9} {row['model']:<10} {row['learner']:<8} {row['n']:>5} "
+            f"{row['us_per_step']:>12.2f} {g:>8} {mb:>10} {w:>8}")
+
+
+HEADER = (f"{'impl':<9} {'model':<10} {'learner':<8} {'n':>5} {'us/step':>12} {'GFLOP/s':>8} "
+          f"{'state MB':>10} {'warmup s':>8}")
+
+
+def ratios(rows) -> list[str]:
+    """'reference / rnnlearn' speed ratios for every reference row with a matching rnnlearn row."""
+    ours = {(r["learner"], r["n"]): r["us_per_step"] for r in rows
+            if r["impl"] == "rnnlearn" and r["model"] == "elman"}
+    lines = []
+    for r in rows:
+        key = (r["learner"], r["n"])
+        if r["impl"] != "rnnlearn" and key in ours:
+            lines.append(f"{r['learner']:<6} n={r['n']:<4} {r['impl']:<6} {r['us_per_step']:10.2f} us  "
+                         f"rnnlearn {ours[key]:10.2f} us  -> rnnlearn is {r['us_per_step'] / ours[key]:.1f}x faster")
+    return lines
+
+
+def _csv_list(text, kind=str):
+    try:
+        return [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"expected a comma-separated list, got {text!r}") from None
+
+
+def run(args) -> int:
+    from .algorithms import LEARNERS
+    from .models import MODELS
+    sizes = _csv_list(args.sizes, int)
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"--sizes must be positive integers, got {args.sizes!r}")
+    models = _csv_list(args.models) if args.models else sorted(MODELS)
+    learners = _csv_list(args.learners) if args.learners else sorted(LEARNERS)
+    for m in models:
+        if m not in MODELS:
+            raise ValueError(f"unknown model {m!r}; choose from {', '.join(sorted(MODELS))}")
+    for l in learners:
+        if l not in LEARNERS:
+            raise ValueError(f"unknown learner {l!r}; choose from {', '.join(sorted(LEARNERS))}")
+    compare = _csv_list(args.compare) if args.compare else []
+    if args.T < 1 or args.threads < 1:
+        raise ValueError("--T and --threads must be >= 1")
+    print(f"rnnlearn bench: m={M_IN}, o={O_OUT}, T={args.T}, batch 1, float64, BLAS threads={args.threads}")
+    if not args.no_cold:
+        cs = cold_start_seconds(models, learners)
+        print(f"start-up: first process (empty numba cache) {cs['cold_compile_s']:.1f} s to compile "
+              f"{len(models)} model(s) x {len(learners)} learner(s); next process {cs['cached_start_s']:.2f} s")
+    print(HEADER)
+    rows = run_bench(models, learners, sizes, args.T, args.threads, args.min_seconds, args.repeats, compare,
+                     args.max_rtrl_n)
+    if compare:
+        print("\nratios (same command, same machine):")
+        for line in ratios(rows):
+            print("  " + line)
+    if args.csv:
+        with open(args.csv, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        print(f"wrote {args.csv}")
+    return 0
+
+
+def add_parser(sub):
+    p = sub.add_parser("bench", help="time every learner and model per step",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", default="16,32,64,128", help="hidden sizes n (default: 16,32,64,128)")
+    p.add_argument("--models", default=None, help="models to time (default: all)")
+    p.add_argument("--learners", default=None, help="learners to time (default: all)")
+    p.add_argument("--T", type=int, default=100, help="sequence length (default: 100)")
+    p.add_argument("--threads", type=int, default=1, help="BLAS threads (default: 1)")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is shown (default: 5)")
+    p.add_argument("--min-seconds", type=float, default=0.2, help="least time of one repeat (default: 0.2)")
+    p.add_argument("--max-rtrl-n", type=int, default=128, help="largest n for O(n^4) learners (default: 128)")
+    p.add_argument("--compare", default="", help="references to time too: torch,jax,numpy")
+    p.add_argument("--no-cold", action="store_true", help="skip the fresh-process compile measurement")
+    p.add_argument("--csv", default=None, help="also write the rows to this CSV file")
+    p.set_defaults(func=run)
+
+
+def main(argv=None):
+    from .cli import main as cli_main
+    return cli_main(["bench", *(argv if argv is not None else sys.argv[1:])])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
