@@ -187,6 +187,7 @@ def test_timing_functions_report_the_same_loss(case, problem):
     assert math.isfinite(res["us_per_step"]) and res["us_per_step"] > 0
     if case == "jax_bptt":
         assert res["subprocess"] and "xla_cpu_multi_thread_eigen=false" in res["xla_flags"]
+        assert len(res["affinity"]) == 1  # pinned to one core
 
 
 def test_missing_backend_message(monkeypatch):
