@@ -3,6 +3,16 @@
 One recurrent model interface (rnnlearn.models), interchangeable numba-compiled learners
 (rnnlearn.algorithms: BPTT, TBPTT, RTRL, ...), tasks (rnnlearn.tasks) and a runner that trains them side
 by side (rnnlearn compare)."""
+import os as _os
+
+# Batch-1 recurrent learning is made of small matrix products (J M in RTRL, P H in the EKF). OpenBLAS's
+# thread pool makes them many times slower on a busy machine, and limiting it after it has started does not
+# undo that reliably, so unless the user chose otherwise, start BLAS with one thread (this takes effect when
+# rnnlearn is imported before numpy). Parallel speed comes from running independent runs side by side
+# (rnnlearn compare --jobs), and `rnnlearn bench --threads` measures other settings.
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    _os.environ.setdefault(_var, _os.environ.get("RNNLEARN_BLAS_THREADS", "1"))
+
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from .models import Elman, Model

@@ -103,8 +103,8 @@ def cold_start_seconds(models, learners) -> dict:
 
 
 def _blas_threads(threads):
-    from .bench_refs import blas_threads
-    return blas_threads(threads)
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(limits=threads, user_api="blas")
 
 
 def run_bench(models, learners, sizes, T=100, threads=1, min_seconds=0.2, repeats=5, compare=(),

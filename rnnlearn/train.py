@@ -57,12 +57,23 @@ def evaluate(model, theta, task, test: Chunk) -> dict:
 
 def train(model, learner, task, *, steps: int, optimizer: Optimizer | None = None, theta=None,
           seed: int = 0, eval_every: int = 1000, chunk_len: int | None = None, test_length: int | None = None,
-          callback=None) -> TrainResult:
+          callback=None, blas_threads: int | None = 1) -> TrainResult:
     """Train `model` with `learner` on `task` for `steps` steps of its stream and evaluate every
     `eval_every` steps (and at step 0). Same seed, same numbers. A run that diverges ends with
     status "diverged" and the reason; it does not raise.
 
-    callback(record) is called after each evaluation (progress bars use it)."""
+    callback(record) is called after each evaluation (progress bars use it). BLAS runs on `blas_threads`
+    threads (None: leave as is); one is fastest for batch-1 work, whose matrix products are small."""
+    from threadpoolctl import threadpool_limits
+    if blas_threads is None:
+        return _train(model, learner, task, steps, optimizer, theta, seed, eval_every, chunk_len, test_length,
+                      callback)
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        return _train(model, learner, task, steps, optimizer, theta, seed, eval_every, chunk_len, test_length,
+                      callback)
+
+
+def _train(model, learner, task, steps, optimizer, theta, seed, eval_every, chunk_len, test_length, callback):
     if model.n_in != task.n_in or model.n_out != task.n_out:
         raise ValueError(f"model sizes ({model.n_in} in, {model.n_out} out) do not fit task {task.name!r} "
                          f"({task.n_in} in, {task.n_out} out)")
