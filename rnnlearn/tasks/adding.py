@@ -17,8 +17,9 @@ Two marker placements (`variant`):
   with the 1997 values and target). Markers are 0 or 1.
 - "hs97": the paper's own protocol: lengths uniform in [length, length + length // 10]; X1 is one of the
   first ten steps, X2 one of the first length/2 - 1 steps not yet marked; the marker of every other step is
-  0 except the first and the last step, whose marker is -1 (if the first step is the one marked, X1 is
-  taken as 0). Needs length >= 22.
+  0 except the first and the last step, whose marker is -1. "In the rare case where the first pair of the
+  sequence gets marked, we set X1 to zero": we read this as "a marked first pair contributes 0 to the
+  target", whichever of the two draws marked it (its input value is left as drawn). Needs length >= 22.
 
 Each sequence starts with resets=True.
 Reference levels (test loss): the constant 0.5 predictor (0.5 Var y = 1/48 for "halves") and a predictor
@@ -73,9 +74,11 @@ class AddingTask(Task):
             marker[0] = marker[-1] = -1.0
         values = rng.uniform(-1.0, 1.0, size=T)
         marker[i1] = marker[i2] = 1.0
-        x1 = 0.0 if (self.variant == "hs97" and i1 == 0) else values[i1]
+        x1, x2 = values[i1], values[i2]
+        if self.variant == "hs97":  # a marked first pair counts as 0
+            x1, x2 = (0.0 if i1 == 0 else x1), (0.0 if i2 == 0 else x2)
         ys = np.zeros((T, 1))
-        ys[-1, 0] = 0.5 + (x1 + values[i2]) / 4.0
+        ys[-1, 0] = 0.5 + (x1 + x2) / 4.0
         mask = np.zeros(T)
         mask[-1] = 1.0
         resets = np.zeros(T, dtype=bool)
@@ -96,7 +99,14 @@ class AddingTask(Task):
                 "sequences": float(len(sequence_bounds(chunk)))}
 
     def reference_levels(self) -> dict[str, float]:
-        # Var(U[-1,1]) = 1/3; y = 0.5 + (X1 + X2)/4. In "hs97", X1 = 0 with probability 1/10.
-        var_x1 = 1 / 3 if self.variant == "halves" else 0.9 / 3
-        var_y = (var_x1 + 1 / 3) / 16
+        # Var(U[-1,1]) = 1/3; y = 0.5 + (X1 + X2)/4. In "hs97" the first pair is marked by the first draw
+        # with probability 1/10 and by the second with probability 0.9 / (length/2 - 2); it then counts 0.
+        if self.variant == "halves":
+            var_y = (2 / 3) / 16
+        else:
+            p0 = 0.1 + 0.9 / (self.length // 2 - 2)
+            var_y = (2 - p0) / 3 / 16
         return {"predicts 0.5": 0.5 * var_y, "remembers one value": 0.5 * (1 / 3) / 16, "optimal": 0.0}
+
+
+AddingTask.__doc__ = f"{AddingTask.__doc__}\n\n{__doc__}"  # help() shows the full description

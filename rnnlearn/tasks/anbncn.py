@@ -112,7 +112,7 @@ class AnBnCnTask(Task):
         ok = legal_set_ok(softmax_rows(y_hat), chunk.ys, self.threshold)
         strings = [bool(ok[a:b].all()) for a, b in sequence_bounds(chunk)]
         out = {"strings_correct": float(np.mean(strings))}
-        if model is not None and theta is not None:
+        if model is not None:
             out["largest_n_correct"] = float(largest_n_correct(model, theta, self.n_test, self.threshold))
         return out
 
@@ -121,3 +121,6 @@ class AnBnCnTask(Task):
         the optimum (log 2 at each of the n a-steps of a string of 3n + 1 steps)."""
         en = (self.n_max + 1) / 2
         return {"chance": float(np.log(5)), "optimal": float(np.log(2) * en / (3 * en + 1))}
+
+
+AnBnCnTask.__doc__ = f"{AnBnCnTask.__doc__}\n\n{__doc__}"  # help() shows the full description

@@ -123,3 +123,6 @@ class CharLMTask(Task):
 
     def reference_levels(self) -> dict[str, float]:
         return {"uniform": float(np.log(len(self.vocab))), "unigram": self._unigram}
+
+
+CharLMTask.__doc__ = f"{CharLMTask.__doc__}\n\n{__doc__}"  # help() shows the full description

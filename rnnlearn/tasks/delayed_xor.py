@@ -1,5 +1,6 @@
-"""Delayed XOR (Williams & Zipser 1989, Neural Computation 1(2), sec. 4, "pipelined XOR"): random bits
-arrive at every step and the output must be the XOR of bits seen some steps ago.
+"""Delayed XOR (Williams & Zipser 1989, "A learning algorithm for continually running fully recurrent
+neural networks", Neural Computation 1(2): the "pipelined XOR"): random bits arrive at every step and the
+output must be the XOR of bits seen some steps ago.
 
 With `lines` = 2 (the default, Williams & Zipser's setting) two independent fair bit streams a_t, b_t are the
 inputs and y_t = a_{t-d1} XOR b_{t-d2}; d1 = d2 = 2 is their pipelined XOR (the XOR of the pair presented two
@@ -75,3 +76,6 @@ class DelayedXORTask(Task):
 
     def reference_levels(self) -> dict[str, float]:
         return {"chance": float(np.log(2)), "optimal": 0.0}
+
+
+DelayedXORTask.__doc__ = f"{DelayedXORTask.__doc__}\n\n{__doc__}"  # help() shows the full description

@@ -1,6 +1,9 @@
-"""Latch (set-reset flip-flop), after Williams & Zipser's "learning to be a flip-flop" (Williams & Zipser
-1989, Neural Computation 1(2), sec. 4): the output must remember which of two events happened last, for as
-long as nothing else happens.
+"""Latch (set-reset flip-flop), after Williams & Zipser's flip-flop task (Williams & Zipser 1989,
+"A learning algorithm for continually running fully recurrent neural networks", Neural Computation 1(2), and
+"Experimental analysis of the real-time recurrent learning algorithm", Connection Science 1(1)): the output
+must remember which of two events happened last, for as long as nothing else happens. (Their version
+switches the output on when one input line fires and off when the other does; the random event rates here
+are our choice.)
 
 At each step the input is one of three symbols, fed one-hot (x_index filled): "set" and "reset" each with
 probability `p`, "nothing" with probability 1 - 2p. The target after step t is the state of a flip-flop:
@@ -84,3 +87,6 @@ class LatchTask(Task):
 
     def reference_levels(self) -> dict[str, float]:
         return {"chance": float(np.log(2)), "memoryless": float((1 - 2 * self.p) * np.log(2)), "optimal": 0.0}
+
+
+LatchTask.__doc__ = f"{LatchTask.__doc__}\n\n{__doc__}"  # help() shows the full description

@@ -160,7 +160,7 @@ class MackeyGlassTask(Task):
         y = chunk.ys[:, 0]
         var = float(np.var(y))
         out = {"nrmse": float(np.sqrt(np.mean((y_hat[:, 0] - y) ** 2) / var))}
-        if model is not None and theta is not None:
+        if model is not None:
             out.update(self.free_run_nrmse(model, theta, chunk))
         return out
 
@@ -195,3 +195,6 @@ class MackeyGlassTask(Task):
         """Test-loss levels (0.5 x squared error) of predicting the mean and of predicting x(t+1) = x(t)."""
         var, persist = _reference_stats(self.tau, self.substeps, self.washout)
         return {"mean predictor": 0.5 * var, "persistence": 0.5 * persist}
+
+
+MackeyGlassTask.__doc__ = f"{MackeyGlassTask.__doc__}\n\n{__doc__}"  # help() shows the full description

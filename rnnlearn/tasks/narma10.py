@@ -143,3 +143,6 @@ class Narma10Task(Task):
     def reference_levels(self) -> dict[str, float]:
         """Test loss (0.5 x squared error) of the mean predictor (NMSE 1)."""
         return {"mean predictor": 0.5 * _target_var(self.washout)}
+
+
+Narma10Task.__doc__ = f"{Narma10Task.__doc__}\n\n{__doc__}"  # help() shows the full description

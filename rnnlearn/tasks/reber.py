@@ -181,3 +181,6 @@ class ReberTask(Task):
         return {"chance": float(np.log(len(SYMBOLS))),
                 "forgets the branch": float(np.log(2) * (n + 2) / steps),
                 "optimal": float(np.log(2) * (n + 1) / steps)}
+
+
+ReberTask.__doc__ = f"{ReberTask.__doc__}\n\n{__doc__}"  # help() shows the full description

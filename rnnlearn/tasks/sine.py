@@ -1,6 +1,8 @@
 """Sine-wave generation after a cue: an autonomous oscillation task in the spirit of Williams & Zipser's
-"learning to oscillate" experiments (Williams & Zipser 1989, Neural Computation 1(2), sec. 4; a sinusoid
-target as in Pearlmutter 1989 and Doya & Yoshizawa 1989).
+oscillation experiments (Williams & Zipser 1989, "A learning algorithm for continually running fully
+recurrent neural networks", Neural Computation 1(2), and "Experimental analysis of the real-time recurrent
+learning algorithm", Connection Science 1(1); sinusoid targets also in Pearlmutter 1989). Their exact
+settings (periods, teacher forcing) are not reproduced: this is our fixed, documented version.
 
 Each sequence has `length` steps. At its first step the input is the cue (cos phi, sin phi); after that the
 input is (0, 0), so the network must keep generating the wave on its own. The target is
@@ -89,3 +91,6 @@ class SineTask(Task):
 
     def reference_levels(self) -> dict[str, float]:
         return {"zero predictor": 0.5 * self.amplitude ** 2 / 2}
+
+
+SineTask.__doc__ = f"{SineTask.__doc__}\n\n{__doc__}"  # help() shows the full description

@@ -145,3 +145,6 @@ class WordLMTask(Task):
 
     def reference_levels(self) -> dict[str, float]:
         return {"uniform": float(np.log(len(self.vocab))), "unigram": self._unigram}
+
+
+WordLMTask.__doc__ = f"{WordLMTask.__doc__}\n\n{__doc__}"  # help() shows the full description
