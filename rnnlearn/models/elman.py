@@ -12,10 +12,10 @@ delta_ik z_j(t)], whose second term is `add_immediate`).
 import numpy as np
 from numba import njit
 
-from .layout import D_M, D_N
+from .layout import FAST, D_M, D_N
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
     """s_out = tanh(W s_prev + U x + b); x is one-hot at xi when xi >= 0 (a column lookup)."""
     m, n = dims[D_M], dims[D_N]
@@ -35,7 +35,7 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
         s_out[i] = np.tanh(a)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out):
     """delta = ds * (1 - h_t^2) and ds_prev = W^T delta."""
     n = dims[D_N]
@@ -50,7 +50,7 @@ def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_pr
             ds_prev_out[j] += theta[r + j] * d
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
     """Write dL/d(W, U, b) = sum_k delta_k (x) [s_prev_k, x_k, 1] into g[:P_rec], over all rows k.
 
@@ -76,7 +76,7 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
             g[ob + i] += Delta[k, i]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
     """J = ds_t/ds_{t-1} = diag(1 - h_t^2) W."""
     n = dims[D_N]
@@ -87,7 +87,7 @@ def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
             J[i, j] = d * theta[r + j]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
     """M += Mbar_t = ds_t/dtheta_rec with s_{t-1} held fixed; unit i touches only its own row of W, U, b."""
     m, n = dims[D_M], dims[D_N]

@@ -26,3 +26,8 @@ D_C = 7      # size of the per-step cache kept for derivatives
 D_PREC = 8   # number of recurrent parameters (everything before the readout V, c)
 D_P = 9      # number of parameters
 D_LEN = 10
+
+# Floating-point freedoms the kernels take: reassociating sums lets LLVM vectorise dot products, and
+# contraction fuses multiply-adds. Not the "no NaN / no Inf" assumptions, which would let the compiler
+# delete the divergence checks.
+FAST = {"reassoc", "contract"}

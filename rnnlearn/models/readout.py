@@ -2,10 +2,10 @@
 V (o, n) and c (o,) are the last o*n + o entries of theta."""
 from numba import njit
 
-from .layout import D_N, D_O, D_PREC
+from .layout import FAST, D_N, D_O, D_PREC
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def readout(dims, theta, s, y_out):
     n, o = dims[D_N], dims[D_O]
     oV = dims[D_PREC]
@@ -18,7 +18,7 @@ def readout(dims, theta, s, y_out):
         y_out[k] = a
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def readout_vjp(dims, theta, s, dy, g, ds):
     """g[V] += dy (x) h, g[c] += dy, ds[:n] += V^T dy (both accumulate)."""
     n, o = dims[D_N], dims[D_O]
