@@ -119,7 +119,7 @@ class CharLMTask(Task):
         return _TextStream(ids, len(self.vocab), 0).next(len(ids) - 1)
 
     def metrics(self, y_hat, chunk, model=None, theta=None) -> dict[str, float]:
-        return {"bpc": mean_xent(y_hat, chunk) / np.log(2)}
+        return {"bpc": float(mean_xent(y_hat, chunk) / np.log(2))}
 
     def reference_levels(self) -> dict[str, float]:
         return {"uniform": float(np.log(len(self.vocab))), "unigram": self._unigram}
