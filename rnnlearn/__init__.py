@@ -15,11 +15,11 @@ for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from .models import Elman, Model
+from .models import GRU, LSTM, ClockworkRNN, Elman, Model
 
 try:
     __version__ = _version("rnnlearn")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["Elman", "Model", "__version__"]
+__all__ = ["Elman", "LSTM", "GRU", "ClockworkRNN", "Model", "__version__"]

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .base import Model, orthogonal
-from .layout import ELMAN
+from .layout import CLOCKWORK, ELMAN, GRU, LSTM
 from .losses import softmax
 
 
@@ -33,8 +33,209 @@ class Elman(Model):
         p["U"][:] = rng.normal(0.0, 1.0 / np.sqrt(self.n_in), size=p["U"].shape)
 
 
+class LSTM(Model):
+    """LSTM with a forget gate (Gers, Schmidhuber & Cummins 2000), optional peepholes (Gers & Schmidhuber
+    2000); state s = (h, c), h first. Kernels and equations: rnnlearn/models/lstm.py.
+
+    Blocks (one per gate, in this order in theta): W_i, W_f, W_o, W_g (n, n); U_i, U_f, U_o, U_g (n, m);
+    b_i, b_f, b_o, b_g (n,); with peephole=True also p_i, p_f, p_o (n,), the diagonal peephole weights
+    from c_{t-1} to the input and forget gates and from c_t to the output gate; then V (o, n), c (o,).
+    The per-gate W blocks are consecutive, so together they are W (4n, n) row-major (same for U, b).
+
+    Initialisation: each gate's W_q orthogonal (Saxe et al. 2014), U ~ N(0, 1/m), biases 0 except the
+    forget-gate bias b_f = 1, so that f starts near sigma(1) = 0.73 and the cell keeps its contents while
+    learning begins (Gers et al. 2000 start forget gates open; Jozefowicz, Zaremba & Sutskever 2015 found
+    b_f = 1 the most useful single change); peephole weights 0."""
+
+    kind = LSTM
+    name = "lstm"
+    GATES = ("i", "f", "o", "g")
+
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", peephole: bool = False):
+        if not isinstance(peephole, (bool, np.bool_)):
+            raise ValueError(f"peephole must be True or False, got {peephole!r}")
+        self.peephole = bool(peephole)
+        super().__init__(n_in, n_hidden, n_out, loss)
+
+    @property
+    def n_state(self):
+        return 2 * self.n_hidden
+
+    @property
+    def n_delta(self):
+        return 4 * self.n_hidden
+
+    @property
+    def n_cache(self):
+        return (6 if self.peephole else 5) * self.n_hidden
+
+    def recurrent_blocks(self):
+        n, m = self.n_hidden, self.n_in
+        blocks = [(f"W_{q}", (n, n)) for q in self.GATES]
+        blocks += [(f"U_{q}", (n, m)) for q in self.GATES]
+        blocks += [(f"b_{q}", (n,)) for q in self.GATES]
+        if self.peephole:
+            blocks += [(f"p_{q}", (n,)) for q in ("i", "f", "o")]
+        return blocks
+
+    def init_recurrent(self, rng, p):
+        for q in self.GATES:
+            p[f"W_{q}"][:] = orthogonal(rng, self.n_hidden)
+            p[f"U_{q}"][:] = rng.normal(0.0, 1.0 / np.sqrt(self.n_in), size=p[f"U_{q}"].shape)
+        p["b_f"][:] = 1.0
+
+    def make_aux(self):
+        return np.array([1.0 if self.peephole else 0.0])
+
+    def config(self):
+        return {**super().config(), "peephole": self.peephole}
+
+
+class GRU(Model):
+    """Gated recurrent unit (Cho et al. 2014) in the "reset after" form (r multiplies W_h h_{t-1} + b_hr, as
+    cuDNN and PyTorch compute it; why: rnnlearn/models/gru.py); state h.
+
+    Blocks: W_z, W_r, W_h (n, n); U_z, U_r, U_h (n, m); b_z, b_r, b_h (n,); b_hr (n,) the candidate's
+    recurrent bias inside the reset gate; then V (o, n), c (o,). The W blocks together are W (3n, n).
+
+    Initialisation: each of W_z, W_r, W_h orthogonal (Saxe et al. 2014), U ~ N(0, 1/m), biases 0 (the
+    update gate starts at 1/2: half old state, half candidate)."""
+
+    kind = GRU
+    name = "gru"
+    GATES = ("z", "r", "h")
+
+    @property
+    def n_state(self):
+        return self.n_hidden
+
+    @property
+    def n_delta(self):
+        return 3 * self.n_hidden
+
+    @property
+    def n_cache(self):
+        return 4 * self.n_hidden
+
+    def recurrent_blocks(self):
+        n, m = self.n_hidden, self.n_in
+        return ([(f"W_{q}", (n, n)) for q in self.GATES] + [(f"U_{q}", (n, m)) for q in self.GATES]
+                + [(f"b_{q}", (n,)) for q in self.GATES] + [("b_hr", (n,))])
+
+    def init_recurrent(self, rng, p):
+        for q in self.GATES:
+            p[f"W_{q}"][:] = orthogonal(rng, self.n_hidden)
+            p[f"U_{q}"][:] = rng.normal(0.0, 1.0 / np.sqrt(self.n_in), size=p[f"U_{q}"].shape)
+
+
+class ClockworkRNN(Model):
+    """Clockwork RNN (Koutnik, Greff, Gomez & Schmidhuber 2014): n tanh units in `modules` modules of equal
+    size with periods 1, 2, 4, ... (or `periods`, increasing); module i updates only at steps t with
+    t mod T_i == 0 and otherwise keeps its state; W is block-upper-triangular (slower modules feed faster
+    ones). Kernels and details: rnnlearn/models/clockwork.py.
+
+    Blocks: W_0, ..., W_{g-1}, module i's rows of W restricted to the columns it may read (modules i..g-1),
+    shape (n/g, n - i n/g); U (n, m); b (n,); then V (o, n), c (o,). Only used entries of W exist
+    (`recurrent_matrix` gives the full n x n W with its zero blocks). The clock is the absolute step the
+    learner passes; for tasks of fixed-length sequences use a length that is a multiple of the longest
+    period so every sequence starts with all modules in phase.
+
+    Initialisation: the diagonal blocks (a module's connections to itself) orthogonal (Saxe et al. 2014),
+    the blocks from slower modules N(0, 1/n), U ~ N(0, 1/m), b = 0. A block-triangular W's eigenvalues are
+    those of its diagonal blocks, so they all start on the unit circle."""
+
+    kind = CLOCKWORK
+    name = "clockwork"
+
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", modules: int = 4,
+                 periods=None):
+        if isinstance(modules, bool) or not isinstance(modules, (int, np.integer)) or modules < 1:
+            raise ValueError(f"modules must be a positive integer, got {modules!r}")
+        if isinstance(n_hidden, (int, np.integer)) and not isinstance(n_hidden, bool) and n_hidden >= 1 \
+                and n_hidden % modules:
+            raise ValueError(f"modules must divide n_hidden, got n_hidden={n_hidden}, modules={modules}")
+        if periods is None:
+            self._periods = [2 ** i for i in range(int(modules))]
+        else:
+            try:
+                ps = [int(v) for v in periods]
+            except (TypeError, ValueError):
+                raise ValueError(f"periods must be a list of positive integers, got {periods!r}") from None
+            if (len(ps) != modules or any(p < 1 or p != v for p, v in zip(ps, periods))
+                    or any(a >= b for a, b in zip(ps, ps[1:]))):
+                raise ValueError(f"periods must be {modules} increasing positive integers, got {periods!r}")
+            self._periods = ps
+        self.modules = int(modules)
+        self.periods = None if periods is None else list(self._periods)
+        super().__init__(n_in, n_hidden, n_out, loss)
+
+    @property
+    def module_size(self):
+        return self.n_hidden // self.modules
+
+    @property
+    def n_state(self):
+        return self.n_hidden
+
+    @property
+    def n_delta(self):
+        return self.n_hidden
+
+    def recurrent_blocks(self):
+        n, m, k = self.n_hidden, self.n_in, self.module_size
+        return [(f"W_{i}", (k, n - i * k)) for i in range(self.modules)] + [("U", (n, m)), ("b", (n,))]
+
+    def init_recurrent(self, rng, p):
+        n, k = self.n_hidden, self.module_size
+        for i in range(self.modules):
+            block = p[f"W_{i}"]
+            block[:] = rng.normal(0.0, 1.0 / np.sqrt(n), size=block.shape)
+            block[:, :k] = orthogonal(rng, k)
+        p["U"][:] = rng.normal(0.0, 1.0 / np.sqrt(self.n_in), size=p["U"].shape)
+
+    def make_aux(self):
+        return np.array([self.modules, self.module_size] + self._periods, dtype=np.float64)
+
+    def config(self):
+        return {**super().config(), "modules": self.modules, "periods": self.periods}
+
+    def active(self, t: int) -> np.ndarray:
+        """(n,) bool: which hidden units update at absolute step t."""
+        return np.repeat([t % T == 0 for T in self._periods], self.module_size)
+
+    def recurrent_matrix(self, theta) -> np.ndarray:
+        """The full n x n recurrent matrix W (a copy), zero below the diagonal blocks."""
+        p = self.unpack(theta)
+        n, k = self.n_hidden, self.module_size
+        W = np.zeros((n, n))
+        for i in range(self.modules):
+            W[i * k:(i + 1) * k, i * k:] = p[f"W_{i}"]
+        return W
+
+    def node_groups(self) -> list[np.ndarray]:
+        """For the node-decoupled EKF (algorithms/ekf.py, `node_groups`): n + o int64 arrays of indices into
+        theta, array i < n holding hidden unit i's parameters (its row of its module's W block, of U and of
+        b), array n + k holding row k of V and c_k. The module blocks have n/g rows, not n, so the EKF's
+        default grouping by block rows cannot find the units' parameters."""
+        n, m, k = self.n_hidden, self.n_in, self.module_size
+        groups = []
+        for row in range(n):
+            i, a = divmod(row, k)
+            width = n - i * k
+            oW = self.offset(f"W_{i}") + a * width
+            idx = list(range(oW, oW + width)) + list(range(self.offset("U") + row * m,
+                                                           self.offset("U") + (row + 1) * m))
+            idx.append(self.offset("b") + row)
+            groups.append(np.array(idx, dtype=np.int64))
+        oV, oc = self.offset("V"), self.offset("c")
+        for j in range(self.n_out):
+            groups.append(np.array(list(range(oV + j * n, oV + (j + 1) * n)) + [oc + j], dtype=np.int64))
+        return groups
+
+
+
 #: name -> Model class, for the command line and saved files.
-MODELS: dict[str, type[Model]] = {Elman.name: Elman}
+MODELS: dict[str, type[Model]] = {cls.name: cls for cls in (Elman, LSTM, GRU, ClockworkRNN)}
 
 
 def make_model(name: str, **kwargs) -> Model:
@@ -45,4 +246,4 @@ def make_model(name: str, **kwargs) -> Model:
     return cls(**kwargs)
 
 
-__all__ = ["Model", "Elman", "MODELS", "make_model", "softmax"]
+__all__ = ["Model", "Elman", "LSTM", "GRU", "ClockworkRNN", "MODELS", "make_model", "softmax"]

@@ -18,8 +18,8 @@ add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M)
 """
 from numba import njit
 
-from . import elman
-from .layout import D_KIND, ELMAN
+from . import clockwork, elman, gru, lstm
+from .layout import CLOCKWORK, D_KIND, ELMAN, GRU, LSTM
 
 
 @njit(cache=True)
@@ -27,6 +27,12 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
     kind = dims[D_KIND]
     if kind == ELMAN:
         elman.step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out)
+    elif kind == LSTM:
+        lstm.step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out)
+    elif kind == GRU:
+        gru.step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out)
+    elif kind == CLOCKWORK:
+        clockwork.step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out)
     else:
         raise ValueError("unknown model kind")
 
@@ -36,6 +42,12 @@ def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_pr
     kind = dims[D_KIND]
     if kind == ELMAN:
         elman.vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out)
+    elif kind == LSTM:
+        lstm.vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out)
+    elif kind == GRU:
+        gru.vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out)
+    elif kind == CLOCKWORK:
+        clockwork.vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out)
     else:
         raise ValueError("unknown model kind")
 
@@ -45,6 +57,12 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
     kind = dims[D_KIND]
     if kind == ELMAN:
         elman.param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g)
+    elif kind == LSTM:
+        lstm.param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g)
+    elif kind == GRU:
+        gru.param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g)
+    elif kind == CLOCKWORK:
+        clockwork.param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g)
     else:
         raise ValueError("unknown model kind")
 
@@ -54,6 +72,12 @@ def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
     kind = dims[D_KIND]
     if kind == ELMAN:
         elman.jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J)
+    elif kind == LSTM:
+        lstm.jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J)
+    elif kind == GRU:
+        gru.jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J)
+    elif kind == CLOCKWORK:
+        clockwork.jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J)
     else:
         raise ValueError("unknown model kind")
 
@@ -63,5 +87,11 @@ def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
     kind = dims[D_KIND]
     if kind == ELMAN:
         elman.add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M)
+    elif kind == LSTM:
+        lstm.add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M)
+    elif kind == GRU:
+        gru.add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M)
+    elif kind == CLOCKWORK:
+        clockwork.add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M)
     else:
         raise ValueError("unknown model kind")

@@ -1,0 +1,196 @@
+"""GRU kernels: the gated recurrent unit of Cho et al. (2014, "Learning phrase representations using RNN
+encoder-decoder for statistical machine translation", EMNLP, eq. 5-8), in its "reset after" form:
+
+    z = sigma(W_z h_{t-1} + U_z x_t + b_z)                   update gate
+    r = sigma(W_r h_{t-1} + U_r x_t + b_r)                   reset gate
+    q = W_h h_{t-1} + b_hr                                   recurrent part of the candidate
+    hh = tanh(U_h x_t + b_h + r * q)                         candidate
+    h_t = z * h_{t-1} + (1 - z) * hh                         (Cho et al. eq. 8: z keeps the old state)
+
+Why "reset after" (r multiplies W_h h_{t-1}, as cuDNN and PyTorch's nn.GRU compute it) rather than Cho's
+original tanh(W_h (r * h_{t-1}) + ...): in the original, unit k's candidate depends on every unit's reset
+gate r_j through W_h[k, j] r_j h_j, so d h_k / d W_r[j, :] is non-zero for all k: the immediate Jacobian
+loses the per-unit sparsity (O(n^3) instead of O(n^2) per step in `add_immediate`), J_t needs the product
+W_h diag(h r (1 - r)) W_r (O(n^3) per step instead of row scalings), and node-decoupled EKF groups no longer
+hold a unit's whole influence. Here every unit reads only its own rows of every block, exactly as in Elman
+and LSTM, and the weight gradient is still matrix products over the window: dW = [d_z, d_r, d_h * r]^T H_prev.
+Both forms have the same parameter count up to the extra bias b_hr, which PyTorch also has.
+
+State s_t = h_t (S = n). Parameter layout (recurrent part of theta), row-major: W_z, W_r, W_h (n, n each) =
+W (3n, n) at 0; U_z, U_r, U_h (n, m each) = U (3n, m) at 3n^2; b_z, b_r, b_h (n each) at 3n^2 + 3nm; b_hr (n)
+after them. delta_t = dL/d(pre-activations of z, r, hh) (G = 3n); the cache keeps z, r, hh and q (4n).
+"""
+import numpy as np
+from numba import njit
+
+from .layout import D_M, D_N
+
+
+@njit(cache=True)
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+@njit(cache=True)
+def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
+    m, n = dims[D_M], dims[D_N]
+    oU = 3 * n * n
+    ob = oU + 3 * n * m
+    obr = ob + 3 * n
+    for k in range(n):
+        zz = 0.0
+        zr = 0.0
+        qq = 0.0
+        zu = 0.0
+        for p in range(3):
+            r = p * n + k
+            a = 0.0
+            w = r * n
+            for j in range(n):
+                a += theta[w + j] * s_prev[j]
+            u = oU + r * m
+            b = theta[ob + r]
+            if xi >= 0:
+                b += theta[u + xi]
+            else:
+                for j in range(m):
+                    b += theta[u + j] * x[j]
+            if p == 0:
+                zz = a + b
+            elif p == 1:
+                zr = a + b
+            else:
+                qq = a + theta[obr + k]
+                zu = b
+        zg = _sigmoid(zz)
+        rg = _sigmoid(zr)
+        hh = np.tanh(zu + rg * qq)
+        s_out[k] = zg * s_prev[k] + (1.0 - zg) * hh
+        cache_out[k] = zg
+        cache_out[n + k] = rg
+        cache_out[2 * n + k] = hh
+        cache_out[3 * n + k] = qq
+
+
+@njit(cache=True)
+def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out):
+    """delta = (d_z, d_r, d_h) = dL/d(pre-activations); ds_prev = z * ds + W_z^T d_z + W_r^T d_r +
+    W_h^T (r * d_h)."""
+    n = dims[D_N]
+    for k in range(n):
+        zg = cache[k]
+        rg = cache[n + k]
+        hh = cache[2 * n + k]
+        qq = cache[3 * n + k]
+        dh = ds[k]
+        dpre = dh * (1.0 - zg) * (1.0 - hh * hh)
+        delta_out[k] = dh * (s_prev[k] - hh) * zg * (1.0 - zg)
+        delta_out[n + k] = dpre * qq * rg * (1.0 - rg)
+        delta_out[2 * n + k] = dpre
+        ds_prev_out[k] = dh * zg
+    for r in range(3 * n):
+        d = delta_out[r]
+        if r >= 2 * n:
+            d *= cache[r - n]  # r * d_h: the candidate's recurrent product sits inside the reset gate
+        if d == 0.0:
+            continue
+        w = r * n
+        for j in range(n):
+            ds_prev_out[j] += theta[w + j] * d
+
+
+@njit(cache=True)
+def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
+    """g[:P_rec]: dW = [d_z, d_r, d_h * r]^T H_prev, dU = Delta^T X, db = sum Delta, db_hr = sum d_h * r,
+    over all rows of the window (zero rows of Delta contribute nothing)."""
+    m, n = dims[D_M], dims[D_N]
+    G = 3 * n
+    oU = G * n
+    ob = oU + G * m
+    obr = ob + G
+    K = Delta.shape[0]
+    Dw = np.empty((K, G))
+    for k in range(K):
+        for r in range(2 * n):
+            Dw[k, r] = Delta[k, r]
+        for j in range(n):
+            Dw[k, 2 * n + j] = Delta[k, 2 * n + j] * Cache[k, n + j]
+    np.dot(Dw.T, S_prev, g[0:oU].reshape((G, n)))
+    if K > 0 and XI[0] >= 0:
+        for q in range(oU, ob):
+            g[q] = 0.0
+        for k in range(K):
+            c = XI[k]
+            for r in range(G):
+                g[oU + r * m + c] += Delta[k, r]
+    else:
+        np.dot(Delta.T, X, g[oU:ob].reshape((G, m)))
+    for r in range(G + n):
+        g[ob + r] = 0.0
+    for k in range(K):
+        for r in range(G):
+            g[ob + r] += Delta[k, r]
+        for j in range(n):
+            g[obr + j] += Dw[k, 2 * n + j]
+
+
+@njit(cache=True)
+def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
+    """J = diag(z) + diag(az) W_z + diag(ar) W_r + diag(aq) W_h (row scalings only)."""
+    n = dims[D_N]
+    for k in range(n):
+        zg = cache[k]
+        rg = cache[n + k]
+        hh = cache[2 * n + k]
+        qq = cache[3 * n + k]
+        az = (s_prev[k] - hh) * zg * (1.0 - zg)
+        ah = (1.0 - zg) * (1.0 - hh * hh)
+        ar = ah * qq * rg * (1.0 - rg)
+        aq = ah * rg
+        wz = k * n
+        wr = (n + k) * n
+        wh = (2 * n + k) * n
+        for j in range(n):
+            J[k, j] = az * theta[wz + j] + ar * theta[wr + j] + aq * theta[wh + j]
+        J[k, k] += zg
+
+
+@njit(cache=True)
+def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
+    """M += dh_t/dtheta_rec with h_{t-1} fixed: unit k touches only row k of M and its own rows of every
+    block."""
+    m, n = dims[D_M], dims[D_N]
+    oU = 3 * n * n
+    ob = oU + 3 * n * m
+    obr = ob + 3 * n
+    for k in range(n):
+        zg = cache[k]
+        rg = cache[n + k]
+        hh = cache[2 * n + k]
+        qq = cache[3 * n + k]
+        az = (s_prev[k] - hh) * zg * (1.0 - zg)
+        ah = (1.0 - zg) * (1.0 - hh * hh)
+        ar = ah * qq * rg * (1.0 - rg)
+        aq = ah * rg
+        for p in range(3):
+            if p == 0:
+                cw = az
+                cu = az
+            elif p == 1:
+                cw = ar
+                cu = ar
+            else:
+                cw = aq
+                cu = ah
+            r = p * n + k
+            w = r * n
+            for j in range(n):
+                M[k, w + j] += cw * s_prev[j]
+            u = oU + r * m
+            if xi >= 0:
+                M[k, u + xi] += cu
+            else:
+                for j in range(m):
+                    M[k, u + j] += cu * x[j]
+            M[k, ob + r] += cu
+        M[k, obr + k] += aq

@@ -1,0 +1,268 @@
+"""LSTM kernels: long short-term memory with a forget gate (Hochreiter & Schmidhuber 1997; Gers, Schmidhuber
+& Cummins 2000, "Learning to forget", Neural Computation 12(10)), optionally with peephole connections
+(Gers & Schmidhuber 2000, "Recurrent nets that time and count", IJCNN).
+
+    z_q = W_q h_{t-1} + U_q x_t + b_q                 for the gates q = i, f, o and the candidate g
+    (peepholes: z_i += p_i * c_{t-1},  z_f += p_f * c_{t-1},  z_o += p_o * c_t)
+    i = sigma(z_i),  f = sigma(z_f),  g = tanh(z_g)
+    c_t = f * c_{t-1} + i * g
+    o = sigma(z_o)                                    (after c_t: the output peephole looks at c_t)
+    h_t = o * tanh(c_t)
+
+State s_t = (h_t, c_t), h first (S = 2n; the readout uses s[:n]).
+
+Parameter layout (recurrent part of theta), all row-major: W_i, W_f, W_o, W_g (n, n each) at 0, i.e. one
+W (4n, n) whose row q*n + k is unit k's row of gate q; then U_i, U_f, U_o, U_g (n, m each) = U (4n, m) at
+4n^2; then b_i, b_f, b_o, b_g (n each) = b (4n,) at 4n^2 + 4nm; then, with peepholes, the diagonal peephole
+weights p_i, p_f, p_o (n each). So unit k's parameters are rows k, n+k, 2n+k, 3n+k of W and U, the same
+entries of b, and entry k of each peephole vector: the per-unit sparsity `add_immediate` exploits.
+
+delta_t = dL/dz (G = 4n, ordered i, f, o, g like the rows of W). The cache keeps i, f, o, g and tanh(c_t)
+(5n), plus c_t with peepholes (6n; `param_grad` sees only the window arrays, and the output peephole's
+gradient needs c_t). aux[0] = 1.0 when the model has peepholes.
+"""
+import numpy as np
+from numba import njit
+
+from .layout import D_M, D_N
+
+
+@njit(cache=True)
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+@njit(cache=True)
+def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
+    m, n = dims[D_M], dims[D_N]
+    peep = aux[0] != 0.0
+    oU = 4 * n * n
+    ob = oU + 4 * n * m
+    op = ob + 4 * n
+    for k in range(n):
+        z0 = 0.0
+        z1 = 0.0
+        z2 = 0.0
+        z3 = 0.0
+        for q in range(4):
+            r = q * n + k
+            a = theta[ob + r]
+            w = r * n
+            for j in range(n):
+                a += theta[w + j] * s_prev[j]
+            u = oU + r * m
+            if xi >= 0:
+                a += theta[u + xi]
+            else:
+                for j in range(m):
+                    a += theta[u + j] * x[j]
+            if q == 0:
+                z0 = a
+            elif q == 1:
+                z1 = a
+            elif q == 2:
+                z2 = a
+            else:
+                z3 = a
+        cp = s_prev[n + k]
+        if peep:
+            z0 += theta[op + k] * cp
+            z1 += theta[op + n + k] * cp
+        ig = _sigmoid(z0)
+        fg = _sigmoid(z1)
+        gg = np.tanh(z3)
+        c = fg * cp + ig * gg
+        if peep:
+            z2 += theta[op + 2 * n + k] * c
+        og = _sigmoid(z2)
+        tc = np.tanh(c)
+        s_out[k] = og * tc
+        s_out[n + k] = c
+        cache_out[k] = ig
+        cache_out[n + k] = fg
+        cache_out[2 * n + k] = og
+        cache_out[3 * n + k] = gg
+        cache_out[4 * n + k] = tc
+        if peep:
+            cache_out[5 * n + k] = c
+
+
+@njit(cache=True)
+def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out):
+    """delta = dL/dz from ds = (dL/dh_t, dL/dc_t); ds_prev = (W^T delta, dL/dc_{t-1})."""
+    m, n = dims[D_M], dims[D_N]
+    peep = aux[0] != 0.0
+    op = 4 * n * n + 4 * n * m + 4 * n
+    for k in range(n):
+        ig = cache[k]
+        fg = cache[n + k]
+        og = cache[2 * n + k]
+        gg = cache[3 * n + k]
+        tc = cache[4 * n + k]
+        cp = s_prev[n + k]
+        dh = ds[k]
+        dzo = dh * tc * og * (1.0 - og)
+        dc = ds[n + k] + dh * og * (1.0 - tc * tc)
+        if peep:
+            dc += dzo * theta[op + 2 * n + k]
+        dzi = dc * gg * ig * (1.0 - ig)
+        dzf = dc * cp * fg * (1.0 - fg)
+        dzg = dc * ig * (1.0 - gg * gg)
+        delta_out[k] = dzi
+        delta_out[n + k] = dzf
+        delta_out[2 * n + k] = dzo
+        delta_out[3 * n + k] = dzg
+        dcp = dc * fg
+        if peep:
+            dcp += dzi * theta[op + k] + dzf * theta[op + n + k]
+        ds_prev_out[n + k] = dcp
+    for j in range(n):
+        ds_prev_out[j] = 0.0
+    for r in range(4 * n):
+        d = delta_out[r]
+        if d == 0.0:
+            continue
+        w = r * n
+        for j in range(n):
+            ds_prev_out[j] += theta[w + j] * d
+
+
+@njit(cache=True)
+def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
+    """g[:P_rec] = sum_k delta_k (x) [h_{k-1}, x_k, 1] (and the peepholes' elementwise sums), over all rows
+    of the window; zero rows of Delta contribute nothing."""
+    m, n = dims[D_M], dims[D_N]
+    peep = aux[0] != 0.0
+    G = 4 * n
+    oU = G * n
+    ob = oU + G * m
+    op = ob + G
+    K = Delta.shape[0]
+    Hp = np.empty((K, n))  # h_{k-1}: the first n columns of S_prev, made contiguous for BLAS
+    for k in range(K):
+        for j in range(n):
+            Hp[k, j] = S_prev[k, j]
+    np.dot(Delta.T, Hp, g[0:oU].reshape((G, n)))
+    if K > 0 and XI[0] >= 0:
+        for q in range(oU, ob):
+            g[q] = 0.0
+        for k in range(K):
+            c = XI[k]
+            for r in range(G):
+                g[oU + r * m + c] += Delta[k, r]
+    else:
+        np.dot(Delta.T, X, g[oU:ob].reshape((G, m)))
+    for r in range(G):
+        g[ob + r] = 0.0
+    if peep:
+        for r in range(3 * n):
+            g[op + r] = 0.0
+    for k in range(K):
+        for r in range(G):
+            g[ob + r] += Delta[k, r]
+        if peep:
+            for j in range(n):
+                cp = S_prev[k, n + j]
+                g[op + j] += Delta[k, j] * cp
+                g[op + n + j] += Delta[k, n + j] * cp
+                g[op + 2 * n + j] += Delta[k, 2 * n + j] * Cache[k, 5 * n + j]
+
+
+@njit(cache=True)
+def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
+    """J = d(h_t, c_t)/d(h_{t-1}, c_{t-1}) (2n x 2n); the c_{t-1} columns are diagonal blocks."""
+    m, n = dims[D_M], dims[D_N]
+    peep = aux[0] != 0.0
+    op = 4 * n * n + 4 * n * m + 4 * n
+    for k in range(n):
+        ig = cache[k]
+        fg = cache[n + k]
+        og = cache[2 * n + k]
+        gg = cache[3 * n + k]
+        tc = cache[4 * n + k]
+        cp = s_prev[n + k]
+        ai = gg * ig * (1.0 - ig)    # dc/dz_i
+        af = cp * fg * (1.0 - fg)    # dc/dz_f
+        ag = ig * (1.0 - gg * gg)    # dc/dz_g
+        eo = tc * og * (1.0 - og)    # dh/dz_o
+        ec = og * (1.0 - tc * tc)    # dh/dc through tanh(c), plus the output peephole below
+        dcdc = fg
+        if peep:
+            dcdc += ai * theta[op + k] + af * theta[op + n + k]
+            ec += eo * theta[op + 2 * n + k]
+        wi = k * n
+        wf = (n + k) * n
+        wo = (2 * n + k) * n
+        wg = (3 * n + k) * n
+        for j in range(n):
+            dcdh = ai * theta[wi + j] + af * theta[wf + j] + ag * theta[wg + j]
+            J[n + k, j] = dcdh
+            J[k, j] = eo * theta[wo + j] + ec * dcdh
+            J[k, n + j] = 0.0
+            J[n + k, n + j] = 0.0
+        J[k, n + k] = ec * dcdc
+        J[n + k, n + k] = dcdc
+
+
+@njit(cache=True)
+def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
+    """M += d(h_t, c_t)/dtheta_rec with s_{t-1} fixed: unit k touches only rows k and n+k of M, and only
+    its own rows of W, U, b and its own peephole entries."""
+    m, n = dims[D_M], dims[D_N]
+    peep = aux[0] != 0.0
+    oU = 4 * n * n
+    ob = oU + 4 * n * m
+    op = ob + 4 * n
+    for k in range(n):
+        ig = cache[k]
+        fg = cache[n + k]
+        og = cache[2 * n + k]
+        gg = cache[3 * n + k]
+        tc = cache[4 * n + k]
+        cp = s_prev[n + k]
+        ai = gg * ig * (1.0 - ig)
+        af = cp * fg * (1.0 - fg)
+        ag = ig * (1.0 - gg * gg)
+        eo = tc * og * (1.0 - og)
+        ec = og * (1.0 - tc * tc)
+        if peep:
+            ec += eo * theta[op + 2 * n + k]
+        for q in range(4):
+            if q == 0:
+                cc = ai
+                hc = ec * ai
+            elif q == 1:
+                cc = af
+                hc = ec * af
+            elif q == 2:
+                cc = 0.0
+                hc = eo
+            else:
+                cc = ag
+                hc = ec * ag
+            r = q * n + k
+            w = r * n
+            for j in range(n):
+                M[k, w + j] += hc * s_prev[j]
+            u = oU + r * m
+            if xi >= 0:
+                M[k, u + xi] += hc
+            else:
+                for j in range(m):
+                    M[k, u + j] += hc * x[j]
+            M[k, ob + r] += hc
+            if q != 2:
+                for j in range(n):
+                    M[n + k, w + j] += cc * s_prev[j]
+                if xi >= 0:
+                    M[n + k, u + xi] += cc
+                else:
+                    for j in range(m):
+                        M[n + k, u + j] += cc * x[j]
+                M[n + k, ob + r] += cc
+        if peep:
+            M[k, op + k] += ec * ai * cp
+            M[n + k, op + k] += ai * cp
+            M[k, op + n + k] += ec * af * cp
+            M[n + k, op + n + k] += af * cp
+            M[k, op + 2 * n + k] += eo * s[n + k]

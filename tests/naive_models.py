@@ -1,0 +1,104 @@
+"""Slow, obviously-right numpy forward passes of the LSTM, GRU and clockwork RNN, written from the papers'
+equations with whole-matrix numpy, one step at a time, for the tests to trust (see rnnlearn/models/*.py for
+the formulations). Each takes the named blocks of `model.unpack(theta)` and returns the states (T, S) and
+outputs (T, o); `resets[t]` sets the state to zero before step t."""
+import numpy as np
+
+import naive
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _run(cell, p, xs, S, resets):
+    s = np.zeros(S)
+    states = np.zeros((len(xs), S))
+    for t, x in enumerate(xs):
+        if resets is not None and resets[t]:
+            s = np.zeros(S)
+        s = cell(s, x, t)
+        states[t] = s
+    n = p["V"].shape[1]
+    return states, states[:, :n] @ p["V"].T + p["c"]
+
+
+def elman_forward(p, xs, resets=None):
+    hs, _ = naive.elman_forward(p, xs, resets)
+    return hs, hs @ p["V"].T + p["c"]
+
+
+def lstm_forward(p, xs, peephole=False, resets=None):
+    """Gers, Schmidhuber & Cummins (2000) with a forget gate; peepholes as in Gers & Schmidhuber (2000):
+    i and f see c_{t-1}, o sees c_t."""
+    n = p["b_i"].shape[0]
+
+    def pre(q, h, x):
+        return p[f"W_{q}"] @ h + p[f"U_{q}"] @ x + p[f"b_{q}"]
+
+    def cell(s, x, t):
+        h, c = s[:n], s[n:]
+        zi, zf, zo, zg = (pre(q, h, x) for q in "ifog")
+        if peephole:
+            zi = zi + p["p_i"] * c
+            zf = zf + p["p_f"] * c
+        c_new = sigmoid(zf) * c + sigmoid(zi) * np.tanh(zg)
+        if peephole:
+            zo = zo + p["p_o"] * c_new
+        h_new = sigmoid(zo) * np.tanh(c_new)
+        return np.concatenate([h_new, c_new])
+
+    return _run(cell, p, xs, 2 * n, resets)
+
+
+def gru_forward(p, xs, resets=None):
+    """Cho et al. (2014) with the reset gate applied after the recurrent product (PyTorch's nn.GRU):
+    h_t = z h_{t-1} + (1 - z) tanh(U_h x + b_h + r (W_h h_{t-1} + b_hr))."""
+    n = p["b_z"].shape[0]
+
+    def cell(h, x, t):
+        z = sigmoid(p["W_z"] @ h + p["U_z"] @ x + p["b_z"])
+        r = sigmoid(p["W_r"] @ h + p["U_r"] @ x + p["b_r"])
+        hh = np.tanh(p["U_h"] @ x + p["b_h"] + r * (p["W_h"] @ h + p["b_hr"]))
+        return z * h + (1 - z) * hh
+
+    return _run(cell, p, xs, n, resets)
+
+
+def clockwork_forward(p, xs, periods, t0=0, resets=None):
+    """Koutnik et al. (2014), eq. 1-3: the full block-upper-triangular W is assembled from the module blocks
+    (zeros below the diagonal blocks); at absolute step t0 + t only modules with (t0 + t) mod T_i == 0
+    compute, the others keep their values."""
+    g = len(periods)
+    n = p["b"].shape[0]
+    k = n // g
+    W = np.zeros((n, n))
+    for i in range(g):
+        W[i * k:(i + 1) * k, i * k:] = p[f"W_{i}"]
+    active = lambda t: np.repeat([t % T == 0 for T in periods], k)
+
+    def cell(h, x, t):
+        return np.where(active(t0 + t), np.tanh(W @ h + p["U"] @ x + p["b"]), h)
+
+    return _run(cell, p, xs, n, resets)
+
+
+def forward(model, theta, xs, resets=None, t0=0):
+    """The reference forward pass for any of the models."""
+    p = model.unpack(theta)
+    name = model.name
+    if name == "elman":
+        return elman_forward(p, xs, resets)
+    if name == "lstm":
+        return lstm_forward(p, xs, model.peephole, resets)
+    if name == "gru":
+        return gru_forward(p, xs, resets)
+    if name == "clockwork":
+        return clockwork_forward(p, xs, model.aux[2:].astype(int).tolist(), t0, resets)
+    raise ValueError(name)
+
+
+def sequence_loss(model, theta, xs, ys, mask=None, resets=None):
+    _, yhat = forward(model, theta, xs, resets)
+    mask = np.ones(len(xs)) if mask is None else mask
+    return sum(naive.step_loss(yh, y, model.loss, w)[0] for yh, y, w in zip(yhat, ys, mask))

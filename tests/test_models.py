@@ -1,0 +1,244 @@
+"""Every model under every learner: forward pass against the slow numpy references of naive_models.py,
+gradients against finite differences, RTRL == BPTT, TBPTT with a covering window == BPTT, one-hot lookups ==
+dense inputs, resets, and a short training run that lowers the loss (the learner list comes from
+rnnlearn.algorithms.LEARNERS, so a new learner joins the training test by being registered)."""
+import functools
+
+import numpy as np
+import pytest
+
+import naive
+import naive_models
+from rnnlearn import GRU, LSTM, ClockworkRNN, Elman, optim
+from rnnlearn.algorithms import BPTT, LEARNERS, RTRL, TBPTT
+from rnnlearn.models import MODELS
+from rnnlearn.tasks import Chunk, Stream, Task
+from rnnlearn.train import train
+
+M_IN, O_OUT = 3, 2
+
+#: model label -> constructor(n_in, n_out, loss); small sizes, clockwork with periods 1, 2, 4.
+BUILD = {
+    "elman": lambda m, o, loss: Elman(m, 4, o, loss=loss),
+    "lstm": lambda m, o, loss: LSTM(m, 4, o, loss=loss),
+    "lstm-peephole": lambda m, o, loss: LSTM(m, 4, o, loss=loss, peephole=True),
+    "gru": lambda m, o, loss: GRU(m, 4, o, loss=loss),
+    "clockwork": lambda m, o, loss: ClockworkRNN(m, 6, o, loss=loss, modules=3),
+}
+
+
+def rel(a, b):
+    return np.abs(a - b).max() / np.abs(b).max()
+
+
+@functools.lru_cache(maxsize=None)
+def problem(label, loss, T=15, seed=0):
+    rng = np.random.default_rng(seed)
+    model = BUILD[label](M_IN, O_OUT, loss)
+    theta = model.init_params(seed) + 0.3 * rng.normal(size=model.n_params)  # break the init's symmetries
+    xs = rng.normal(size=(T, M_IN))
+    ys = rng.normal(size=(T, O_OUT)) if loss == "mse" else rng.dirichlet(np.ones(O_OUT), size=T)
+    return model, theta, xs, ys
+
+
+@functools.lru_cache(maxsize=None)
+def fd_gradient(label, loss):
+    model, theta, xs, ys = problem(label, loss)
+    return naive.finite_difference(lambda th: model.sequence_loss(th, Chunk.make(xs, ys)), theta.copy())
+
+
+def test_registry_and_exports():
+    assert {"elman", "lstm", "gru", "clockwork"} <= set(MODELS)
+    for label, build in BUILD.items():
+        model = build(M_IN, O_OUT, "xent")
+        assert MODELS[model.name] is type(model)
+        assert type(model)(**model.config()) == model
+
+
+@pytest.mark.parametrize("label", BUILD)
+def test_forward_matches_numpy_reference(label):
+    model, theta, xs, _ = problem(label, "mse", T=20)
+    resets = np.zeros(20, dtype=bool)
+    resets[[0, 11]] = True
+    t0 = 3  # clockwork: start off phase
+    states, yhat = model.forward(theta, Chunk.make(xs, np.zeros((20, O_OUT)), resets=resets), t0=t0)
+    ref_states, ref_yhat = naive_models.forward(model, theta, xs, resets, t0=t0)
+    assert np.abs(states - ref_states).max() < 1e-13
+    assert np.abs(yhat - ref_yhat).max() < 1e-13
+    # and the loss the learners report is the reference loss
+    _, _, _, ys = problem(label, "mse", T=20)
+    loss, _ = BPTT().gradient(model, theta, xs, ys)
+    assert loss == pytest.approx(naive_models.sequence_loss(model, theta, xs, ys), rel=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+@pytest.mark.parametrize("learner", [BPTT(), RTRL()], ids=["bptt", "rtrl"])
+@pytest.mark.parametrize("label", BUILD)
+def test_gradient_matches_finite_differences(label, learner, loss):
+    model, theta, xs, ys = problem(label, loss)
+    _, grad = learner.gradient(model, theta, xs, ys)
+    assert rel(grad, fd_gradient(label, loss)) < 1e-6
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+@pytest.mark.parametrize("label", BUILD)
+def test_rtrl_equals_bptt(label, loss):
+    model, theta, xs, ys = problem(label, loss, T=30, seed=1)
+    l1, g1 = BPTT().gradient(model, theta, xs, ys)
+    l2, g2 = RTRL().gradient(model, theta, xs, ys)
+    assert l1 == pytest.approx(l2, rel=1e-14)
+    assert rel(g2, g1) < 1e-10
+
+
+@pytest.mark.parametrize("k", [15, 40])
+@pytest.mark.parametrize("label", BUILD)
+def test_tbptt_with_covering_window_is_bptt(label, k):
+    model, theta, xs, ys = problem(label, "xent")
+    l1, g1 = BPTT().gradient(model, theta, xs, ys)
+    l2, g2 = TBPTT(k1=k, k2=k).gradient(model, theta, xs, ys)
+    assert l1 == l2
+    assert rel(g2, g1) < 1e-13
+
+
+@pytest.mark.parametrize("label", BUILD)
+def test_one_hot_lookup_equals_dense_input(label):
+    rng = np.random.default_rng(3)
+    model = BUILD[label](5, 3, "xent")
+    theta = model.init_params(1) + 0.1 * rng.normal(size=model.n_params)
+    idx = rng.integers(0, 5, size=12)
+    xs = np.eye(5)[idx]
+    ys = np.eye(3)[rng.integers(0, 3, size=12)]
+    for learner in (BPTT(), RTRL(), TBPTT(2, 6)):
+        dense = learner.gradient(model, theta, xs, ys)
+        lookup = learner.gradient(model, theta, xs, ys, x_index=idx)
+        assert dense[0] == pytest.approx(lookup[0], rel=1e-14)
+        assert rel(lookup[1], dense[1]) < 1e-13, learner
+
+
+@pytest.mark.parametrize("label", BUILD)
+def test_resets_and_mask(label):
+    """A reset starts a new sequence (at step 8, a multiple of the clockwork's longest period, so its clocks
+    are in phase): the gradient is the sum of the two pieces', and masked steps add nothing."""
+    model, theta, xs, ys = problem(label, "xent", T=20)
+    mask = np.ones(20)
+    mask[[0, 4, 13]] = 0.0
+    mask[7] = 2.5
+    resets = np.zeros(20, dtype=bool)
+    resets[[0, 8]] = True
+    la, ga = BPTT().gradient(model, theta, xs[:8], ys[:8], mask=mask[:8])
+    lb, gb = BPTT().gradient(model, theta, xs[8:], ys[8:], mask=mask[8:])
+    for learner in (BPTT(), RTRL(), TBPTT(k1=3, k2=30)):
+        l, g = learner.gradient(model, theta, xs, ys, mask=mask, resets=resets)
+        assert l == pytest.approx(la + lb, rel=1e-12)
+        assert rel(g, ga + gb) < 1e-12, learner
+
+
+def test_lstm_without_peepholes_is_lstm_with_zero_peepholes():
+    model, theta, xs, _ = problem("lstm", "mse")
+    peep = LSTM(M_IN, 4, O_OUT, peephole=True)
+    th = np.zeros(peep.n_params)
+    p, q = peep.unpack(th), model.unpack(theta)
+    for name, block in q.items():
+        p[name][...] = block
+    assert np.array_equal(model.forward(theta, xs)[0], peep.forward(th, xs)[0])
+    assert not peep.unpack(peep.init_params(0))["p_i"].any()
+    assert np.all(model.unpack(model.init_params(0))["b_f"] == 1.0)  # the forget-gate bias starts at 1
+
+
+def test_clockwork_structure():
+    model = ClockworkRNN(2, 8, 1, modules=4)
+    assert model.aux[2:].tolist() == [1, 2, 4, 8]
+    theta = model.init_params(0)
+    W = model.recurrent_matrix(theta)
+    k = 2
+    for i in range(4):
+        for j in range(i):  # below the diagonal blocks: no connection from faster to slower modules
+            assert not W[i * k:(i + 1) * k, j * k:(j + 1) * k].any()
+        blk = W[i * k:(i + 1) * k, i * k:(i + 1) * k]
+        assert np.allclose(blk @ blk.T, np.eye(k))
+    # only the used blocks are parameters: an Elman net of the same size has more
+    n_w = sum(k * (8 - i * k) for i in range(4))
+    assert model.n_params == n_w + 8 * 2 + 8 + 8 + 1
+    # a module that does not tick keeps its state exactly
+    xs = np.random.default_rng(0).normal(size=(9, 2))
+    states, _ = model.forward(theta, xs)
+    for t in range(1, 9):
+        idle = ~model.active(t)
+        assert np.array_equal(states[t, idle], states[t - 1, idle])
+        assert not np.array_equal(states[t, ~idle], states[t - 1, ~idle])
+    with pytest.raises(ValueError, match="divide"):
+        ClockworkRNN(2, 6, 1, modules=4)
+    with pytest.raises(ValueError, match="periods"):
+        ClockworkRNN(2, 6, 1, modules=3, periods=[1, 4, 2])
+
+
+@pytest.mark.parametrize("label", BUILD)
+def test_node_groups_partition_the_parameters(label):
+    """The node-decoupled EKF's groups: one per hidden unit holding exactly the parameters that feed it (a
+    unit's row of a block is non-zero in its own row of the immediate Jacobian only), one per output."""
+    ekf = pytest.importorskip("rnnlearn.algorithms.ekf")
+    model = BUILD[label](M_IN, O_OUT, "mse")
+    groups = ekf.node_groups(model)
+    assert len(groups) == model.n_hidden + model.n_out
+    assert np.array_equal(np.sort(np.concatenate(groups)), np.arange(model.n_params))
+    # Mbar_t's non-zero columns in the rows of unit i (h_i, and c_i for the LSTM) lie in group i
+    _, theta, xs, _ = problem(label, "mse")
+    rtrl = RTRL()
+    state = rtrl.init(model, theta.copy())
+    rtrl._run(model, theta.copy(), state, Chunk.make(xs[:1], np.zeros((1, O_OUT)), mask=np.zeros(1)),
+              False, True, np.empty(1))
+    M = rtrl.influence(model, state)  # after one step from s_0 = 0: M = Mbar_1
+    n = model.n_hidden
+    for i in range(n):
+        rows = [i, n + i] if model.n_state == 2 * n else [i]
+        used = np.flatnonzero(np.abs(M[rows]).sum(axis=0))
+        assert set(used) <= set(groups[i].tolist()), i
+
+
+# --- learning ----------------------------------------------------------------------------------------------
+
+class DelayedSum(Task):
+    """y_t = x_{t-1} + x_{t-2} (scalar, Gaussian inputs), squared error: two steps of memory."""
+
+    name = "delayed_sum"
+    loss = "mse"
+    n_in = 1
+    n_out = 1
+
+    def stream(self, seed):
+        return _DelayedSumStream(np.random.default_rng(seed))
+
+    def test_set(self, seed, length=400):
+        return _DelayedSumStream(np.random.default_rng(10_000 + seed)).next(length)
+
+
+class _DelayedSumStream(Stream):
+    def __init__(self, rng):
+        self.rng, self.last = rng, np.zeros(2)
+
+    def next(self, T):
+        x = np.concatenate([self.last, self.rng.normal(size=T)])
+        self.last = x[-2:]
+        return Chunk.make(x[2:, None], (x[1:-1] + x[:-2])[:, None])
+
+
+def _learner(name):
+    if name == "ekf-node":  # Puskorius and Feldkamp's node-decoupled EKF, with each model's node groups
+        return LEARNERS["ekf"](decoupling="node")
+    cls = LEARNERS[name]
+    return {"bptt": lambda: cls(window=10), "tbptt": lambda: cls(k1=5, k2=10)}.get(name, cls)()
+
+
+TRAIN_LEARNERS = sorted(LEARNERS) + (["ekf-node"] if "ekf" in LEARNERS else [])
+
+
+@pytest.mark.parametrize("learner_name", TRAIN_LEARNERS)
+@pytest.mark.parametrize("label", BUILD)
+def test_short_training_run_lowers_the_loss(label, learner_name):
+    model = BUILD[label](1, 1, "mse")
+    learner = _learner(learner_name)
+    result = train(model, learner, DelayedSum(), steps=1500, optimizer=optim.adam(0.01), seed=0,
+                   eval_every=1500)
+    assert result.status == "done", result.reason
+    first, last = result.records[0]["test_loss"], result.records[-1]["test_loss"]
+    assert last < 0.5 * first, (first, last)
