@@ -19,9 +19,9 @@ import numpy as np
 from numba import njit
 
 from ..models import cell
-from ..models.layout import D_LOSS, D_P, D_PREC, D_S
+from ..models.layout import D_LOSS, D_N, D_P, D_PREC, D_S
 from ..models.losses import loss_grad
-from ..models.readout import readout, readout_vjp
+from ..models.readout import readout_rows, readout_vjp_rows
 from ..optim import OptState, apply_update
 from .base import NONFINITE_LOSS, OK, Learner, check_int
 
@@ -33,28 +33,69 @@ class TBPTTState(NamedTuple):
     x: np.ndarray        # (H, m) ring: inputs (left stale for one-hot inputs)
     xi: np.ndarray       # (H,) ring: one-hot index or -1
     cache: np.ndarray    # (H, C) ring: what the derivatives need
+    yhat: np.ndarray     # (H, o) ring: outputs
     dy: np.ndarray       # (H, o) ring: dL/dy_hat of each step
+    dh: np.ndarray       # (H, n) ring: the error each step's output sends into h (dy V)
     reset: np.ndarray    # (H,) ring: step started a sequence
     tabs: np.ndarray     # (H,) ring: absolute time of each step
-    ctr: np.ndarray      # [steps seen, newest ring slot, slots filled, steps since last update]
+    tloc: np.ndarray     # (H,) ring: the step's row in the chunk being run
+    ctr: np.ndarray      # [steps seen, newest slot, slots filled, steps since last update, steps not read out]
     delta: np.ndarray    # (H, G) pre-activation gradients of a sweep
     ds: np.ndarray       # (S,) sweep workspace
     ds2: np.ndarray      # (S,) sweep workspace
-    yhat: np.ndarray     # (o,)
+    tmp: np.ndarray      # (o, n) readout-gradient workspace
     g: np.ndarray        # (P,) gradient of the last window
     gacc: np.ndarray     # (P,) gradient summed over windows (gradient mode)
     opt: OptState
 
 
 @njit(cache=True)
-def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi, cache, dy, reset, tabs,
-                    delta, ds, ds2, g):
+def _newest_rows(newest, count, H):
+    """The ring rows of the newest `count` steps as two contiguous ranges [a, b) and [c, d)."""
+    first = newest - count + 1
+    if first >= 0:
+        return first, newest + 1, 0, 0
+    return 0, newest + 1, first + H, H
+
+
+@njit(cache=True)
+def read_out(dims, theta, count, newest, s_next, yhat, dy, tloc, tabs, ys, mask, losses):
+    """Outputs, losses and dL/dy_hat of the newest `count` steps, the outputs as matrix products.
+    Returns the absolute time of the first non-finite loss, or -1."""
+    H = s_next.shape[0]
+    a, b, c, d = _newest_rows(newest, count, H)
+    readout_rows(dims, theta, s_next, a, b, yhat)
+    readout_rows(dims, theta, s_next, c, d, yhat)
+    bad = _loss_rows(dims, c, d, yhat, dy, tloc, tabs, ys, mask, losses, -1)  # the older rows first
+    return _loss_rows(dims, a, b, yhat, dy, tloc, tabs, ys, mask, losses, bad)
+
+
+@njit(cache=True)
+def _loss_rows(dims, lo, hi, yhat, dy, tloc, tabs, ys, mask, losses, bad):
+    for r in range(lo, hi):
+        t = tloc[r]
+        lt = loss_grad(dims[D_LOSS], yhat[r], ys[t], mask[t], dy[r])
+        losses[t] = lt
+        if bad < 0 and not np.isfinite(lt):
+            bad = tabs[r]
+    return bad
+
+
+@njit(cache=True)
+def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi, cache, dy, dh, reset, tabs,
+                    delta, ds, ds2, tmp, g):
     """g = gradient of the losses of the newest n_inject steps, each propagated back through the newest L
-    steps of the ring (Williams and Peng 1990, eq. 5 with h = L, h' = n_inject)."""
+    steps of the ring (Williams and Peng 1990, eq. 5 with h = L, h' = n_inject). The readout's share is
+    computed for all injected steps at once (matrix products); the sweep then runs vjp_state step by step
+    and the weight gradients are one matrix product over the window (param_grad)."""
     H = s_prev.shape[0]
     P = dims[D_P]
+    n = dims[D_N]
     for q in range(dims[D_PREC], P):
         g[q] = 0.0
+    a, b, c, d = _newest_rows(newest, n_inject, H)
+    readout_vjp_rows(dims, theta, s_next, dy, a, b, g, dh, tmp)
+    readout_vjp_rows(dims, theta, s_next, dy, c, d, g, dh, tmp)
     delta[:, :] = 0.0
     ds[:] = 0.0
     for age in range(L):
@@ -62,7 +103,8 @@ def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi
         if k < 0:
             k += H
         if age < n_inject:
-            readout_vjp(dims, theta, s_next[k], dy[k], g, ds)
+            for j in range(n):
+                ds[j] += dh[k, j]
         cell.vjp_state(dims, aux, theta, s_prev[k], x[k], xi[k], tabs[k], s_next[k], cache[k], ds,
                        delta[k], ds2)
         if reset[k]:
@@ -73,14 +115,14 @@ def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi
 
 @njit(cache=True)
 def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, losses,
-                s, s_prev, s_next, x, xi, cache, dy, reset, tabs, ctr, delta, ds, ds2, yhat, g, gacc,
-                codes, hyper, moments, counts, u):
-    """Run truncated BPTT over one chunk. update: apply the optimizer after each window, else add the
-    window's gradient into gacc. flush: at the end, also sweep the errors still waiting for a window.
-    Returns (status, step)."""
+                s, s_prev, s_next, x, xi, cache, yhat, dy, dh, reset, tabs, tloc, ctr, delta, ds, ds2, tmp,
+                g, gacc, codes, hyper, moments, counts, u):
+    """Run truncated BPTT over one chunk. The loop over steps runs only the recurrence; outputs and
+    losses are computed per window (and at the end of the chunk, so every step's loss is returned).
+    update: apply the optimizer after each window, else add the window's gradient into gacc.
+    flush: at the end, also sweep the errors still waiting for a window. Returns (status, step)."""
     H = s_prev.shape[0]
     S = dims[D_S]
-    loss_kind = dims[D_LOSS]
     for t in range(xs.shape[0]):
         k = ctr[1] + 1
         if k == H:
@@ -94,29 +136,35 @@ def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, 
             x[k, :] = xs[t]
         xi[k] = xis[t]
         tabs[k] = ctr[0]
+        tloc[k] = t
         cell.step(dims, aux, theta, s_prev[k], xs[t], xis[t], ctr[0], s_next[k], cache[k])
         for j in range(S):
             s[j] = s_next[k, j]
-        readout(dims, theta, s, yhat)
-        lt = loss_grad(loss_kind, yhat, ys[t], mask[t], dy[k])
-        losses[t] = lt
-        if not np.isfinite(lt):
-            return NONFINITE_LOSS, ctr[0]
         ctr[0] += 1
         if ctr[2] < H:
             ctr[2] += 1
         ctr[3] += 1
+        ctr[4] += 1
         if ctr[3] == k1:
-            window_backward(dims, aux, theta, k1, ctr[2], k, s_prev, s_next, x, xi, cache, dy, reset, tabs,
-                            delta, ds, ds2, g)
+            bad = read_out(dims, theta, ctr[4], k, s_next, yhat, dy, tloc, tabs, ys, mask, losses)
+            ctr[4] = 0
+            if bad >= 0:
+                return NONFINITE_LOSS, bad
+            window_backward(dims, aux, theta, k1, ctr[2], k, s_prev, s_next, x, xi, cache, dy, dh, reset, tabs,
+                            delta, ds, ds2, tmp, g)
             if update:
                 apply_update(codes, hyper, moments, counts, u, theta, g)
             else:
                 gacc += g
             ctr[3] = 0
+    if ctr[4] > 0:  # steps of this chunk still waiting for their window: their losses now
+        bad = read_out(dims, theta, ctr[4], ctr[1], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
+        ctr[4] = 0
+        if bad >= 0:
+            return NONFINITE_LOSS, bad
     if flush and ctr[3] > 0:
-        window_backward(dims, aux, theta, ctr[3], ctr[2], ctr[1], s_prev, s_next, x, xi, cache, dy, reset,
-                        tabs, delta, ds, ds2, g)
+        window_backward(dims, aux, theta, ctr[3], ctr[2], ctr[1], s_prev, s_next, x, xi, cache, dy, dh, reset,
+                        tabs, delta, ds, ds2, tmp, g)
         gacc += g
         ctr[3] = 0
     return OK, ctr[0]
@@ -153,18 +201,19 @@ class TBPTT(Learner):
         optimizer = optimizer or sgd(0.01)
         k1, H = self._window
         S, G, C, P = model.n_state, model.n_delta, max(model.n_cache, 1), model.n_params
-        ctr = np.array([0, H - 1, 0, 0], dtype=np.int64)
+        ctr = np.array([0, H - 1, 0, 0, 0], dtype=np.int64)
+        n, o = model.n_hidden, model.n_out
         return TBPTTState(np.zeros(S), np.zeros((H, S)), np.zeros((H, S)), np.zeros((H, model.n_in)),
-                          np.zeros(H, dtype=np.int64), np.zeros((H, C)), np.zeros((H, model.n_out)),
-                          np.zeros(H, dtype=np.bool_), np.zeros(H, dtype=np.int64), ctr,
-                          np.zeros((H, G)), np.zeros(S), np.zeros(S), np.zeros(model.n_out), np.zeros(P),
-                          np.zeros(P), optimizer.init(P))
+                          np.zeros(H, dtype=np.int64), np.zeros((H, C)), np.zeros((H, o)), np.zeros((H, o)),
+                          np.zeros((H, n)), np.zeros(H, dtype=np.bool_), np.zeros(H, dtype=np.int64),
+                          np.zeros(H, dtype=np.int64), ctr, np.zeros((H, G)), np.zeros(S), np.zeros(S),
+                          np.zeros((o, n)), np.zeros(P), np.zeros(P), optimizer.init(P))
 
     def _run(self, model, theta, st, chunk, update, flush, losses):
         o = st.opt
         status, where = tbptt_chunk(
             model.dims, model.aux, theta, self._window[0], chunk.xs, chunk.ys, chunk.mask, chunk.resets,
-            chunk.x_index, update, flush, losses, st.s, st.s_prev, st.s_next, st.x, st.xi, st.cache, st.dy,
-            st.reset, st.tabs, st.ctr, st.delta, st.ds, st.ds2, st.yhat, st.g, st.gacc,
+            chunk.x_index, update, flush, losses, st.s, st.s_prev, st.s_next, st.x, st.xi, st.cache, st.yhat,
+            st.dy, st.dh, st.reset, st.tabs, st.tloc, st.ctr, st.delta, st.ds, st.ds2, st.tmp, st.g, st.gacc,
             o.codes, o.hyper, o.moments, o.counts, o.scratch)
         return int(status), int(where)

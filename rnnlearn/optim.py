@@ -66,17 +66,22 @@ def clip_norm(max_norm: float) -> "Optimizer":
 
 def chain(*parts: "Optimizer") -> "Optimizer":
     """Apply the parts in order; exactly one of them (the last) must turn the gradient into a step."""
-    return Optimizer(tuple(t for p in parts for t in p.transforms))
+    out = Optimizer(tuple(t for p in parts for t in p.transforms))
+    out.check()
+    return out
 
 
 @dataclass(frozen=True)
 class Optimizer:
     transforms: tuple[Transform, ...]
 
-    def __post_init__(self):
+    def check(self) -> None:
+        """A usable chain has exactly one of sgd, momentum, adam, and it comes last (clip_norm alone is a
+        piece to chain, not an optimizer)."""
         steps = [t for t in self.transforms if t.code != CLIP]
         if len(steps) != 1 or self.transforms[-1].code == CLIP:
-            raise ValueError("an optimizer chain needs exactly one of sgd, momentum, adam, and it must come last")
+            raise ValueError(f"optimizer {self.describe()}: a chain needs exactly one of sgd, momentum, adam, "
+                             "and it must come last")
 
     @property
     def codes(self) -> np.ndarray:
@@ -91,6 +96,7 @@ class Optimizer:
         return self.transforms[-1].hyper[0]
 
     def init(self, n_params: int) -> "OptState":
+        self.check()
         K = len(self.transforms)
         needs = max((2 if t.code == ADAM else 1 if t.code == MOMENTUM else 0) for t in self.transforms)
         return OptState(self.codes, self.hyper, np.zeros((K, needs, n_params)), np.zeros(K, dtype=np.int64),

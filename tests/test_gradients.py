@@ -143,7 +143,7 @@ def test_online_rtrl_step_matches_reference_update():
 
 
 def test_training_in_chunks_equals_one_chunk():
-    """The learners carry everything across chunk boundaries: 3 chunks give the same parameters as one."""
+    """The learners carry everything across chunk boundaries: 3 chunks give the parameters of one."""
     from rnnlearn import optim
     model, theta, xs, ys = problem("xent", T=30)
     for learner in (BPTT(window=7), TBPTT(3, 8), RTRL()):
@@ -153,5 +153,7 @@ def test_training_in_chunks_equals_one_chunk():
         la = learner.train(model, a, sa, Chunk.make(xs, ys))
         lb = np.concatenate([learner.train(model, b, sb, Chunk.make(xs[i:j], ys[i:j]))
                              for i, j in ((0, 11), (11, 12), (12, 30))])
-        assert np.array_equal(a, b), learner
-        assert np.array_equal(la, lb)
+        # Equal to rounding: the outputs of a window are one matrix product, and BLAS may round a row
+        # differently when the product has a different number of rows (a chunk boundary splits a window).
+        assert np.abs(a - b).max() < 1e-14, learner
+        assert np.abs(la - lb).max() < 1e-14, learner

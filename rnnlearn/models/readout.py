@@ -1,5 +1,6 @@
 """The linear readout shared by every model: y_hat_t = V h_t + c, h_t the first n entries of s_t.
 V (o, n) and c (o,) are the last o*n + o entries of theta."""
+import numpy as np
 from numba import njit
 
 from .layout import FAST, D_N, D_O, D_PREC
@@ -33,3 +34,58 @@ def readout_vjp(dims, theta, s, dy, g, ds):
             g[r + j] += d * s[j]
             ds[j] += theta[r + j] * d
         g[oc + k] += d
+
+
+@njit(cache=True, fastmath=FAST)
+def readout_rows(dims, theta, S, lo, hi, Y):
+    """Y[lo:hi] = S[lo:hi, :n] V^T + c for a block of steps: one matrix product when the state is h."""
+    n, o = dims[D_N], dims[D_O]
+    oV = dims[D_PREC]
+    oc = oV + o * n
+    if hi <= lo:
+        return
+    if S.shape[1] == n:
+        np.dot(S[lo:hi], theta[oV:oc].reshape((o, n)).T, Y[lo:hi])
+    else:
+        for r in range(lo, hi):
+            for k in range(o):
+                a = 0.0
+                q = oV + k * n
+                for j in range(n):
+                    a += theta[q + j] * S[r, j]
+                Y[r, k] = a
+    for r in range(lo, hi):
+        for k in range(o):
+            Y[r, k] += theta[oc + k]
+
+
+@njit(cache=True, fastmath=FAST)
+def readout_vjp_rows(dims, theta, S, DY, lo, hi, g, DH, tmp):
+    """For a block of steps: g[V] += DY^T S[:, :n], g[c] += sum of DY rows, DH[lo:hi] = DY V
+    (the error each step's output sends into its h). tmp is (o, n) scratch."""
+    n, o = dims[D_N], dims[D_O]
+    oV = dims[D_PREC]
+    oc = oV + o * n
+    if hi <= lo:
+        return
+    V = theta[oV:oc].reshape((o, n))
+    if S.shape[1] == n:
+        np.dot(DY[lo:hi].T, S[lo:hi], tmp)
+        np.dot(DY[lo:hi], V, DH[lo:hi])
+        for k in range(o):
+            q = oV + k * n
+            for j in range(n):
+                g[q + j] += tmp[k, j]
+    else:
+        for r in range(lo, hi):
+            for j in range(n):
+                DH[r, j] = 0.0
+            for k in range(o):
+                d = DY[r, k]
+                q = oV + k * n
+                for j in range(n):
+                    g[q + j] += d * S[r, j]
+                    DH[r, j] += d * V[k, j]
+    for r in range(lo, hi):
+        for k in range(o):
+            g[oc + k] += DY[r, k]
