@@ -27,21 +27,21 @@ sequences make the length a multiple of the longest period to give every sequenc
 import numpy as np
 from numba import njit
 
-from .layout import D_M, D_N
+from .layout import FAST, D_M, D_N
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def w_offset(n, k, i):
     """Offset in theta of module i's block W_i (k x (n - i k)): k * sum_{j<i} (n - j k)."""
     return k * (i * n - k * (i * (i - 1)) // 2)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def _active(aux, i, t):
     return t % np.int64(aux[2 + i]) == 0
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
     m, n = dims[D_M], dims[D_N]
     g = np.int64(aux[0])
@@ -71,7 +71,7 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
             s_out[row] = np.tanh(acc)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out):
     """Active rows: delta = ds (1 - h^2), flowing back through W; idle rows: delta = 0, ds copied."""
     n = dims[D_N]
@@ -97,7 +97,7 @@ def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_pr
                 ds_prev_out[lo + j] += theta[w + j] * d
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
     """dW_i = Delta[:, rows of i]^T H_prev[:, columns i k ..], from one product Delta^T S_prev whose used
     blocks are kept; dU = Delta^T X; db = sum Delta. Idle steps have zero delta rows and add nothing."""
@@ -133,7 +133,7 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
             g[ob + i] += Delta[kk, i]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
     """Active rows: diag(1 - h^2) W (zero left of the module's block); idle rows: identity rows."""
     n = dims[D_N]
@@ -157,7 +157,7 @@ def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
                 J[row, lo + j] = d * theta[w + j]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
     """M += Mbar_t: an active unit touches its own row of its module's W block, of U and of b; idle
     modules add nothing."""

@@ -23,15 +23,15 @@ after them. delta_t = dL/d(pre-activations of z, r, hh) (G = 3n); the cache keep
 import numpy as np
 from numba import njit
 
-from .layout import D_M, D_N
+from .layout import FAST, D_M, D_N
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
     m, n = dims[D_M], dims[D_N]
     oU = 3 * n * n
@@ -72,7 +72,7 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
         cache_out[3 * n + k] = qq
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out):
     """delta = (d_z, d_r, d_h) = dL/d(pre-activations); ds_prev = z * ds + W_z^T d_z + W_r^T d_r +
     W_h^T (r * d_h)."""
@@ -99,7 +99,7 @@ def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_pr
             ds_prev_out[j] += theta[w + j] * d
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
     """g[:P_rec]: dW = [d_z, d_r, d_h * r]^T H_prev, dU = Delta^T X, db = sum Delta, db_hr = sum d_h * r,
     over all rows of the window (zero rows of Delta contribute nothing)."""
@@ -134,7 +134,7 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
             g[obr + j] += Dw[k, 2 * n + j]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
     """J = diag(z) + diag(az) W_z + diag(ar) W_r + diag(aq) W_h (row scalings only)."""
     n = dims[D_N]
@@ -155,7 +155,7 @@ def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
         J[k, k] += zg
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
     """M += dh_t/dtheta_rec with h_{t-1} fixed: unit k touches only row k of M and its own rows of every
     block."""

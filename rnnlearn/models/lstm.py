@@ -24,15 +24,15 @@ gradient needs c_t). aux[0] = 1.0 when the model has peepholes.
 import numpy as np
 from numba import njit
 
-from .layout import D_M, D_N
+from .layout import FAST, D_M, D_N
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
     m, n = dims[D_M], dims[D_N]
     peep = aux[0] != 0.0
@@ -87,7 +87,7 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
             cache_out[5 * n + k] = c
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out):
     """delta = dL/dz from ds = (dL/dh_t, dL/dc_t); ds_prev = (W^T delta, dL/dc_{t-1})."""
     m, n = dims[D_M], dims[D_N]
@@ -127,7 +127,7 @@ def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_pr
             ds_prev_out[j] += theta[w + j] * d
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
     """g[:P_rec] = sum_k delta_k (x) [h_{k-1}, x_k, 1] (and the peepholes' elementwise sums), over all rows
     of the window; zero rows of Delta contribute nothing."""
@@ -168,7 +168,7 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
                 g[op + 2 * n + j] += Delta[k, 2 * n + j] * Cache[k, 5 * n + j]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
     """J = d(h_t, c_t)/d(h_{t-1}, c_{t-1}) (2n x 2n); the c_{t-1} columns are diagonal blocks."""
     m, n = dims[D_M], dims[D_N]
@@ -204,7 +204,7 @@ def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
         J[n + k, n + k] = dcdc
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
 def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
     """M += d(h_t, c_t)/dtheta_rec with s_{t-1} fixed: unit k touches only rows k and n+k of M, and only
     its own rows of W, U, b and its own peephole entries."""
