@@ -171,8 +171,11 @@ def ratios(rows) -> list[str]:
     for r in rows:
         key = (r["learner"], r["n"])
         if r["impl"] != "rnnlearn" and key in ours:
+            ratio = r["us_per_step"] / ours[key]
+            verdict = (f"rnnlearn is {ratio:.1f}x faster" if ratio >= 1
+                       else f"{r['impl']} is {1 / ratio:.1f}x faster")
             lines.append(f"{r['learner']:<6} n={r['n']:<4} {r['impl']:<6} {r['us_per_step']:10.2f} us  "
-                         f"rnnlearn {ours[key]:10.2f} us  -> rnnlearn is {r['us_per_step'] / ours[key]:.1f}x faster")
+                         f"rnnlearn {ours[key]:10.2f} us  ratio {ratio:6.2f}  ({verdict})")
     return lines
 
 
