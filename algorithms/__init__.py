@@ -3,11 +3,12 @@
 Installed as `rnnlearn.algorithms` (the folder is algorithms/ at the top of the repository)."""
 from .base import Diverged, Learner
 from .bptt import BPTT
+from .ekf import EKF
 from .rtrl import RTRL
 from .tbptt import TBPTT
 
 #: name -> Learner class, for the command line and saved results.
-LEARNERS: dict[str, type[Learner]] = {cls.name: cls for cls in (BPTT, TBPTT, RTRL)}
+LEARNERS: dict[str, type[Learner]] = {cls.name: cls for cls in (BPTT, TBPTT, RTRL, EKF)}
 
 
 def make_learner(name: str, **params) -> Learner:
@@ -24,4 +25,4 @@ def make_learner(name: str, **params) -> Learner:
     return learner
 
 
-__all__ = ["Learner", "Diverged", "BPTT", "TBPTT", "RTRL", "LEARNERS", "make_learner"]
+__all__ = ["Learner", "Diverged", "BPTT", "TBPTT", "RTRL", "EKF", "LEARNERS", "make_learner"]

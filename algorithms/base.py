@@ -19,6 +19,8 @@ class Diverged(RuntimeError):
 # status codes returned by the kernels
 OK = 0
 NONFINITE_LOSS = 1
+NOT_POSITIVE_DEFINITE = 2  # EKF: a covariance stopped being symmetric positive definite
+NONFINITE_JACOBIAN = 3     # EKF: the measurement Jacobian H_t overflowed (exploding influence matrix)
 
 
 class Learner:
@@ -88,6 +90,10 @@ class Learner:
 def _raise_status(status, where, state):
     if status == NONFINITE_LOSS:
         raise Diverged(f"non-finite loss at step {where}")
+    if status == NOT_POSITIVE_DEFINITE:
+        raise Diverged(f"covariance not positive definite at step {where}")
+    if status == NONFINITE_JACOBIAN:
+        raise Diverged(f"non-finite measurement Jacobian at step {where}")
     if status != OK:
         raise Diverged(f"kernel status {status} at step {where}")
 

@@ -1,0 +1,652 @@
+"""Extended Kalman filter training of recurrent networks: global (GEKF, Singhal and Wu 1989) and
+node-decoupled (DEKF, Puskorius and Feldkamp 1991, 1994), as set out in Haykin (ed.) 2001, "Kalman Filtering
+and Neural Networks", ch. 2 (Puskorius and Feldkamp), eq. 2.3-2.7 (GEKF) and 2.12-2.16 (DEKF).
+
+The weights theta are the state of a filter with the identity as dynamics and the network as measurement:
+    theta_t = theta_{t-1} + w_t,  w ~ N(0, Q_t);   y_t = h_t(theta_t) + v_t,  v ~ N(0, R_t).
+Each time step with mask_t > 0 makes one measurement update, with H_t = d meas_t / d theta (p x o):
+    A_t = (R_t + sum_g H_g^T P_g H_g)^-1                       (o x o, shared by all groups)
+    K_g = P_g H_g A_t                                           (p_g x o)
+    theta_g += K_g (y_t - meas_t)
+    P_g <- P_g - K_g H_g^T P_g + Q_t                            (2.7 / 2.16)
+GEKF is the case of one group holding every parameter; DEKF uses one group per hidden unit (the weights that
+feed it) and one per output unit (row k of V and c_k), neglecting the covariance between groups: per step
+O(p^2) = O(n^4) time and memory for GEKF, O(n^3) for DEKF.
+
+Computation. A is never inverted: with the Cholesky factorization R + H^T P H = L L^T,
+B = P H L^-T (p x o, a triangular solve per row) gives K (y - meas) = B L^-1 (y - meas) and
+K H^T P = B B^T. The covariance update P -= B B^T (+ Q on the diagonal) is then exactly symmetric in floating
+point (every entry (i, j) subtracts the same products as (j, i), in the same order), so P never needs
+re-symmetrizing. The work is memory-bound (o is small), so each step makes a single pass over the rows of P
+(`covariance_pass`): it applies the previous step's update P -= B B^T + Q and, on the same row, accumulates
+this step's P H = P^T H (P is symmetric) as vector updates; the last update of a chunk is applied at its
+end. This reads and writes P once per step, where a BLAS product P H (a dgemm with o = 2 columns ran at
+5-11 GFLOP/s here) followed by the rank-o update reads it twice.
+`joseph=True` uses the Joseph form (Bucy and Joseph 1968) P <- (I - K H^T) P (I - K H^T)^T + K R K^T + Q
+= P - K (PH)^T - (PH) K^T + (K L)(K L)^T + Q, written so that it too stays exactly symmetric.
+
+Measurement. "mse": meas_t = y_hat_t. "xent": meas_t = softmax(y_hat_t), the targets are the task's
+probabilities and H = (diag(p) - p p^T) dy_hat/dtheta. The o probabilities sum to 1, so H^T P H is singular
+(its null space is the all-ones direction); R = r I > 0 keeps A positive definite, and the innovation has no
+component along that direction, so the choice of r there does not affect the update. A step's mask weight
+w > 0 scales the measurement noise to R_t / w (a weighted loss); w = 0 makes no update.
+
+H_t = d y_hat_t / d theta comes from the RTRL influence matrix (jacobian="rtrl", Williams and Zipser 1989;
+the readout part directly, the recurrent part V M_t[:n]; exact for fixed weights, O(n^4) per step, which
+then dominates even DEKF) or from truncated BPTT (jacobian="tbptt", Haykin 2001 ch. 2.5: for each output k,
+backpropagate e_k through the last h stored steps; O(o h n^2) per step).
+
+Noise schedules (Puskorius and Feldkamp anneal both): R_t = max(r_min, r r_decay^t), Q_t = max(q_min,
+q q_decay^t), t the number of steps seen; decays of 1 (the defaults) keep them constant. Scaling p0, r and q
+by one factor leaves the trajectory unchanged.
+
+Numerical safety: a failed Cholesky factorization of R + H^T P H (a pivot <= 0 or not finite) or a diagonal
+entry of P that is <= 0 or not finite ends the chunk with status NOT_POSITIVE_DEFINITE, which the training
+loop records as a divergence ("covariance not positive definite at step N").
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from ..models import cell
+from ..models.layout import D_LOSS, D_N, D_O, D_PREC, D_S, XENT
+from ..models.losses import logsumexp, loss_only
+from ..models.readout import readout
+from .base import NONFINITE_JACOBIAN, NONFINITE_LOSS, NOT_POSITIVE_DEFINITE, OK, Learner, check_int
+
+# flags[...]
+F_JAC, F_JOSEPH, F_NEED_REC = 0, 1, 2
+JAC_RTRL, JAC_TBPTT = 0, 1
+JACOBIANS = {"rtrl": JAC_RTRL, "tbptt": JAC_TBPTT}
+# hyper[...]
+H_R, H_R_DECAY, H_R_MIN, H_Q, H_Q_DECAY, H_Q_MIN, H_Q_PENDING = range(7)
+
+
+# ------------------------------------------------------------------------------------------------------
+# parameter groups
+
+
+def node_groups(model) -> list[np.ndarray]:
+    """The node-decoupled groups of Puskorius and Feldkamp (1991): one per hidden unit, then one per output.
+
+    Contract for models: `model.node_groups()`, if defined, returns n int64 arrays of indices into theta,
+    array i holding the recurrent parameters that feed hidden unit i (for gated models, the unit's rows of
+    every gate), each recurrent parameter in exactly one array. (A list of n + o arrays that already ends
+    with the readout groups is accepted too.) Without the method, the groups are read from
+    `model.recurrent_blocks()`: a block whose first dimension is g*n holds g stacked gates of n rows
+    (gate-major; g = 1 for Elman's W, U, b), and unit i owns rows i, i + n, ..., i + (g-1) n.
+    The readout is shared by every model: output k's group is row k of V and c_k, appended here.
+    """
+    n, o = model.n_hidden, model.n_out
+    if hasattr(model, "node_groups"):
+        groups = [np.asarray(g, dtype=np.int64).ravel() for g in model.node_groups()]
+        if len(groups) == n + o:
+            return groups
+        if len(groups) != n:
+            raise ValueError(f"{type(model).__name__}.node_groups() returned {len(groups)} groups, expected "
+                             f"one per hidden unit ({n})")
+    else:
+        parts = [[] for _ in range(n)]
+        for name, shape in model.recurrent_blocks():
+            rows = shape[0]
+            if rows % n:
+                raise ValueError(f"node decoupling: block {name!r} of shape {shape} does not split into rows "
+                                 f"per hidden unit; give the model a node_groups() method")
+            width = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+            off = model.offset(name)
+            for i in range(n):
+                for r in range(i, rows, n):
+                    parts[i].append(off + r * width + np.arange(width))
+        groups = [np.concatenate(p).astype(np.int64) for p in parts]
+    oV, oc = model.offset("V"), model.offset("c")
+    for k in range(o):
+        groups.append(np.concatenate([oV + k * n + np.arange(n), [oc + k]]).astype(np.int64))
+    return groups
+
+
+def _groups_for(learner, model) -> list[np.ndarray]:
+    d = learner.decoupling
+    if isinstance(d, str):
+        groups = [np.arange(model.n_params, dtype=np.int64)] if d == "global" else node_groups(model)
+    else:
+        groups = [np.asarray(g, dtype=np.int64).ravel() for g in d]
+    allidx = np.concatenate(groups) if groups else np.zeros(0, np.int64)
+    if len(allidx) and (allidx.min() < 0 or allidx.max() >= model.n_params):
+        raise ValueError(f"decoupling: parameter indices must lie in [0, {model.n_params})")
+    if len(np.unique(allidx)) != len(allidx):
+        raise ValueError("decoupling: groups must not share parameters")
+    if learner.trainable == "readout":
+        groups = [g[g >= model.n_rec] for g in groups]
+    groups = [g for g in groups if len(g)]
+    if not groups:
+        raise ValueError("decoupling: no parameter left to train")
+    return groups
+
+
+# ------------------------------------------------------------------------------------------------------
+# kernels
+
+
+@njit(cache=True)
+def cholesky(A, L):
+    """L L^T = A (o x o, lower triangle of A read). Returns False if a pivot is <= 0 or not finite."""
+    o = A.shape[0]
+    for i in range(o):
+        for j in range(i + 1):
+            v = A[i, j]
+            for k in range(j):
+                v -= L[i, k] * L[j, k]
+            if i == j:
+                if not (v > 0.0) or not np.isfinite(v):
+                    return False
+                L[i, i] = np.sqrt(v)
+            else:
+                L[i, j] = v / L[j, j]
+        for j in range(i + 1, o):
+            L[i, j] = 0.0
+    return True
+
+
+@njit(cache=True)
+def gather_jacobian(dims, s, Jp, Hrec, perm, Hp):
+    """Hp[r, k] = d meas_k / d theta_perm[r]: Jp = d meas / d y_hat (o x o) times d y_hat / d theta, whose
+    recurrent part is Hrec (o x P_rec, already multiplied by Jp) and readout part is direct:
+    d y_hat_l / d V_lj = h_j, d y_hat_l / d c_l = 1."""
+    n, o = dims[D_N], dims[D_O]
+    PR = dims[D_PREC]
+    oc = PR + o * n
+    for r in range(perm.shape[0]):
+        q = perm[r]
+        if q < PR:
+            for k in range(o):
+                Hp[r, k] = Hrec[k, q]
+        elif q < oc:
+            l = (q - PR) // n
+            hj = s[(q - PR) - l * n]
+            for k in range(o):
+                Hp[r, k] = Jp[k, l] * hj
+        else:
+            l = q - oc
+            for k in range(o):
+                Hp[r, k] = Jp[k, l]
+
+
+@njit(cache=True)
+def covariance_pass(gstart, poff, Pflat, pending, joseph, qt, Bt, Kt, Ct, PJt, accumulate, Hp, PHt):
+    """One pass over the rows of every covariance block, doing two things at once (each row is read and
+    written once per step: the cost of the EKF is this pass over p^2 or sum_g p_g^2 numbers).
+
+    pending: finish the previous step's update (Haykin 2001 eq. 2.7 / 2.16) P <- P - B B^T + qt I, or with
+    `joseph` P <- P - K (PH)^T - (PH) K^T + C C^T + qt I, and check each new diagonal entry.
+    accumulate: PHt = (P H)^T for this step's H (Hp, p_t x o), as P^T H = sum_i P[i, :] H[i, :] (P is exactly
+    symmetric), row by row: vector operations, no reductions. Returns OK or NOT_POSITIVE_DEFINITE."""
+    o = Hp.shape[1]
+    if accumulate:
+        PHt[:, :] = 0.0
+    fast = pending and accumulate and not joseph and o <= 2
+    for g in range(gstart.shape[0] - 1):
+        a, b = gstart[g], gstart[g + 1]
+        pg = b - a
+        # slices taken once per group, so that the inner loops index with a range variable (no negative-index
+        # wraparound test per element) and vectorize
+        b0, b1, a0, a1 = Bt[0, a:b], Bt[o - 1, a:b], PHt[0, a:b], PHt[o - 1, a:b]
+        for i in range(pg):
+            row = Pflat[poff[g] + i * pg:poff[g] + (i + 1) * pg]
+            if fast:  # the update and P H fused in one loop: one and two outputs
+                x0, h0 = b0[i], Hp[a + i, 0]
+                if o == 1:
+                    for j in range(pg):
+                        v = row[j] - x0 * b0[j]
+                        row[j] = v
+                        a0[j] += h0 * v
+                else:
+                    x1, h1 = b1[i], Hp[a + i, 1]
+                    for j in range(pg):
+                        v = (row[j] - x0 * b0[j]) - x1 * b1[j]
+                        row[j] = v
+                        a0[j] += h0 * v
+                        a1[j] += h1 * v
+                d = row[i] + qt
+                row[i] = d
+                for k in range(o):  # the diagonal's Q, which the loop above did not see
+                    PHt[k, a + i] += Hp[a + i, k] * qt
+                if not (d > 0.0) or not np.isfinite(d):
+                    return NOT_POSITIVE_DEFINITE
+                continue
+            if pending:
+                for k in range(o):
+                    if joseph:
+                        kk, cc, jj = Kt[k, a:b], Ct[k, a:b], PJt[k, a:b]
+                        ki, hi, ci = kk[i], jj[i], cc[i]
+                        for j in range(pg):
+                            row[j] += ci * cc[j] - (ki * jj[j] + hi * kk[j])
+                    else:
+                        bb = Bt[k, a:b]
+                        bi = bb[i]
+                        for j in range(pg):
+                            row[j] -= bi * bb[j]
+                d = row[i] + qt
+                row[i] = d
+                if not (d > 0.0) or not np.isfinite(d):
+                    return NOT_POSITIVE_DEFINITE
+            if accumulate:
+                for k in range(o):
+                    hk = Hp[a + i, k]
+                    if hk != 0.0:
+                        acc = PHt[k, a:b]
+                        for j in range(pg):
+                            acc[j] += hk * row[j]
+    return OK
+
+
+@njit(cache=True)
+def measurement_update(theta, err, rt, joseph, perm, Hp, PHt, A, L, Bt, z, Kt, Ct, PJt):
+    """The gain and the weight update (Haykin 2001 eq. 2.4-2.6 / 2.13-2.15), given P H (PHt, o x p_t):
+    A^-1 = R + H^T P H = L L^T;  B = P H L^-T;  theta += B L^-1 (y - meas) = K (y - meas).
+    With `joseph`, also K = B L^-1 and C = K L for the Joseph-form covariance update. The covariance update
+    itself (P -= B B^T) is left to the next `covariance_pass`. Returns OK, NOT_POSITIVE_DEFINITE, or
+    NONFINITE_JACOBIAN (the factorization failed because H_t is not finite: an exploding influence matrix)."""
+    pt, o = Hp.shape
+    A[:, :] = 0.0  # lower triangle of R + sum_g H_g^T P_g H_g
+    for r in range(pt):
+        for k in range(o):
+            hk = Hp[r, k]
+            for l in range(k + 1):
+                A[k, l] += hk * PHt[l, r]
+    for k in range(o):
+        A[k, k] += rt
+    if not cholesky(A, L):
+        for r in range(pt):
+            for k in range(o):
+                if not np.isfinite(Hp[r, k]):
+                    return NONFINITE_JACOBIAN
+        return NOT_POSITIVE_DEFINITE
+    for r in range(pt):  # B = P H L^-T, row by row (forward substitution)
+        for k in range(o):
+            v = PHt[k, r]
+            for j in range(k):
+                v -= L[k, j] * Bt[j, r]
+            Bt[k, r] = v / L[k, k]
+    for k in range(o):  # z = L^-1 (y - meas); then K (y - meas) = B z
+        v = err[k]
+        for j in range(k):
+            v -= L[k, j] * z[j]
+        z[k] = v / L[k, k]
+    for r in range(pt):
+        v = 0.0
+        for k in range(o):
+            v += Bt[k, r] * z[k]
+        theta[perm[r]] += v
+    if joseph:
+        for r in range(pt):  # K = B L^-1 (back substitution), C = K L, and a copy of (P H)^T
+            for k in range(o - 1, -1, -1):
+                v = Bt[k, r]
+                for j in range(k + 1, o):
+                    v -= Kt[j, r] * L[j, k]
+                Kt[k, r] = v / L[k, k]
+            for k in range(o):
+                v = 0.0
+                for j in range(k, o):
+                    v += Kt[j, r] * L[j, k]
+                Ct[k, r] = v
+                PJt[k, r] = PHt[k, r]
+    return OK
+
+
+@njit(cache=True)
+def truncated_jacobian_row(dims, aux, theta, dy, L, newest, s_prev, s_next, x, xi, cache, reset, tabs, delta,
+                           ds, ds2, g):
+    """g[:P_rec] = d (dy . y_hat_t) / d theta_rec backpropagated through the newest L steps of the ring
+    (Haykin 2001 ch. 2, BPTT(h) for the derivatives of one output; Williams and Peng 1990)."""
+    n, o = dims[D_N], dims[D_O]
+    PR = dims[D_PREC]
+    H = s_prev.shape[0]
+    ds[:] = 0.0
+    for k in range(o):  # through the readout: dL/dh = V^T dy
+        d = dy[k]
+        for j in range(n):
+            ds[j] += theta[PR + k * n + j] * d
+    delta[:, :] = 0.0
+    for age in range(L):
+        k = newest - age
+        if k < 0:
+            k += H
+        cell.vjp_state(dims, aux, theta, s_prev[k], x[k], xi[k], tabs[k], s_next[k], cache[k], ds,
+                       delta[k], ds2)
+        if reset[k]:
+            break  # s_prev was the constant s_0: nothing flows into the previous sequence
+        ds, ds2 = ds2, ds
+    cell.param_grad(dims, aux, theta, s_prev, x, xi, cache, delta, g)
+
+
+@njit(cache=True)
+def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout, losses, flags, hyper, ctr,
+              s, s_new, cache, Mb, J, Hrec, JV,
+              rs_prev, rs_next, rx, rxi, rcache, rreset, rtabs, delta, ds, ds2, g,
+              yhat, meas, err, Jp, perm, gstart, poff, Pflat, Hp, PHt, Bt, Kt, Ct, PJt, A, L, z):
+    """Run the EKF over one chunk (the module docstring's equations). update: make the measurement updates;
+    record: write each step's d meas_t / d theta (natural parameter order, trained entries) into Hout[t].
+    Returns (status, step)."""
+    S = dims[D_S]
+    n, o = dims[D_N], dims[D_O]
+    PR = dims[D_PREC]
+    loss_kind = dims[D_LOSS]
+    jac, joseph, need_rec = flags[F_JAC], flags[F_JOSEPH] != 0, flags[F_NEED_REC] != 0
+    Hh = rs_prev.shape[0]
+    V = theta[PR:PR + o * n].reshape((o, n))
+    for t in range(xs.shape[0]):
+        tg = ctr[0]
+        # ---- forward step, and what H_t needs
+        if jac == JAC_RTRL:
+            M = Mb[ctr[1]]
+            Mn = Mb[1 - ctr[1]]
+            if resets[t]:
+                s[:] = 0.0
+                M[:, :] = 0.0
+            cell.step(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache)
+            if need_rec:
+                cell.jac_state(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache, J)
+                np.dot(J, M, Mn)
+                cell.add_immediate(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache, Mn)
+                ctr[1] = 1 - ctr[1]
+            for j in range(S):
+                s[j] = s_new[j]
+        else:
+            kr = ctr[2] + 1
+            if kr == Hh:
+                kr = 0
+            ctr[2] = kr
+            if resets[t]:
+                s[:] = 0.0
+            rreset[kr] = resets[t]
+            rs_prev[kr, :] = s
+            if xis[t] < 0:
+                rx[kr, :] = xs[t]
+            rxi[kr] = xis[t]
+            rtabs[kr] = tg
+            cell.step(dims, aux, theta, rs_prev[kr], xs[t], xis[t], tg, rs_next[kr], rcache[kr])
+            for j in range(S):
+                s[j] = rs_next[kr, j]
+            if ctr[3] < Hh:
+                ctr[3] += 1
+        readout(dims, theta, s, yhat)
+        lt = loss_only(loss_kind, yhat, ys[t], mask[t])
+        losses[t] = lt
+        ctr[0] += 1
+        if not np.isfinite(lt):
+            return NONFINITE_LOSS, tg
+        if not record and (mask[t] == 0.0 or not update):
+            continue
+        # ---- measurement, innovation and Jp = d meas / d y_hat
+        if loss_kind == XENT:
+            lse = logsumexp(yhat)
+            for k in range(o):
+                meas[k] = np.exp(yhat[k] - lse)
+            for k in range(o):
+                for l in range(o):
+                    Jp[k, l] = -meas[k] * meas[l]
+                Jp[k, k] += meas[k]
+        else:
+            for k in range(o):
+                meas[k] = yhat[k]
+                for l in range(o):
+                    Jp[k, l] = 0.0
+                Jp[k, k] = 1.0
+        for k in range(o):
+            err[k] = ys[t, k] - meas[k]
+        # ---- H_t: recurrent part (o x P_rec) into Hrec
+        if need_rec:
+            if jac == JAC_RTRL:
+                np.dot(Jp, V, JV)
+                np.dot(JV, Mb[ctr[1]][:n], Hrec)
+            else:
+                for k in range(o):
+                    truncated_jacobian_row(dims, aux, theta, Jp[k], ctr[3], kr, rs_prev, rs_next, rx, rxi,
+                                           rcache, rreset, rtabs, delta, ds, ds2, g)
+                    for q in range(PR):
+                        Hrec[k, q] = g[q]
+        gather_jacobian(dims, s, Jp, Hrec, perm, Hp)
+        if record:
+            for r in range(perm.shape[0]):
+                for k in range(o):
+                    Hout[t, k, perm[r]] = Hp[r, k]
+        if mask[t] == 0.0 or not update:
+            continue
+        # ---- measurement update
+        rt = max(hyper[H_R_MIN], hyper[H_R] * hyper[H_R_DECAY] ** tg) / mask[t]
+        qt = max(hyper[H_Q_MIN], hyper[H_Q] * hyper[H_Q_DECAY] ** tg)
+        status = covariance_pass(gstart, poff, Pflat, ctr[4] != 0, joseph, hyper[H_Q_PENDING], Bt, Kt, Ct,
+                                 PJt, True, Hp, PHt)
+        ctr[4] = 0
+        if status == OK:
+            status = measurement_update(theta, err, rt, joseph, perm, Hp, PHt, A, L, Bt, z, Kt, Ct, PJt)
+        if status != OK:
+            return status, tg
+        ctr[4] = 1
+        hyper[H_Q_PENDING] = qt
+    if ctr[4] != 0:  # leave P up to date between calls
+        status = covariance_pass(gstart, poff, Pflat, True, joseph, hyper[H_Q_PENDING], Bt, Kt, Ct, PJt, False,
+                                 Hp, PHt)
+        ctr[4] = 0
+        if status != OK:
+            return status, ctr[0] - 1
+    return OK, ctr[0]
+
+
+# ------------------------------------------------------------------------------------------------------
+# the learner
+
+
+class EKFState(NamedTuple):
+    s: np.ndarray        # (S,) state
+    s_new: np.ndarray    # (S,)
+    cache: np.ndarray    # (C,)
+    M: np.ndarray        # (2, S, P_rec) RTRL influence matrix and its next value (jacobian="rtrl"), else tiny
+    J: np.ndarray        # (S, S) state Jacobian (rtrl)
+    Hrec: np.ndarray     # (o, P_rec) d meas / d theta_rec
+    JV: np.ndarray       # (o, n) Jp V (rtrl)
+    rs_prev: np.ndarray  # (h, S) ring: state before each step (jacobian="tbptt"; else one row)
+    rs_next: np.ndarray  # (h, S) ring: state after each step
+    rx: np.ndarray       # (h, m) ring: inputs
+    rxi: np.ndarray      # (h,) ring: one-hot index or -1
+    rcache: np.ndarray   # (h, C) ring: caches
+    rreset: np.ndarray   # (h,) ring: step started a sequence
+    rtabs: np.ndarray    # (h,) ring: absolute time of each step
+    delta: np.ndarray    # (h, G) sweep workspace
+    ds: np.ndarray       # (S,)
+    ds2: np.ndarray      # (S,)
+    g: np.ndarray        # (P,) one sweep's gradient
+    yhat: np.ndarray     # (o,)
+    meas: np.ndarray     # (o,) measurement: y_hat ("mse") or softmax(y_hat) ("xent")
+    err: np.ndarray      # (o,) innovation y - meas
+    Jp: np.ndarray       # (o, o) d meas / d y_hat
+    perm: np.ndarray     # (p_t,) int64: trained parameters, group after group
+    gstart: np.ndarray   # (groups + 1,) int64: group g is perm[gstart[g]:gstart[g+1]]
+    poff: np.ndarray     # (groups + 1,) int64: group g's covariance is P[poff[g]:poff[g+1]] (p_g x p_g)
+    P: np.ndarray        # (sum p_g^2,) the covariance blocks, row-major, one after another
+    Hp: np.ndarray       # (p_t, o) H_t in group order
+    PHt: np.ndarray      # (o, p_t) (P H)^T
+    Bt: np.ndarray       # (o, p_t) (P H L^-T)^T
+    Kt: np.ndarray       # (o, p_t) K^T (joseph)
+    Ct: np.ndarray       # (o, p_t) (K L)^T (joseph)
+    PJt: np.ndarray      # (o, p_t) (P H)^T kept for the Joseph update
+    A: np.ndarray        # (o, o) R + H^T P H
+    L: np.ndarray        # (o, o) its Cholesky factor
+    z: np.ndarray        # (o,) L^-1 (y - meas)
+    flags: np.ndarray    # int64 [jacobian, joseph, need_rec]
+    hyper: np.ndarray    # float64 [r, r_decay, r_min, q, q_decay, q_min, Q of the pending update]
+    ctr: np.ndarray      # int64 [steps seen, current M, newest ring slot, ring slots filled, update pending]
+
+
+def _number(name, value, lo=None, hi=None, lo_open=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v) or (lo is not None and (v <= lo if lo_open else v < lo)) or (hi is not None and v > hi):
+        rng = f"{'(' if lo_open else '['}{lo}, {hi if hi is not None else 'inf'}{']' if hi is not None else ')'}"
+        raise ValueError(f"{name} must be a finite number in {rng}, got {value!r}")
+    return v
+
+
+class EKF(Learner):
+    """Extended Kalman filter training (module docstring): GEKF or node-decoupled DEKF, H from RTRL or
+    truncated BPTT. Makes its own update (no optimizer).
+
+    decoupling  "global" (one p x p covariance), "node" (Puskorius and Feldkamp's DEKF: one block per hidden
+                unit and per output unit, see `node_groups`), or a sequence of index arrays into theta
+                (explicit groups; parameters in no group are not trained)
+    jacobian    "rtrl" (exact H_t, O(n^4) per step) or "tbptt" (H_t backpropagated over the last h steps)
+    h           truncation depth for jacobian="tbptt"
+    p0          P_0 = p0 I (Puskorius and Feldkamp's 1/delta)
+    r, r_decay, r_min   measurement noise R_t = max(r_min, r r_decay^t) I
+    q, q_decay, q_min   process noise Q_t = max(q_min, q q_decay^t) I
+    joseph      Joseph-form covariance update
+    trainable   "all", or "readout" (only V and c: the recurrent weights stay fixed; with "mse" and q = 0 this
+                is recursive least squares on the hidden states)
+
+    Defaults: P0 = 10 I, R = I, Q = 1e-4 I (ANCHORS.md's global EKF on the add task; only the ratios matter).
+
+    Cost per step (powers of n, see `cost_exponents`): global: time 4 (P H and the update of P, p^2 ~ n^4),
+    memory 4. Node: time 3 with jacobian="tbptt" (n blocks of ~n^2), but 4 with "rtrl" (RTRL's J M
+    dominates); memory 3 (blocks, and RTRL's M). The class attributes give the default configuration.
+    """
+
+    name = "ekf"
+    own_update = True
+    time_exponent = 4.0     # default: global decoupling with RTRL
+    memory_exponent = 4.0
+
+    def __init__(self, decoupling="global", jacobian: str = "rtrl", h: int = 20, p0: float = 10.0,
+                 r: float = 1.0, r_decay: float = 1.0, r_min: float = 0.0, q: float = 1e-4,
+                 q_decay: float = 1.0, q_min: float = 0.0, joseph: bool = False, trainable: str = "all"):
+        self.decoupling = decoupling
+        self.jacobian = jacobian
+        self.h = h
+        self.p0 = p0
+        self.r = r
+        self.r_decay = r_decay
+        self.r_min = r_min
+        self.q = q
+        self.q_decay = q_decay
+        self.q_min = q_min
+        self.joseph = joseph
+        self.trainable = trainable
+
+    def check(self):
+        d = self.decoupling
+        if isinstance(d, str):
+            if d not in ("global", "node"):
+                raise ValueError(f"decoupling must be 'global', 'node' or a list of index arrays, got {d!r}")
+        else:
+            try:
+                ok = all(np.asarray(g).ndim == 1 and np.issubdtype(np.asarray(g).dtype, np.integer)
+                         for g in d)
+            except TypeError:
+                ok = False
+            if not ok:
+                raise ValueError(f"decoupling must be 'global', 'node' or a list of index arrays, got {d!r}")
+        if self.jacobian not in JACOBIANS:
+            raise ValueError(f"jacobian must be one of {sorted(JACOBIANS)}, got {self.jacobian!r}")
+        check_int("h", self.h)
+        _number("p0", self.p0, 0.0, lo_open=True)
+        _number("r", self.r, 0.0, lo_open=True)
+        _number("r_decay", self.r_decay, 0.0, 1.0, lo_open=True)
+        _number("r_min", self.r_min, 0.0)
+        if self.r_decay < 1.0 and not self.r_min > 0.0:
+            raise ValueError(f"r_min must be > 0 when r_decay < 1 (R must stay positive), got {self.r_min!r}")
+        _number("q", self.q, 0.0)
+        _number("q_decay", self.q_decay, 0.0, 1.0, lo_open=True)
+        _number("q_min", self.q_min, 0.0)
+        if not isinstance(self.joseph, (bool, np.bool_)):
+            raise ValueError(f"joseph must be True or False, got {self.joseph!r}")
+        if self.trainable not in ("all", "readout"):
+            raise ValueError(f"trainable must be 'all' or 'readout', got {self.trainable!r}")
+
+    def cost_exponents(self) -> tuple[float, float]:
+        """(time, memory) per step as powers of n for this configuration (module docstring)."""
+        if self.decoupling == "global":
+            return 4.0, 4.0
+        return (4.0 if self.jacobian == "rtrl" else 3.0), 3.0
+
+    def gradient(self, *args, **kwargs):
+        raise TypeError("the EKF makes its own update and has no gradient; use train(), or jacobians() for "
+                        "its measurement Jacobians H_t")
+
+    def init(self, model, theta, optimizer=None):
+        """Fresh filter state: P_0 = p0 I on every group; the optimizer is ignored."""
+        self.check()
+        groups = _groups_for(self, model)
+        sizes = np.array([len(g) for g in groups], dtype=np.int64)
+        perm = np.ascontiguousarray(np.concatenate(groups), dtype=np.int64)
+        gstart = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        poff = np.concatenate([[0], np.cumsum(sizes ** 2)]).astype(np.int64)
+        P = np.zeros(int(poff[-1]))
+        for gi, pg in enumerate(sizes):
+            P[poff[gi]:poff[gi + 1]].reshape(pg, pg)[np.diag_indices(pg)] = float(self.p0)
+        S, G, C = model.n_state, model.n_delta, max(model.n_cache, 1)
+        n, m, o, p, PR = model.n_hidden, model.n_in, model.n_out, model.n_params, model.n_rec
+        pt = len(perm)
+        need_rec = bool((perm < PR).any())
+        rtrl = self.jacobian == "rtrl" and need_rec
+        tb = self.jacobian == "tbptt"
+        hh = self.h if tb else 1
+        flags = np.array([JACOBIANS[self.jacobian], int(bool(self.joseph)), int(need_rec)], dtype=np.int64)
+        hyper = np.array([self.r, self.r_decay, self.r_min, self.q, self.q_decay, self.q_min, 0.0])
+        ctr = np.array([0, 0, hh - 1, 0, 0], dtype=np.int64)
+        jo = 1 if self.joseph else 0
+        return EKFState(
+            np.zeros(S), np.zeros(S), np.zeros(C),
+            np.zeros((2, S, PR)) if rtrl else np.zeros((2, 1, 1)), np.zeros((S, S)) if rtrl else np.zeros((1, 1)),
+            np.zeros((o, PR)), np.zeros((o, n)),
+            np.zeros((hh, S)), np.zeros((hh, S)), np.zeros((hh, m)), np.zeros(hh, dtype=np.int64),
+            np.zeros((hh, C)), np.zeros(hh, dtype=np.bool_), np.zeros(hh, dtype=np.int64),
+            np.zeros((hh, G)), np.zeros(S), np.zeros(S), np.zeros(p if tb else 1),
+            np.zeros(o), np.zeros(o), np.zeros(o), np.zeros((o, o)),
+            perm, gstart, poff, P, np.zeros((pt, o)), np.zeros((o, pt)), np.zeros((o, pt)),
+            np.zeros((o, pt * jo)), np.zeros((o, pt * jo)), np.zeros((o, pt * jo)),
+            np.zeros((o, o)), np.zeros((o, o)), np.zeros(o), flags, hyper, ctr)
+
+    def _run(self, model, theta, st, chunk, update, flush, losses, record=False, Hout=None):
+        if Hout is None:
+            Hout = np.zeros((1, 1, 1))
+        status, where = ekf_chunk(
+            model.dims, model.aux, theta, chunk.xs, chunk.ys, chunk.mask, chunk.resets, chunk.x_index,
+            update, record, Hout, losses, st.flags, st.hyper, st.ctr,
+            st.s, st.s_new, st.cache, st.M, st.J, st.Hrec, st.JV,
+            st.rs_prev, st.rs_next, st.rx, st.rxi, st.rcache, st.rreset, st.rtabs, st.delta, st.ds,
+            st.ds2, st.g, st.yhat, st.meas, st.err, st.Jp, st.perm, st.gstart, st.poff, st.P, st.Hp, st.PHt,
+            st.Bt, st.Kt, st.Ct, st.PJt, st.A, st.L, st.z)
+        return int(status), int(where)
+
+    def jacobians(self, model, theta, xs, ys=None, mask=None, resets=None, x_index=None) -> np.ndarray:
+        """H_t^T = d meas_t / d theta (T, o, p) along a sequence with theta held fixed (no updates), in the
+        natural parameter order; entries of untrained parameters are 0. meas_t is y_hat_t ("mse") or
+        softmax(y_hat_t) ("xent")."""
+        from ..tasks.base import Chunk
+        self.check()
+        model._check_theta(theta)
+        xs = np.asarray(xs, dtype=np.float64)
+        ys = np.zeros((len(xs), model.n_out)) if ys is None else ys
+        chunk = Chunk.make(xs, ys, mask, resets, x_index)
+        model._check_inputs(chunk.xs)
+        theta = theta.copy()
+        state = self.init(model, theta)
+        Hout = np.zeros((len(chunk), model.n_out, model.n_params))
+        losses = np.empty(len(chunk))
+        status, where = self._run(model, theta, state, chunk, False, False, losses, True, Hout)
+        from .base import _raise_status
+        _raise_status(status, where, state)
+        return Hout
+
+    def covariance(self, model, state) -> list[np.ndarray]:
+        """The covariance blocks P_g (views into the state), in group order, with each group's indices:
+        a list of (indices into theta, P_g)."""
+        out = []
+        for g in range(len(state.gstart) - 1):
+            a, b = state.gstart[g], state.gstart[g + 1]
+            pg = b - a
+            out.append((state.perm[a:b], state.P[state.poff[g]:state.poff[g + 1]].reshape(pg, pg)))
+        return out
