@@ -1,0 +1,351 @@
+"""Figures drawn from stored results only (a results folder of rnnlearn.results): convergence, cost and the
+vanishing gradient. `rnnlearn plot RESULTS_DIR` redraws every figure whose data the folder holds.
+
+Figures are built with matplotlib's object interface on the Agg canvas (no pyplot, no global backend switch,
+so importing this module never changes a user's interactive backend).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .results import COST, COST_COLUMNS, MANIFEST, RESULTS, VANISHING, VANISHING_COLUMNS, Store
+
+DPI = 150
+#: the fit of a cost slope uses each learner's FIT_POINTS largest sizes (where per-step overheads no longer
+#: dominate); the sizes of an experiment are chosen so that these are in the asymptotic range.
+FIT_POINTS = 3
+NAMES = {"bptt": "BPTT", "tbptt": "TBPTT", "rtrl": "RTRL", "ekf": "EKF"}
+LOSS_AXIS = {"xent": "test cross-entropy (nats per step)", "mse": "test loss (½ squared error per step)"}
+
+
+def _figure(w, h):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(w, h), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _style(ax):
+    ax.grid(True, which="major", color="0.88", lw=0.6)
+    ax.grid(True, which="minor", color="0.94", lw=0.4)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(labelsize=9)
+
+
+def _save(fig, path) -> str:
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=DPI, metadata={"Software": None})
+    os.replace(tmp, path)
+    return path
+
+
+def display_label(label: str, optimizer: str | None = None) -> str:
+    """'tbptt(k1=1,k2=10)', 'sgd lr=0.01' -> 'TBPTT (k1=1, k2=10), sgd lr=0.01'."""
+    name, _, rest = label.partition("(")
+    out = NAMES.get(name, name)
+    if rest:
+        out += " (" + rest.rstrip(")").replace(",", ", ") + ")"
+    if optimizer and optimizer != "own update":
+        out += f", {optimizer}"
+    return out
+
+
+def _learner_order(key):
+    label = key[0] if isinstance(key, tuple) else key
+    if isinstance(key, tuple) and len(key) == 2 and not isinstance(key[1], str):
+        label = key[1]   # (model, label) keys of the cost data
+    name = label.partition("(")[0]
+    rank = list(NAMES).index(name) if name in NAMES else len(NAMES)
+    return (rank, key)
+
+
+def _colors(keys):
+    from matplotlib import colormaps
+    cmap = colormaps["tab10"]
+    return {k: cmap(i % 10) for i, k in enumerate(keys)}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# convergence
+# ----------------------------------------------------------------------------------------------------------
+
+def convergence_data(folder):
+    """{(task, model, n_hidden): {(label, optimizer): {seed: {"step", "wall_s", "test_loss"} arrays}}}, the
+    manifest, and the configs by run."""
+    rows, manifest = Store(folder).load()
+    data: dict = {}
+    for r in rows:
+        key = (r["task"], r["model"], r["n_hidden"])
+        series = data.setdefault(key, {}).setdefault((r["label"], r["optimizer"]), {})
+        s = series.setdefault(r["seed"], {"step": [], "wall_s": [], "test_loss": [], "run": r["run"]})
+        s["step"].append(r["step"])
+        s["wall_s"].append(r["wall_s"])
+        s["test_loss"].append(r["test_loss"])
+    for groups in data.values():
+        for series in groups.values():
+            for s in series.values():
+                order = np.argsort(s["step"])
+                for k in ("step", "wall_s", "test_loss"):
+                    s[k] = np.asarray(s[k], dtype=float)[order]
+    return data, manifest
+
+
+def _stack(series, field, steps):
+    """(seeds, len(steps)) array of `field` at the given steps, NaN where a run stopped (diverged)."""
+    out = np.full((len(series), len(steps)), np.nan)
+    index = {s: i for i, s in enumerate(steps)}
+    for j, s in enumerate(series.values()):
+        for st, v in zip(s["step"], s[field]):
+            out[j, index[st]] = v
+    return out
+
+
+def _reference_levels(manifest, task_name):
+    for entry in manifest.values():
+        cfg = entry.get("config", {})
+        if cfg.get("task", {}).get("name") == task_name:
+            try:
+                from .tasks import make_task
+                return make_task(task_name, **cfg["task"]["params"]).reference_levels()
+            except Exception:  # a task no longer available: draw without its levels
+                return {}
+    return {}
+
+
+def convergence_figure(key, groups, manifest, path) -> str:
+    """Test loss against steps (left) and against the learner's wall-clock seconds (right, log): the median
+    over seeds as a line, the range over seeds as a band, the task's reference levels as dotted lines."""
+    import warnings
+    from matplotlib.transforms import blended_transform_factory
+    task, model, n = key
+    fig = _figure(11, 4.6)
+    ax_s, ax_w = fig.subplots(1, 2, sharey=True)
+    keys = sorted(groups, key=_learner_order)
+    colors = _colors(keys)
+    finals, starts, lows = [], [], []
+    handles = []
+    n_seeds = set()
+    loss_kind = "xent"
+    for entry in manifest.values():
+        if entry.get("config", {}).get("task", {}).get("name") == task:
+            from .tasks import TASKS
+            loss_kind = getattr(TASKS.get(task), "loss", "mse")
+            break
+    for k in keys:
+        series = groups[k]
+        n_seeds.add(len(series))
+        steps = np.unique(np.concatenate([s["step"] for s in series.values()]))
+        loss = _stack(series, "test_loss", steps)
+        wall = _stack(series, "wall_s", steps)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med, lo, hi = np.nanmedian(loss, 0), np.nanmin(loss, 0), np.nanmax(loss, 0)
+            wmed = np.nanmedian(wall, 0)
+        diverged = sum(1 for s in series.values()
+                       if manifest.get(s["run"], {}).get("status") == "diverged")
+        label, opt = k
+        text = display_label(label, opt)
+        if diverged:
+            text += f" [{diverged}/{len(series)} diverged]"
+        c = colors[k]
+        (h,) = ax_s.plot(steps, med, color=c, lw=1.6, label=text)
+        ax_s.fill_between(steps, lo, hi, color=c, alpha=0.18, lw=0)
+        pos = wmed > 0
+        ax_w.plot(wmed[pos], med[pos], color=c, lw=1.6)
+        ax_w.fill_between(wmed[pos], lo[pos], hi[pos], color=c, alpha=0.18, lw=0)
+        handles.append(h)
+        good = med[np.isfinite(med)]
+        if len(good):
+            finals.append(good[-1])
+            starts.append(good[0])
+            lows.append(np.nanmin(lo))
+    levels = _reference_levels(manifest, task)
+    finite = [v for v in (starts + list(levels.values())) if np.isfinite(v)]
+    low = [v for v in (lows + list(levels.values())) if np.isfinite(v)]
+    if finite and low:
+        top, bottom = (max(levels.values()) if levels else max(finite)), min(low)
+        pad = 0.06 * (top - bottom if top > bottom else abs(top) + 1e-3)
+        ax_s.set_ylim(bottom - pad, top + pad)
+    end = np.median(finals) if finals else np.inf
+    for ax in (ax_s, ax_w):
+        tr = blended_transform_factory(ax.transAxes, ax.transData)
+        for name, v in levels.items():
+            ax.axhline(v, color="0.35", ls=(0, (1, 2)), lw=1.0, zorder=1)
+            if ax is ax_s:
+                below = end > v
+                ax.text(0.99, v, f"{name} ({v:.3f})", transform=tr, ha="right", va="top" if below else "bottom",
+                        fontsize=8, color="0.25")
+        _style(ax)
+    ax_w.set_xscale("log")
+    ax_s.set_xlabel("training steps (time steps of the stream)", fontsize=10)
+    ax_w.set_xlabel("wall-clock time in the learner (s, log scale)", fontsize=10)
+    ax_s.set_ylabel(LOSS_AXIS.get(loss_kind, "test loss"), fontsize=10)
+    from matplotlib.ticker import FuncFormatter
+    if max((s["step"].max() for g in groups.values() for s in g.values()), default=0) >= 10_000:
+        ax_s.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k" if x else "0"))
+    k_seeds = "/".join(str(v) for v in sorted(n_seeds))
+    fig.suptitle(f"{task} task, {model.capitalize() if model == 'elman' else model} network, n = {n} hidden "
+                 f"units: median over {k_seeds} seeds, band = range over seeds", fontsize=11)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3), fontsize=9,
+               frameon=False)
+    return _save(fig, path)
+
+
+def convergence_figures(folder, out_dir=None, name=None) -> list[str]:
+    """One convergence figure per (task, model, n) in the folder; returns the paths written."""
+    data, manifest = convergence_data(folder)
+    out_dir = folder if out_dir is None else out_dir
+    paths = []
+    for key in sorted(data):
+        task, model, n = key
+        fname = name if (name and len(data) == 1) else f"convergence_{task}_{model}_n{n}.png"
+        paths.append(convergence_figure(key, data[key], manifest, os.path.join(out_dir, fname)))
+    return paths
+
+
+# ----------------------------------------------------------------------------------------------------------
+# cost
+# ----------------------------------------------------------------------------------------------------------
+
+def fit_slope(n, y, points: int = FIT_POINTS) -> tuple[float, np.ndarray]:
+    """Least-squares slope of log y against log n over the `points` largest n; (slope, the n used)."""
+    n = np.asarray(n, dtype=float)
+    y = np.asarray(y, dtype=float)
+    order = np.argsort(n)
+    n, y = n[order][-points:], y[order][-points:]
+    if len(n) < 2:
+        return float("nan"), n
+    slope = np.polyfit(np.log(n), np.log(y), 1)[0]
+    return float(slope), n
+
+
+def cost_slopes(folder, points: int = FIT_POINTS) -> dict:
+    """{(model, label): {"time": (slope, theory, n_fit), "memory": (slope, theory, n_fit)}} from cost.csv."""
+    rows = Store(folder).read_table(COST, COST_COLUMNS)
+    out = {}
+    for (model, label), rs in _by_learner(rows).items():
+        n = [r["n"] for r in rs]
+        ts, tn = fit_slope(n, [r["us_per_step"] for r in rs], points)
+        ms, mn = fit_slope(n, [r["state_mb"] for r in rs], points)
+        out[(model, label)] = {"time": (ts, rs[0]["time_exponent"], tn), "memory": (ms, rs[0]["memory_exponent"], mn)}
+    return out
+
+
+def _by_learner(rows):
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["label"]), {})[r["n"]] = r  # a size measured twice: the last counts
+    return {k: [v[n] for n in sorted(v)] for k, v in groups.items()}
+
+
+def cost_figure(folder, path, points: int = FIT_POINTS) -> str:
+    """Microseconds per step (left) and learner state in MB (right) against n, log-log, each learner's
+    measured points with its fitted slope over the largest sizes (dashed), printed beside the theory."""
+    rows = Store(folder).read_table(COST, COST_COLUMNS)
+    if not rows:
+        raise ValueError(f"no cost data in {os.fspath(folder)!r} (run `rnnlearn cost --out {os.fspath(folder)}`)")
+    groups = _by_learner(rows)
+    keys = sorted(groups, key=_learner_order)
+    colors = _colors(keys)
+    markers = "osD^vP*X"
+    fig = _figure(11, 4.6)
+    axes = fig.subplots(1, 2)
+    for ax, field, theory_key, ylabel, what in (
+            (axes[0], "us_per_step", "time_exponent", "time per step (µs)", "time"),
+            (axes[1], "state_mb", "memory_exponent", "learner state (MB)", "memory")):
+        for i, k in enumerate(keys):
+            rs = groups[k]
+            n = np.array([r["n"] for r in rs], dtype=float)
+            y = np.array([r[field] for r in rs], dtype=float)
+            slope, nfit = fit_slope(n, y, points)
+            theory = rs[0][theory_key]
+            model, label = k
+            name = display_label(label) + (f" [{model}]" if len({m for m, _ in keys}) > 1 else "")
+            text = f"{name}: slope {slope:.2f} (theory {theory:g})" if np.isfinite(slope) else name
+            ax.plot(n, y, marker=markers[i % len(markers)], ms=5, lw=1.2, color=colors[k], label=text)
+            if np.isfinite(slope) and len(nfit) >= 2:
+                sel = np.isin(n, nfit)
+                c0 = np.polyfit(np.log(n[sel]), np.log(y[sel]), 1)
+                xs = np.array([nfit.min() / 1.25, nfit.max() * 1.25])
+                ax.plot(xs, np.exp(np.polyval(c0, np.log(xs))), color=colors[k], ls="--", lw=1.0, alpha=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("hidden units n (log scale)", fontsize=10)
+        ax.set_ylabel(ylabel + ", log scale", fontsize=10)
+        ax.legend(fontsize=8, loc="upper left", frameon=False)
+        _style(ax)
+        from matplotlib.ticker import ScalarFormatter
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+    t = sorted({r["T"] for r in rows})
+    fig.suptitle(f"Cost per time step against network size (batch 1, float64, one thread; median of repeats "
+                 f"on sequences of T = {'/'.join(map(str, t))}). Dashed: log-log fit over each learner's "
+                 f"{points} largest sizes", fontsize=10)
+    return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# vanishing gradient
+# ----------------------------------------------------------------------------------------------------------
+
+def vanishing_figure(folder, path) -> str:
+    """||dL_T/dh_t|| against T - t for each spectral radius rho: median over seeds with the 10-90 percentile
+    band, and rho^(T-t) ||dL_T/dh_T|| dashed (the bound: exact while the units stay in tanh's linear range)."""
+    rows = Store(folder).read_table(VANISHING, VANISHING_COLUMNS)
+    if not rows:
+        raise ValueError(f"no vanishing-gradient data in {os.fspath(folder)!r} "
+                         f"(run `rnnlearn vanishing --out {os.fspath(folder)}`)")
+    by_rho: dict = {}
+    for r in rows:
+        by_rho.setdefault(r["rho"], {}).setdefault(r["seed"], {})[r["lag"]] = r["grad_norm"]
+    fig = _figure(6.8, 4.6)
+    ax = fig.subplots()
+    colors = _colors(sorted(by_rho))
+    info = rows[0]
+    for rho in sorted(by_rho):
+        seeds = by_rho[rho]
+        lags = np.array(sorted(next(iter(seeds.values()))))
+        g = np.array([[seeds[s].get(l, np.nan) for l in lags] for s in sorted(seeds)])
+        med = np.nanmedian(g, 0)
+        lo, hi = np.nanpercentile(g, 10, 0), np.nanpercentile(g, 90, 0)
+        c = colors[rho]
+        ax.plot(lags, med, color=c, lw=1.8, label=f"ρ = {rho:g}")
+        ax.fill_between(lags, lo, hi, color=c, alpha=0.2, lw=0)
+        ax.plot(lags, med[0] * rho ** lags.astype(float), color=c, ls="--", lw=1.0)
+    ax.plot([], [], color="0.4", ls="--", lw=1.0, label="ρ$^{T-t}$ ‖∂L$_T$/∂h$_T$‖ (linear regime)")
+    ax.set_yscale("log")
+    ax.set_xlabel("T − t (steps back from the loss)", fontsize=10)
+    ax.set_ylabel("‖∂L$_T$/∂h$_t$‖ (log scale)", fontsize=10)
+    ax.legend(fontsize=9, frameon=False, loc="lower left")
+    _style(ax)
+    n_seeds = len(next(iter(by_rho.values())))
+    ax.set_title(f"Elman network, n = {info['n_hidden']}, W = ρ × orthogonal (spectral radius ρ)\n"
+                 f"median over {n_seeds} random networks and inputs, band = 10–90th percentile", fontsize=10)
+    return _save(fig, path)
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+def plot_all(folder, out_dir=None) -> list[str]:
+    """Every figure the folder has data for; ValueError when it has none (or a corrupt file)."""
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        raise ValueError(f"results folder {folder!r} does not exist")
+    out_dir = folder if out_dir is None else out_dir
+    paths = []
+    st = Store(folder)
+    if os.path.exists(st.path(MANIFEST)) or os.path.exists(st.path(RESULTS)):
+        paths += convergence_figures(folder, out_dir)
+    if os.path.exists(st.path(COST)):
+        paths.append(cost_figure(folder, os.path.join(out_dir, "cost.png")))
+    if os.path.exists(st.path(VANISHING)):
+        paths.append(vanishing_figure(folder, os.path.join(out_dir, "vanishing_gradient.png")))
+    if not paths:
+        raise ValueError(f"no results in {folder!r} (expected {RESULTS}, {COST} or {VANISHING})")
+    return paths

@@ -1,0 +1,643 @@
+"""The comparison runner: a sweep's settings -> run configs -> runs executed here, in local processes or on a
+Dask cluster -> the results store (rnnlearn.results), resuming where an earlier sweep stopped.
+
+Specs. Tasks, models and learners are named with their parameters as `name:key=value,key=value`, values read
+as int, float, bool (true/false) or str: `add:t1=3,t2=6`, `tbptt:k1=1,k2=10`. A learner spec may also carry
+its own optimizer with the reserved keys `optimizer` (sgd, momentum, adam), `lr` and `clip` (gradient norm
+clipping before the step): `rtrl:lr=0.03`, `bptt:window=50,optimizer=adam,lr=0.001,clip=1`.
+
+Settings (the command's options, or the same keys in a TOML file; rnnlearn/defaults.toml is the default):
+tasks, models, learners (lists of specs), learners_if_available (learners run only when installed, so the
+default comparison picks up new learners such as the EKF), sizes (hidden units n), seeds (a count, or a list),
+steps, eval_every, optimizer, lr, clip.
+
+A run config is a plain dict, JSON-able, with every parameter spelled out (defaults included, so `tbptt` and
+`tbptt:k1=10,k2=10` are the same run): task, model, learner (each {name, params}), optimizer ({name, lr, clip}
+or None for learners that make their own update, like the EKF), seed, steps, eval_every. Its hash (sha256 of
+the canonical JSON, first 16 hex digits) is the run's identity in the store: a rerun skips the runs whose
+hash has a final status (done or diverged), and retries the failed ones.
+
+Same seed, same numbers: a run's numbers depend only on its config (BLAS is held to one thread in every run,
+so the sums are done in the same order whether the run executes here, in a worker process or on a cluster).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+
+from .results import Store
+
+OPTIMIZER_KEYS = ("optimizer", "lr", "clip")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+#: learning rates that work on the add task with n = 32 (measured by the core engineer on 20k steps, seed 0,
+#: sgd): used when neither the learner's spec nor the settings give one.
+DEFAULT_LR = {"bptt": 0.02, "tbptt": 0.03, "rtrl": 0.03}
+FALLBACK_LR = 0.01
+SETTINGS = ("tasks", "models", "learners", "learners_if_available", "sizes", "seeds", "steps", "eval_every",
+            "optimizer", "lr", "clip")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# specs and settings
+# ----------------------------------------------------------------------------------------------------------
+
+def parse_value(text: str):
+    """'3' -> 3, '0.5' -> 0.5, '1e-3' -> 0.001, 'true' -> True, 'none' -> None, anything else: the string."""
+    t = text.strip()
+    low = t.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    try:
+        return int(t)
+    except ValueError:
+        pass
+    try:
+        return float(t)
+    except ValueError:
+        return t
+
+
+def parse_spec(text: str, what: str = "learner") -> tuple[str, dict]:
+    """'name:key=value,key=value' -> (name, {key: value}); ValueError naming the problem."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"empty {what} spec")
+    name, sep, rest = text.strip().partition(":")
+    name = name.strip()
+    if not name or not name.replace("_", "").isalnum():
+        raise ValueError(f"malformed {what} spec {text!r}: expected name:key=value,key=value")
+    params: dict = {}
+    if sep:
+        if not rest.strip():
+            raise ValueError(f"malformed {what} spec {text!r}: nothing after ':'")
+        for item in rest.split(","):
+            key, eq, value = item.partition("=")
+            key = key.strip()
+            if not eq or not key or not key.replace("_", "").isalnum() or not value.strip():
+                raise ValueError(f"malformed {what} spec {text!r}: {item.strip()!r} is not key=value")
+            if key in params:
+                raise ValueError(f"malformed {what} spec {text!r}: {key!r} given twice")
+            params[key] = parse_value(value)
+    return name, params
+
+
+def format_params(params: dict) -> str:
+    return ",".join(f"{k}={_short(v)}" for k, v in params.items())
+
+
+def _short(v):
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def default_settings() -> dict:
+    """The embedded default comparison (rnnlearn/defaults.toml)."""
+    from importlib import resources
+    return parse_settings(resources.files("rnnlearn").joinpath("defaults.toml").read_text(), "defaults.toml")
+
+
+def load_settings(path) -> dict:
+    """Settings from a TOML file; ValueError for a missing file, a syntax error or an unknown key."""
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise ValueError(f"config file {os.fspath(path)!r} does not exist") from None
+    except OSError as exc:
+        raise ValueError(f"config file {os.fspath(path)!r}: {exc.strerror or exc}") from None
+    return parse_settings(text, os.fspath(path))
+
+
+def parse_settings(text: str, where: str = "config") -> dict:
+    import tomllib
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"config file {where}: {exc}") from None
+    out = {}
+    for key, value in data.items():
+        k = key.replace("-", "_")
+        if k in ("out", "jobs"):   # allowed in a file, used by the command
+            out[k] = value
+            continue
+        if k not in SETTINGS:
+            raise ValueError(f"config file {where}: unknown setting {key!r}; known: {', '.join(SETTINGS)}")
+        out[k] = value
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# sweep -> run configs
+# ----------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Sweep:
+    """What to run: every combination of task x model x size x learner x seed."""
+
+    tasks: list = field(default_factory=lambda: ["add"])
+    models: list = field(default_factory=lambda: ["elman"])
+    learners: list = field(default_factory=lambda: ["bptt", "tbptt", "rtrl"])
+    learners_if_available: list = field(default_factory=list)
+    sizes: list = field(default_factory=lambda: [32])
+    seeds: object = 3
+    steps: int = 20_000
+    eval_every: int = 1000
+    optimizer: str | None = None
+    lr: float | None = None
+    clip: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> "Sweep":
+        unknown = set(settings) - set(SETTINGS) - {"out", "jobs"}
+        if unknown:
+            raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}")
+        return cls(**{k: v for k, v in settings.items() if k in SETTINGS})
+
+    def seed_list(self) -> list[int]:
+        s = self.seeds
+        if isinstance(s, str):
+            s = [parse_value(v) for v in s.split(",")] if "," in s else parse_value(s)
+        if isinstance(s, bool):
+            raise ValueError(f"seeds must be a count or a list of integers, got {self.seeds!r}")
+        if isinstance(s, int):
+            if s < 1:
+                raise ValueError(f"seeds must be a positive count, got {s}")
+            return list(range(s))
+        if isinstance(s, (list, tuple)) and s and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                                     for v in s):
+            return list(s)
+        raise ValueError(f"seeds must be a count or a list of integers >= 0, got {self.seeds!r}")
+
+
+def _as_list(value, what) -> list:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and value:
+        return list(value)
+    raise ValueError(f"{what} must be a non-empty list, got {value!r}")
+
+
+def _positive_int(name, value) -> int:
+    if isinstance(value, str):
+        value = parse_value(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def make_optimizer(spec: dict | None):
+    """An rnnlearn.optim optimizer from {name, lr, clip}; None stays None (the EKF makes its own update)."""
+    if spec is None:
+        return None
+    from . import optim
+    name = spec["name"]
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+    opt = getattr(optim, name)(spec["lr"])
+    if spec.get("clip") is not None:
+        opt = optim.chain(optim.clip_norm(spec["clip"]), opt)
+    return opt
+
+
+def _optimizer_spec(learner_name, own: dict, sweep: Sweep):
+    name = own.get("optimizer", sweep.optimizer) or "sgd"
+    lr = own.get("lr", sweep.lr)
+    if lr is None:
+        lr = DEFAULT_LR.get(learner_name, FALLBACK_LR)
+    clip = own.get("clip", sweep.clip)
+    if not isinstance(name, str) or name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+    for key, v in (("lr", lr), ("clip", clip)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+            raise ValueError(f"{key} must be a positive number, got {v!r}")
+    spec = {"name": name, "lr": float(lr), "clip": None if clip is None else float(clip)}
+    make_optimizer(spec)  # checks the values
+    return spec
+
+
+def expand(sweep: Sweep, log=None) -> list[dict]:
+    """Every run config of the sweep, checked (an unknown name, a bad parameter or size: ValueError)."""
+    from .algorithms import LEARNERS, make_learner
+    from .models import make_model
+    from .tasks import make_task
+
+    tasks = [parse_spec(s, "task") for s in _as_list(sweep.tasks, "tasks")]
+    models = [parse_spec(s, "model") for s in _as_list(sweep.models, "models")]
+    learners = [parse_spec(s, "learner") for s in _as_list(sweep.learners, "learners")]
+    for s in sweep.learners_if_available or []:
+        name, params = parse_spec(s, "learner")
+        if name in LEARNERS:
+            learners.append((name, params))
+        elif log is not None:
+            log(f"note: learner {name!r} is not available in this version of rnnlearn; skipped")
+    sizes = sweep.sizes
+    if isinstance(sizes, str):
+        sizes = [parse_value(v) for v in sizes.split(",") if v.strip()]
+    sizes = [_positive_int("sizes (hidden units n)", n) for n in _as_list(sizes, "sizes")]
+    seeds = sweep.seed_list()
+    steps = _positive_int("steps", sweep.steps)
+    eval_every = _positive_int("eval_every", sweep.eval_every)
+
+    learner_cfgs = []
+    for name, params in learners:
+        own = {k: params.pop(k) for k in OPTIMIZER_KEYS if k in params}
+        learner = make_learner(name, **params)
+        opt = None if getattr(learner, "own_update", False) else _optimizer_spec(name, own, sweep)
+        learner_cfgs.append(({"name": name, "params": _jsonable(learner.params())}, opt))
+
+    configs = []
+    for tname, tparams in tasks:
+        task = make_task(tname, **tparams)
+        tcfg = {"name": tname, "params": _jsonable(task.params())}
+        for mname, mparams in models:
+            for n in sizes:
+                model = _make_model(make_model, mname, mparams, n, task)
+                mcfg = {"name": mname, "params": _jsonable(_model_params(model))}
+                for lcfg, opt in learner_cfgs:
+                    for seed in seeds:
+                        configs.append({"task": tcfg, "model": mcfg, "learner": lcfg, "optimizer": opt,
+                                        "seed": seed, "steps": steps, "eval_every": eval_every})
+    return copy.deepcopy(configs)
+
+
+def _make_model(make_model, name, params, n, task):
+    for key in ("n_in", "n_out", "n_hidden", "loss"):
+        if key in params:
+            raise ValueError(f"model {name!r}: {key} is set by the task and --sizes, not in the model spec")
+    try:
+        return make_model(name, n_in=task.n_in, n_hidden=n, n_out=task.n_out, loss=task.loss, **params)
+    except TypeError as exc:
+        raise ValueError(f"model {name!r}: {exc}") from None
+
+
+def _model_params(model) -> dict:
+    cfg = dict(model.config())
+    for key in ("n_in", "n_out", "loss"):
+        cfg.pop(key, None)
+    return cfg
+
+
+def _jsonable(d: dict) -> dict:
+    return json.loads(json.dumps(d, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+def config_hash(config: dict) -> str:
+    """sha256 of the canonical JSON of a run config (sorted keys, no spaces), first 16 hex digits."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def group_key(config: dict) -> str:
+    """The hash of a config without its seed: runs that differ only in the seed share it."""
+    return config_hash({k: v for k, v in config.items() if k != "seed"})
+
+
+#: hyperparameters shown in a learner's label even at their default values (they define the method)
+KEY_PARAMS = {"bptt": ("window",), "tbptt": ("k1", "k2")}
+
+
+def learner_label(config: dict) -> str:
+    """'tbptt(k1=1,k2=10)': the learner with the hyperparameters that differ from its defaults (and, always,
+    the ones in KEY_PARAMS, which say what the method is)."""
+    import inspect
+    from .algorithms import LEARNERS
+    lc = config["learner"]
+    params = lc["params"]
+    cls = LEARNERS.get(lc["name"])
+    if cls is not None:
+        sig = inspect.signature(cls.__init__).parameters
+        keep = KEY_PARAMS.get(lc["name"], ())
+        params = {k: v for k, v in params.items() if k in keep or k not in sig or sig[k].default != v}
+    return f"{lc['name']}({format_params(params)})" if params else lc["name"]
+
+
+def optimizer_label(config: dict) -> str:
+    o = config["optimizer"]
+    if o is None:
+        return "own update"
+    s = f"{o['name']} lr={o['lr']:g}"
+    return s + (f" clip={o['clip']:g}" if o.get("clip") is not None else "")
+
+
+def describe(config: dict) -> str:
+    return (f"{config['task']['name']} {config['model']['name']} n={config['model']['params']['n_hidden']} "
+            f"{learner_label(config)} seed={config['seed']}")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# one run
+# ----------------------------------------------------------------------------------------------------------
+
+def execute(config: dict, keep_theta: bool = False, queue=None, key=None, callback=None) -> dict:
+    """Train one run config and return {run, manifest, rows, metrics[, theta]}. Never raises for a failing
+    run: an exception inside it is recorded as status "failed" with the reason (a diverged run is "diverged",
+    as train() reports). Progress after each evaluation goes to `callback(key, step, test_loss)` or, from a
+    worker process, onto `queue`.
+
+    Memory: `peak_mem_mb` is the learner state's size (TrainResult.state_bytes: the arrays the learner keeps
+    between steps: RTRL's influence matrix, BPTT's stored window, optimizer moments). It is what the learner
+    itself costs, exact, the same on every machine and in every process, and the quantity whose growth with n
+    the theory predicts (memory_exponent). `max_rss_mb` (the worker process's resident-set high-water mark,
+    from getrusage) is recorded beside it for information: it includes the interpreter, numba and LLVM, and,
+    for runs sharing a process, the largest earlier run."""
+    h = config_hash(config)
+    t_start = time.time()
+    rows, metrics, theta = [], [], None
+    status, reason = "failed", ""
+    res = None
+    base = {"run": h, "task": config["task"]["name"], "model": config["model"]["name"],
+            "learner": config["learner"]["name"], "label": learner_label(config),
+            "optimizer": optimizer_label(config), "n_hidden": config["model"]["params"]["n_hidden"],
+            "seed": config["seed"]}
+
+    def on_record(rec):
+        if queue is not None:
+            queue.put((key, rec["step"], rec["test_loss"]))
+        if callback is not None:
+            callback(key, rec["step"], rec["test_loss"])
+
+    try:
+        from .algorithms import make_learner
+        from .models import make_model
+        from .tasks import make_task
+        from .train import train
+        task = make_task(config["task"]["name"], **config["task"]["params"])
+        mp = dict(config["model"]["params"])
+        n = mp.pop("n_hidden")
+        model = make_model(config["model"]["name"], n_in=task.n_in, n_hidden=n, n_out=task.n_out,
+                           loss=task.loss, **mp)
+        learner = make_learner(config["learner"]["name"], **config["learner"]["params"])
+        # train() holds BLAS to one thread: the same order of sums in every process, on every worker
+        res = train(model, learner, task, steps=config["steps"], optimizer=make_optimizer(config["optimizer"]),
+                    seed=config["seed"], eval_every=config["eval_every"], callback=on_record, blas_threads=1)
+        status, reason = res.status, res.reason
+        std = {"step", "wall_s", "train_loss", "test_loss"}
+        for rec in res.records:
+            rows.append({**base, "step": rec["step"], "wall_s": rec["wall_s"], "train_loss": rec["train_loss"],
+                         "test_loss": rec["test_loss"]})
+            for k, v in rec.items():
+                if k not in std:
+                    metrics.append({"run": h, "step": rec["step"], "metric": k, "value": float(v)})
+        if keep_theta:
+            theta = res.theta
+    except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
+        status, reason = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0]
+        rows, metrics = [], []
+    manifest = {"run": h, "group": group_key(config), "config": config, "status": status, "reason": reason,
+                "label": base["label"], "optimizer": base["optimizer"],
+                "steps_done": res.steps if res else 0,
+                "compile_s": res.compile_s if res else None, "run_s": res.run_s if res else None,
+                "us_per_step": res.us_per_step if res else None,
+                "peak_mem_mb": res.state_bytes / 2 ** 20 if res else None,
+                "max_rss_mb": _max_rss_mb(),
+                "final_test_loss": res.final_test_loss if res and res.records else None,
+                "elapsed_s": time.time() - t_start, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "version": _version(), "host": platform.node(), "python": platform.python_version()}
+    out = {"run": h, "manifest": manifest, "rows": rows, "metrics": metrics}
+    if theta is not None:
+        out["theta"] = theta
+    return out
+
+
+def _max_rss_mb():
+    try:
+        import resource
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return kb / 1024 if sys.platform != "darwin" else kb / 2 ** 20
+    except Exception:  # pragma: no cover - not on this platform
+        return None
+
+
+def _version():
+    from . import __version__
+    return __version__
+
+
+def _execute_in_worker(config, keep_theta, queue, key):
+    return execute(config, keep_theta=keep_theta, queue=queue, key=key)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# a sweep
+# ----------------------------------------------------------------------------------------------------------
+
+@dataclass
+class Summary:
+    total: int = 0
+    skipped: int = 0
+    ran: int = 0
+    done: int = 0
+    diverged: int = 0
+    failed: int = 0
+    dropped_rows: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    def line(self) -> str:
+        return (f"{self.ran} runs in {self.seconds:.1f} s: {self.done} done, {self.diverged} diverged, "
+                f"{self.failed} failed; {self.skipped} already there")
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _cost(config) -> float:
+    """A rough relative cost, to start the longest runs first (better packing on several workers)."""
+    from .algorithms import LEARNERS
+    cls = LEARNERS.get(config["learner"]["name"])
+    exp = getattr(cls, "time_exponent", 2.0) or 2.0
+    return config["steps"] * float(config["model"]["params"]["n_hidden"]) ** exp
+
+
+def run_sweep(configs: list[dict], folder, jobs: int = 1, dask: str | None = None, save_models: bool = False,
+              progress: bool = True, log=print) -> Summary:
+    """Run every config not already finished in `folder`, writing each run as it finishes.
+
+    jobs > 1: in that many local processes; dask: on the Dask distributed scheduler at that address (or a
+    dask.distributed.Client object). Ctrl-C stops the sweep: finished runs are kept; the summary says
+    interrupted, and the caller exits with 130."""
+    store = Store(folder).prepare()
+    summary = Summary(total=len(configs))
+    t0 = time.time()
+    with store.lock():
+        summary.dropped_rows = store.compact()
+        if summary.dropped_rows:
+            log(f"dropped {summary.dropped_rows} rows of runs an interrupted sweep left unfinished")
+        finished = store.finished()
+        todo, seen = [], set()
+        for c in configs:
+            h = config_hash(c)
+            if h in finished or h in seen:
+                continue
+            seen.add(h)
+            todo.append((h, c))
+        summary.skipped = len({config_hash(c) for c in configs}) - len(todo)
+        if not todo:
+            log(f"nothing to do: all {summary.skipped} runs are already in {store.folder} "
+                "(use another --out folder, or change the settings, to run again)")
+            return summary
+        order = {h: k for k, (h, _) in enumerate(todo)}
+        todo.sort(key=lambda hc: (-_cost(hc[1]), order[hc[0]]))
+        where = (f"on Dask at {dask}" if isinstance(dask, str) else "on Dask") if dask is not None else \
+            (f"in {min(jobs, len(todo))} processes" if jobs > 1 else "in this process")
+        log(f"{len(todo)} runs to do {where}" + (f" ({summary.skipped} already done)" if summary.skipped else ""))
+        bar = _Progress(todo, enabled=progress)
+        try:
+            if dask is not None:
+                results = _run_dask(todo, dask, save_models)
+            elif jobs > 1 and len(todo) > 1:
+                results = _run_pool(todo, jobs, save_models, bar)
+            else:
+                results = (execute(c, keep_theta=save_models, key=h, callback=bar.step) for h, c in todo)
+            for out in results:
+                _store_result(store, out, save_models)
+                st = out["manifest"]["status"]
+                summary.ran += 1
+                setattr(summary, st, getattr(summary, st) + 1)
+                bar.finished(out, log)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+        finally:
+            bar.close()
+    summary.seconds = time.time() - t0
+    return summary
+
+
+def _store_result(store: Store, out: dict, save_models: bool) -> None:
+    man = out["manifest"]
+    if save_models and "theta" in out and man["status"] == "done":
+        from .textgen import save_model
+        cfg = man["config"]
+        from .models import make_model
+        from .tasks import make_task
+        task = make_task(cfg["task"]["name"], **cfg["task"]["params"])
+        mp = dict(cfg["model"]["params"])
+        n = mp.pop("n_hidden")
+        model = make_model(cfg["model"]["name"], n_in=task.n_in, n_hidden=n, n_out=task.n_out, loss=task.loss,
+                           **mp)
+        os.makedirs(store.path("models"), exist_ok=True)
+        rel = os.path.join("models", f"{out['run']}.npz")
+        save_model(store.path(rel), model, out["theta"], task)
+        man = dict(man, model_path=rel)
+    store.append_run(man, out["rows"], out["metrics"])
+
+
+def _run_pool(todo, jobs, save_models, bar):
+    """Yield results from a pool of local worker processes as they finish (longest runs submitted first)."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    ctx = mp.get_context("spawn")   # a clean interpreter per worker: no forked numba or BLAS threads
+    manager = ctx.Manager()
+    queue = manager.Queue()
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx)
+    try:
+        futures = {pool.submit(_execute_in_worker, c, save_models, queue, h): (h, c) for h, c in todo}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            _drain(queue, bar)
+            for f in done:
+                h, c = futures[f]
+                try:
+                    yield f.result()
+                except Exception as exc:  # a worker died (killed, out of memory): record it, go on
+                    yield _failed(h, c, exc)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        try:
+            manager.shutdown()
+        except Exception:  # pragma: no cover
+            pass
+
+
+def _drain(queue, bar):
+    import queue as q
+    while True:
+        try:
+            key, step, loss = queue.get_nowait()
+        except (q.Empty, EOFError, OSError):
+            return
+        bar.step(key, step, loss)
+
+
+def _run_dask(todo, address, save_models):
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ValueError("--dask needs Dask distributed: pip install 'rnnlearn[dask]'") from None
+    own = isinstance(address, str)
+    try:
+        client = Client(address, timeout="20s") if own else address
+    except (OSError, TimeoutError) as exc:
+        raise OSError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    try:
+        futures = {client.submit(execute, c, save_models, pure=False, key=f"rnnlearn-run-{h}-{time.time_ns()}"):
+                   (h, c) for h, c in todo}
+        for f in as_completed(futures):
+            h, c = futures[f]
+            try:
+                yield f.result()
+            except Exception as exc:  # a worker was lost
+                yield _failed(h, c, exc)
+    finally:
+        if own:
+            client.close()
+
+
+def _failed(h, config, exc) -> dict:
+    return {"run": h, "rows": [], "metrics": [],
+            "manifest": {"run": h, "group": group_key(config), "config": config, "status": "failed",
+                         "reason": f"{type(exc).__name__}: {exc}".splitlines()[0], "label": learner_label(config),
+                         "optimizer": optimizer_label(config), "version": _version(),
+                         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}}
+
+
+class _Progress:
+    """A tqdm bar over the sweep, in runs (fractions of a run count as its evaluations come in), with the
+    current test loss and the time left; one line per finished run above it."""
+
+    def __init__(self, todo, enabled=True):
+        self.enabled = enabled
+        self.steps = {h: c["steps"] for h, c in todo}
+        self.desc = {h: describe(c) for h, c in todo}
+        self.frac = {}
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+            self.bar = tqdm(total=len(todo), unit="run", dynamic_ncols=True, file=sys.stderr,
+                            disable=not sys.stderr.isatty(),
+                            bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} runs [{elapsed}<{remaining}{postfix}]")
+
+    def step(self, key, step, loss):
+        if self.bar is None or key not in self.steps:
+            return
+        f = min(step / max(self.steps[key], 1), 0.999)
+        self.bar.update(max(f - self.frac.get(key, 0.0), 0.0))
+        self.frac[key] = max(f, self.frac.get(key, 0.0))
+        self.bar.set_postfix_str(f"{self.desc[key]}: step {step}, test loss {loss:.4g}", refresh=False)
+
+    def finished(self, out, log):
+        h = out["run"]
+        m = out["manifest"]
+        loss = m.get("final_test_loss")
+        msg = (f"{m['status']:<8} {self.desc.get(h, h)}" + (f"  test loss {loss:.4f}" if loss is not None else "")
+               + (f"  {m['us_per_step']:.1f} us/step" if m.get("us_per_step") else "")
+               + (f"  ({m['reason']})" if m.get("reason") else ""))
+        if self.bar is not None:
+            self.bar.update(1.0 - self.frac.get(h, 0.0))
+            self.frac[h] = 1.0
+            self.bar.write(msg, file=sys.stderr)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()

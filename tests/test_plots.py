@@ -1,0 +1,87 @@
+"""Figures from stored results only; the slope fit; the vanishing-gradient computation against plain numpy."""
+import numpy as np
+import pytest
+
+from rnnlearn import plots
+from rnnlearn.results import COST, COST_COLUMNS, Store
+from rnnlearn.runner import Sweep, expand, run_sweep
+from rnnlearn.vanishing import gradient_norms
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(path):
+    with open(path, "rb") as fh:
+        return fh.read(8) == PNG
+
+
+def test_fit_slope_recovers_a_power_law():
+    n = np.array([8, 16, 32, 64, 128])
+    y = 3.0 * n ** 2.0 + 50.0          # overhead that matters only at small n
+    slope, used = plots.fit_slope(n, y, points=3)
+    assert list(used) == [32, 64, 128] and abs(slope - 2.0) < 0.05
+    assert abs(plots.fit_slope(n, 0.1 * n ** 4.0)[0] - 4.0) < 1e-9
+
+
+def test_convergence_figure_from_stored_results(tmp_path):
+    run_sweep(expand(Sweep(learners=["bptt:window=5", "rtrl"], sizes=[4], seeds=2, steps=300, eval_every=100)),
+              tmp_path, progress=False)
+    (path,) = plots.convergence_figures(tmp_path)
+    assert path.endswith("convergence_add_elman_n4.png") and _is_png(path)
+    data, _ = plots.convergence_data(tmp_path)
+    groups = data[("add", "elman", 4)]
+    assert {k[0] for k in groups} == {"bptt(window=5)", "rtrl"} and all(len(s) == 2 for s in groups.values())
+
+
+def test_cost_figure_and_slopes_from_cost_csv(tmp_path):
+    st = Store(tmp_path).prepare()
+    rows = []
+    for label, name, te, me, sizes in (("bptt(window=20)", "bptt", 2.0, 2.0, [16, 32, 64, 128]),
+                                       ("rtrl", "rtrl", 4.0, 3.0, [8, 16, 32])):
+        for n in sizes:
+            rows.append({"model": "elman", "learner": name, "label": label, "n": n, "params": n * n, "T": 100,
+                         "us_per_step": 0.01 * n ** te, "us_per_step_min": 0.01 * n ** te,
+                         "state_mb": 1e-5 * n ** me, "time_exponent": te, "memory_exponent": me,
+                         "version": "test"})
+    st.append_rows(COST, COST_COLUMNS, rows)
+    slopes = plots.cost_slopes(tmp_path)
+    assert abs(slopes[("elman", "rtrl")]["time"][0] - 4.0) < 1e-9
+    assert abs(slopes[("elman", "bptt(window=20)")]["memory"][0] - 2.0) < 1e-9
+    path = plots.cost_figure(tmp_path, tmp_path / "cost.png")
+    assert _is_png(path)
+
+
+def test_vanishing_gradient_matches_numpy_and_the_bound(tmp_path):
+    from rnnlearn.models import Elman
+    from rnnlearn.models.base import orthogonal
+    rho, n, T, seed = 0.9, 6, 12, 3
+    g = gradient_norms(rho, n_hidden=n, T=T, seed=seed, input_scale=1.0)
+    # the same network in plain numpy: h_t = tanh(W h_{t-1} + U x_t + b), backpropagated by hand
+    rng = np.random.default_rng(np.random.SeedSequence([seed, round(rho * 1000), n]))
+    model = Elman(4, n, 1)
+    theta = model.init_params(int(rng.integers(2 ** 31)))
+    p = model.unpack(theta)
+    p["W"][:] = rho * orthogonal(rng, n)
+    xs = rng.normal(size=(T, 4))
+    h = np.zeros(n)
+    hs = []
+    for x in xs:
+        h = np.tanh(p["W"] @ h + p["U"] @ x + p["b"])
+        hs.append(h)
+    y = p["V"] @ hs[-1] + p["c"]
+    d = p["V"].T @ (y - rng.normal(size=1))
+    ref = [np.linalg.norm(d)]
+    for i in range(T - 1, 0, -1):
+        d = p["W"].T @ ((1 - hs[i] ** 2) * d)
+        ref.append(np.linalg.norm(d))
+    np.testing.assert_allclose(g, ref, rtol=1e-10)
+    assert np.all(g <= g[0] * rho ** np.arange(T) * (1 + 1e-12))   # ||dL/dh_t|| <= rho^(T-t) ||dL/dh_T||
+
+
+def test_vanishing_and_plot_all(tmp_path):
+    from rnnlearn.compare import vanishing_data
+    vanishing_data(tmp_path, [0.8, 1.2], 8, 20, 3)
+    paths = plots.plot_all(tmp_path)
+    assert [p.rsplit("/", 1)[-1] for p in paths] == ["vanishing_gradient.png"] and _is_png(paths[0])
+    with pytest.raises(ValueError, match="no results"):
+        plots.plot_all(tmp_path / "empty") if (tmp_path / "empty").mkdir() is None else None

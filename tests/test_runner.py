@@ -1,0 +1,194 @@
+"""The runner: specs, run configs and their hashes, resuming, failures, and the same numbers whether runs
+execute here, in local processes or on a Dask cluster."""
+import csv
+import json
+
+import pytest
+
+from rnnlearn import runner
+from rnnlearn.results import MANIFEST, RESULTS, Store
+from rnnlearn.runner import Sweep, config_hash, expand, parse_spec, parse_value, run_sweep
+
+TIMING = {"wall_s"}
+
+
+def tiny(**kw):
+    base = dict(tasks=["add"], models=["elman"], learners=["bptt:window=5", "tbptt:k1=1,k2=5,lr=0.01"],
+                sizes=[4], seeds=2, steps=300, eval_every=100)
+    base.update(kw)
+    return Sweep(**base)
+
+
+def _table(folder):
+    """results.csv rows without timing columns, sorted: what must not depend on how runs were executed."""
+    with open(f"{folder}/{RESULTS}") as fh:
+        rows = [tuple((k, v) for k, v in r.items() if k not in TIMING) for r in csv.DictReader(fh)]
+    return sorted(rows)
+
+
+def test_parse_value():
+    assert parse_value("3") == 3 and isinstance(parse_value("3"), int)
+    assert parse_value("0.5") == 0.5 and parse_value("1e-3") == 0.001
+    assert parse_value("true") is True and parse_value("False") is False
+    assert parse_value("none") is None and parse_value("global") == "global"
+
+
+def test_parse_spec():
+    assert parse_spec("rtrl") == ("rtrl", {})
+    assert parse_spec("tbptt:k1=1,k2=10") == ("tbptt", {"k1": 1, "k2": 10})
+    assert parse_spec(" ekf:decoupling=node,joseph=true ") == ("ekf", {"decoupling": "node", "joseph": True})
+
+
+@pytest.mark.parametrize("bad", ["", ":k1=1", "tbptt:", "tbptt:k1", "tbptt:k1=", "tbptt:=3", "tbptt:k1=1,,k2=2",
+                                 "tbptt:k1=1,k1=2", "tb ptt:k1=1"])
+def test_malformed_specs(bad):
+    with pytest.raises(ValueError, match="spec"):
+        parse_spec(bad)
+
+
+def test_expand_normalises_defaults_so_equal_runs_share_a_hash():
+    a = expand(tiny(learners=["tbptt"], seeds=1))
+    b = expand(tiny(learners=["tbptt:k1=10,k2=10"], seeds=1))
+    assert [config_hash(c) for c in a] == [config_hash(c) for c in b]
+    c = expand(tiny(learners=["tbptt"], seeds=[1]))
+    assert config_hash(a[0]) != config_hash(c[0])
+    assert runner.group_key(a[0]) == runner.group_key(c[0])
+    json.dumps(a[0], allow_nan=False)  # JSON-able
+    assert len(config_hash(a[0])) == 16
+
+
+def test_expand_counts_and_optimizer_precedence():
+    configs = expand(tiny(learners=["bptt", "rtrl:lr=0.5,optimizer=adam,clip=1", "tbptt"], sizes=[3, 5], seeds=2))
+    assert len(configs) == 2 * 3 * 2
+    opt = {runner.learner_label(c): c["optimizer"] for c in configs}
+    assert opt["bptt(window=20)"] == {"name": "sgd", "lr": 0.02, "clip": None}
+    assert opt["rtrl"] == {"name": "adam", "lr": 0.5, "clip": 1.0}
+    g = {runner.learner_label(c): c["optimizer"] for c in expand(tiny(learners=["bptt", "rtrl:lr=0.5"], lr=0.1))}
+    assert g["bptt(window=5)" if False else "bptt(window=20)"]["lr"] == 0.1 and g["rtrl"]["lr"] == 0.5
+
+
+def test_own_update_learner_has_no_optimizer():
+    from rnnlearn.algorithms import LEARNERS
+    if "ekf" not in LEARNERS:
+        pytest.skip("no EKF in this version")
+    (c,) = expand(tiny(learners=["ekf"], seeds=1))
+    assert c["optimizer"] is None and runner.optimizer_label(c) == "own update"
+
+
+@pytest.mark.parametrize("sweep, match", [
+    (dict(learners=["nosuch"]), "unknown learner"),
+    (dict(tasks=["nosuch"]), "unknown task"),
+    (dict(models=["nosuch"]), "unknown model"),
+    (dict(learners=["tbptt:k1=0"]), "k1"),
+    (dict(learners=["tbptt:nope=1"]), "nope"),
+    (dict(sizes=[-3]), "positive"),
+    (dict(sizes=[0]), "positive"),
+    (dict(seeds=0), "seeds"),
+    (dict(seeds=[-1]), "seeds"),
+    (dict(steps=0), "steps"),
+    (dict(lr=-1.0), "lr"),
+    (dict(optimizer="nesterov"), "optimizer"),
+    (dict(tasks=["add:t1=9,t2=5"]), "t2"),
+])
+def test_bad_sweeps_raise_value_error(sweep, match):
+    with pytest.raises(ValueError, match=match):
+        expand(tiny(**sweep))
+
+
+def test_settings_files(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text('learners = ["rtrl"]\nsizes = [8]\nsteps = 100\n')
+    s = runner.load_settings(p)
+    assert s == {"learners": ["rtrl"], "sizes": [8], "steps": 100}
+    d = runner.default_settings()
+    assert d["tasks"] == ["add"] and d["sizes"] == [32] and d["seeds"] == 3
+    p.write_text("learners = [\n")
+    with pytest.raises(ValueError, match="config file"):
+        runner.load_settings(p)
+    p.write_text("speed = 3\n")
+    with pytest.raises(ValueError, match="unknown setting"):
+        runner.load_settings(p)
+
+
+def test_sweep_resumes_and_reruns_nothing(tmp_path, capsys):
+    configs = expand(tiny())
+    s1 = run_sweep(configs, tmp_path, progress=False)
+    assert (s1.ran, s1.done, s1.skipped) == (4, 4, 0)
+    rows, man = Store(tmp_path).load()
+    assert len(man) == 4 and len(rows) == 4 * 4  # steps 0, 100, 200, 300
+    assert all(m["status"] == "done" and m["n_rows"] == 4 and m["peak_mem_mb"] > 0 for m in man.values())
+    first = _table(tmp_path)
+    s2 = run_sweep(configs, tmp_path, progress=False, log=print)
+    assert s2.ran == 0 and s2.skipped == 4
+    assert "nothing to do" in capsys.readouterr().out
+    assert _table(tmp_path) == first
+    # a larger sweep only runs what is new
+    s3 = run_sweep(expand(tiny(seeds=3)), tmp_path, progress=False)
+    assert (s3.ran, s3.skipped) == (2, 4)
+
+
+def test_failed_and_diverged_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
+    good = expand(tiny(seeds=1, learners=["bptt:window=5"]))
+    bad = json.loads(json.dumps(good[0]))
+    bad["learner"]["params"]["window"] = 0          # raises inside the run
+    diverging = expand(Sweep(tasks=["sine"], learners=["rtrl:lr=10"], sizes=[4], seeds=1, steps=300,
+                             eval_every=100))
+    s = run_sweep([bad] + diverging + good, tmp_path, progress=False)
+    assert (s.failed, s.diverged, s.done) == (1, 1, 1)
+    man = Store(tmp_path).manifest()
+    st = {m["status"]: m for m in man.values()}
+    assert "window" in st["failed"]["reason"] and st["failed"]["n_rows"] == 0
+    assert "non-finite" in st["diverged"]["reason"]
+    # failed runs are retried by the next sweep; done and diverged are not
+    s2 = run_sweep([bad] + diverging + good, tmp_path, progress=False)
+    assert (s2.ran, s2.failed, s2.skipped) == (1, 1, 2)
+
+
+def test_interrupt_keeps_finished_runs(tmp_path, monkeypatch):
+    configs = expand(tiny())
+    real = runner.execute
+    calls = []
+
+    def flaky(config, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(config, **kw)
+
+    monkeypatch.setattr(runner, "execute", flaky)
+    s = run_sweep(configs, tmp_path, progress=False)
+    assert s.interrupted and s.ran == 2
+    monkeypatch.setattr(runner, "execute", real)
+    s2 = run_sweep(configs, tmp_path, progress=False)
+    assert (s2.ran, s2.skipped) == (2, 2)
+    rows, man = Store(tmp_path).load()
+    assert len(man) == 4 and len({(r["run"], r["step"]) for r in rows}) == len(rows) == 16
+
+
+def test_parallel_processes_give_the_same_results(tmp_path):
+    configs = expand(tiny())
+    run_sweep(configs, tmp_path / "one", jobs=1, progress=False)
+    run_sweep(configs, tmp_path / "two", jobs=2, progress=False)
+    assert _table(tmp_path / "one") == _table(tmp_path / "two")
+
+
+def test_dask_local_cluster_gives_the_same_results(tmp_path):
+    import distributed  # in the test extra: this test must run, never skip
+    configs = expand(tiny())
+    run_sweep(configs, tmp_path / "local", jobs=1, progress=False)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) \
+            as cluster:
+        s = run_sweep(configs, tmp_path / "dask", dask=cluster.scheduler_address, progress=False)
+    assert s.done == len(configs)
+    assert _table(tmp_path / "local") == _table(tmp_path / "dask")
+    with open(tmp_path / "dask" / MANIFEST) as fh:
+        assert len(fh.readlines()) == len(configs)
+
+
+def test_save_models(tmp_path):
+    from rnnlearn.textgen import load_model
+    configs = expand(tiny(seeds=1, learners=["bptt:window=5"]))
+    run_sweep(configs, tmp_path, save_models=True, progress=False)
+    (m,) = Store(tmp_path).manifest().values()
+    model, theta, task = load_model(tmp_path / m["model_path"])
+    assert model.n_hidden == 4 and task.name == "add" and theta.shape == (model.n_params,)
