@@ -54,21 +54,23 @@ class Learner:
         """Learn online from one chunk of a stream: updates theta and state in place and returns the
         per-step weighted losses (T,). Raises Diverged when the run stops being finite."""
         model._check_theta(theta)
-        losses = np.empty(len(chunk))
+        losses = np.empty(chunk.mask.shape)
         status, where = self._run(model, theta, state, chunk, True, False, losses)
         _raise_status(status, where, state)
         return losses
 
     def gradient(self, model, theta, xs, ys, mask=None, resets=None, x_index=None):
         """(loss, grad) of one sequence with theta held fixed: loss = sum_t mask_t l_t, and grad the
-        learner's gradient estimate summed over the sequence (for BPTT and RTRL, exactly dL/dtheta)."""
+        learner's gradient estimate summed over the sequence (for BPTT and RTRL, exactly dL/dtheta).
+        Learners with batch > 1 take (B, T, ...) arrays: the loss is summed over the batch, the gradient
+        is the batch's mean."""
         self.check()
         model._check_theta(theta)
         chunk = Chunk.make(xs, ys, mask, resets, x_index)
         model._check_inputs(chunk.xs)
         theta = theta.copy()
         state = self.init(model, theta, sgd(1.0))
-        losses = np.empty(len(chunk))
+        losses = np.empty(chunk.mask.shape)
         status, where = self._run(model, theta, state, chunk, False, True, losses)
         _raise_status(status, where, state)
         return float(losses.sum()), state.gacc.copy()

@@ -5,28 +5,35 @@ vector-Jacobian products. On an endless stream it is epochwise BPTT over consecu
 steps, with the state carried from one piece to the next. That is Williams and Peng's BPTT(h; h') with
 h = h' = window, so it shares truncated BPTT's kernel (`tbptt.tbptt_chunk`) rather than repeating it.
 """
+import numpy as np
+
 from .base import check_int
 from .tbptt import TBPTT
 
 
 class BPTT(TBPTT):
     """Epochwise BPTT over pieces of `window` steps; `gradient` is exact over the whole given sequence.
+    batch > 1 trains on that many independent sequences at once (see TBPTT).
     Cost per step: O(n^2) time, O(window n + n^2) memory."""
 
     name = "bptt"
 
-    def __init__(self, window: int = 20):
+    def __init__(self, window: int = 20, batch: int = 1):
         self.window = window
+        self.batch = batch
 
     def check(self):
         check_int("window", self.window)
+        check_int("batch", self.batch)
 
     @property
     def _window(self):
         return self.window, self.window
 
     def gradient(self, model, theta, xs, ys, mask=None, resets=None, x_index=None):
-        """Exact (loss, dL/dtheta) of the whole sequence xs, ys, whatever `window` is."""
+        """Exact (loss, dL/dtheta) of the whole sequence xs, ys, whatever `window` is (for a batch: the mean
+        over its sequences)."""
         self.check()
-        whole = TBPTT(k1=len(xs), k2=len(xs))
+        T = np.shape(xs)[-2]
+        whole = TBPTT(k1=T, k2=T, batch=self.batch)
         return whole.gradient(model, theta, xs, ys, mask, resets, x_index)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ..models import cell
 from ..models.layout import D_LOSS, D_N, D_P, D_PREC, D_S
@@ -114,16 +114,12 @@ def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi
 
 
 @njit(cache=True)
-def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, losses,
-                s, s_prev, s_next, x, xi, cache, yhat, dy, dh, reset, tabs, tloc, ctr, delta, ds, ds2, tmp,
-                g, gacc, codes, hyper, moments, counts, u):
-    """Run truncated BPTT over one chunk. The loop over steps runs only the recurrence; outputs and
-    losses are computed per window (and at the end of the chunk, so every step's loss is returned).
-    update: apply the optimizer after each window, else add the window's gradient into gacc.
-    flush: at the end, also sweep the errors still waiting for a window. Returns (status, step)."""
+def advance(dims, aux, theta, xs, xis, resets, t_lo, t_hi, s, s_prev, s_next, x, xi, cache, reset, tabs, tloc,
+            ctr):
+    """Run the recurrence over rows t_lo .. t_hi-1 of a chunk, keeping each step in the ring."""
     H = s_prev.shape[0]
     S = dims[D_S]
-    for t in range(xs.shape[0]):
+    for t in range(t_lo, t_hi):
         k = ctr[1] + 1
         if k == H:
             k = 0
@@ -145,13 +141,31 @@ def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, 
             ctr[2] += 1
         ctr[3] += 1
         ctr[4] += 1
+
+
+@njit(cache=True)
+def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, losses,
+                s, s_prev, s_next, x, xi, cache, yhat, dy, dh, reset, tabs, tloc, ctr, delta, ds, ds2, tmp,
+                g, gacc, codes, hyper, moments, counts, u):
+    """Run truncated BPTT over one chunk. The recurrence runs step by step (`advance`); outputs, losses
+    and the backward sweep run per window, and at the end of the chunk the outputs of the steps still
+    waiting for a window, so every step's loss is returned.
+    update: apply the optimizer after each window, else add the window's gradient into gacc.
+    flush: at the end, also sweep the errors still waiting for a window. Returns (status, step)."""
+    T = xs.shape[0]
+    t = 0
+    while t < T:
+        t_hi = min(T, t + k1 - ctr[3])
+        advance(dims, aux, theta, xs, xis, resets, t, t_hi, s, s_prev, s_next, x, xi, cache, reset, tabs, tloc,
+                ctr)
+        t = t_hi
         if ctr[3] == k1:
-            bad = read_out(dims, theta, ctr[4], k, s_next, yhat, dy, tloc, tabs, ys, mask, losses)
+            bad = read_out(dims, theta, ctr[4], ctr[1], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
             ctr[4] = 0
             if bad >= 0:
                 return NONFINITE_LOSS, bad
-            window_backward(dims, aux, theta, k1, ctr[2], k, s_prev, s_next, x, xi, cache, dy, dh, reset, tabs,
-                            delta, ds, ds2, tmp, g)
+            window_backward(dims, aux, theta, k1, ctr[2], ctr[1], s_prev, s_next, x, xi, cache, dy, dh, reset,
+                            tabs, delta, ds, ds2, tmp, g)
             if update:
                 apply_update(codes, hyper, moments, counts, u, theta, g)
             else:
@@ -170,23 +184,116 @@ def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, 
     return OK, ctr[0]
 
 
+@njit(cache=True, parallel=True)
+def tbptt_batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, losses,
+                      s, s_prev, s_next, x, xi, cache, yhat, dy, dh, reset, tabs, tloc, ctr, delta, ds, ds2, tmp,
+                      g, gmean, gacc, bad, codes, hyper, moments, counts, u):
+    """Truncated BPTT on a minibatch of B independent sequences (every array has a leading B axis).
+    The sequences advance in lockstep; at each window end each one's gradient is computed in parallel
+    (prange over the batch, one core each), the mean gradient makes one update."""
+    B = xs.shape[0]
+    T = xs.shape[1]
+    P = theta.shape[0]
+    t = 0
+    while t < T:
+        t_hi = min(T, t + k1 - ctr[0, 3])
+        full = ctr[0, 3] + (t_hi - t) == k1
+        for b in prange(B):
+            advance(dims, aux, theta, xs[b], xis[b], resets[b], t, t_hi, s[b], s_prev[b], s_next[b], x[b], xi[b],
+                    cache[b], reset[b], tabs[b], tloc[b], ctr[b])
+            if full:
+                bad[b] = read_out(dims, theta, ctr[b, 4], ctr[b, 1], s_next[b], yhat[b], dy[b], tloc[b], tabs[b],
+                                  ys[b], mask[b], losses[b])
+                ctr[b, 4] = 0
+                window_backward(dims, aux, theta, k1, ctr[b, 2], ctr[b, 1], s_prev[b], s_next[b], x[b], xi[b],
+                                cache[b], dy[b], dh[b], reset[b], tabs[b], delta[b], ds[b], ds2[b], tmp[b], g[b])
+                ctr[b, 3] = 0
+        t = t_hi
+        if full:
+            for b in range(B):
+                if bad[b] >= 0:
+                    return NONFINITE_LOSS, bad[b]
+            _batch_mean(g, gmean)
+            if update:
+                apply_update(codes, hyper, moments, counts, u, theta, gmean)
+            else:
+                gacc += gmean
+    for b in prange(B):
+        bad[b] = -1
+        if ctr[b, 4] > 0:
+            bad[b] = read_out(dims, theta, ctr[b, 4], ctr[b, 1], s_next[b], yhat[b], dy[b], tloc[b], tabs[b],
+                              ys[b], mask[b], losses[b])
+            ctr[b, 4] = 0
+        if flush and ctr[b, 3] > 0:
+            window_backward(dims, aux, theta, ctr[b, 3], ctr[b, 2], ctr[b, 1], s_prev[b], s_next[b], x[b], xi[b],
+                            cache[b], dy[b], dh[b], reset[b], tabs[b], delta[b], ds[b], ds2[b], tmp[b], g[b])
+    for b in range(B):
+        if bad[b] >= 0:
+            return NONFINITE_LOSS, bad[b]
+    if flush and ctr[0, 3] > 0:
+        _batch_mean(g, gmean)
+        gacc += gmean
+        ctr[:, 3] = 0
+    return OK, ctr[0, 0]
+
+
+@njit(cache=True)
+def _batch_mean(g, out):
+    B = g.shape[0]
+    for q in range(g.shape[1]):
+        a = 0.0
+        for b in range(B):
+            a += g[b, q]
+        out[q] = a / B
+
+
+class TBPTTBatchState(NamedTuple):
+    """TBPTTState with a leading batch axis on every per-sequence array, plus the batch's mean gradient."""
+    s: np.ndarray
+    s_prev: np.ndarray
+    s_next: np.ndarray
+    x: np.ndarray
+    xi: np.ndarray
+    cache: np.ndarray
+    yhat: np.ndarray
+    dy: np.ndarray
+    dh: np.ndarray
+    reset: np.ndarray
+    tabs: np.ndarray
+    tloc: np.ndarray
+    ctr: np.ndarray
+    delta: np.ndarray
+    ds: np.ndarray
+    ds2: np.ndarray
+    tmp: np.ndarray
+    g: np.ndarray       # (B, P) each sequence's gradient of the last window
+    gmean: np.ndarray   # (P,) their mean
+    gacc: np.ndarray    # (P,)
+    bad: np.ndarray     # (B,) first non-finite step per sequence, or -1
+    opt: OptState
+
+
 class TBPTT(Learner):
     """Truncated BPTT(k2; k1) (Williams and Peng 1990): every k1 steps, backpropagate k2 steps.
 
     k1 = k2: non-overlapping windows; k1 = 1: BPTT(k2) with an update every step. Requires k2 >= k1.
+    batch > 1 trains on that many independent sequences at once (chunks with a leading batch axis, see
+    Chunk.stack), one core per sequence, one update per window with the batch's mean gradient.
     Cost per step: O((k2/k1) n^2) time, O(k2 n + n^2) memory."""
 
     name = "tbptt"
     time_exponent = 2.0
     memory_exponent = 2.0
 
-    def __init__(self, k1: int = 10, k2: int = 10):
+    def __init__(self, k1: int = 10, k2: int = 10, batch: int = 1):
         self.k1 = k1
         self.k2 = k2
+        self.batch = batch
 
     def check(self):
         check_int("k1", self.k1)
         check_int("k2", self.k2)
+        check_int("batch", self.batch)
         if self.k2 < self.k1:
             raise ValueError(f"k2 must be >= k1 (errors of the last k1 steps travel back k2 steps), "
                              f"got k1={self.k1}, k2={self.k2}")
@@ -201,19 +308,37 @@ class TBPTT(Learner):
         optimizer = optimizer or sgd(0.01)
         k1, H = self._window
         S, G, C, P = model.n_state, model.n_delta, max(model.n_cache, 1), model.n_params
-        ctr = np.array([0, H - 1, 0, 0, 0], dtype=np.int64)
-        n, o = model.n_hidden, model.n_out
-        return TBPTTState(np.zeros(S), np.zeros((H, S)), np.zeros((H, S)), np.zeros((H, model.n_in)),
-                          np.zeros(H, dtype=np.int64), np.zeros((H, C)), np.zeros((H, o)), np.zeros((H, o)),
-                          np.zeros((H, n)), np.zeros(H, dtype=np.bool_), np.zeros(H, dtype=np.int64),
-                          np.zeros(H, dtype=np.int64), ctr, np.zeros((H, G)), np.zeros(S), np.zeros(S),
-                          np.zeros((o, n)), np.zeros(P), np.zeros(P), optimizer.init(P))
+        n, o, m = model.n_hidden, model.n_out, model.n_in
+        B = self.batch
+        lead = () if B == 1 else (B,)
+        z = lambda *shape, dtype=np.float64: np.zeros(lead + shape, dtype=dtype)
+        ctr = z(5, dtype=np.int64)
+        ctr[..., 1] = H - 1
+        rings = (z(S), z(H, S), z(H, S), z(H, m), z(H, dtype=np.int64), z(H, C), z(H, o), z(H, o), z(H, n),
+                 z(H, dtype=np.bool_), z(H, dtype=np.int64), z(H, dtype=np.int64), ctr, z(H, G), z(S), z(S),
+                 z(o, n))
+        if B == 1:
+            return TBPTTState(*rings, np.zeros(P), np.zeros(P), optimizer.init(P))
+        return TBPTTBatchState(*rings, np.zeros((B, P)), np.zeros(P), np.zeros(P), np.full(B, -1, np.int64),
+                               optimizer.init(P))
 
     def _run(self, model, theta, st, chunk, update, flush, losses):
         o = st.opt
-        status, where = tbptt_chunk(
-            model.dims, model.aux, theta, self._window[0], chunk.xs, chunk.ys, chunk.mask, chunk.resets,
-            chunk.x_index, update, flush, losses, st.s, st.s_prev, st.s_next, st.x, st.xi, st.cache, st.yhat,
-            st.dy, st.dh, st.reset, st.tabs, st.tloc, st.ctr, st.delta, st.ds, st.ds2, st.tmp, st.g, st.gacc,
-            o.codes, o.hyper, o.moments, o.counts, o.scratch)
+        if self.batch == 1:
+            if chunk.xs.ndim != 2:
+                raise ValueError("a learner with batch=1 takes a chunk of one sequence")
+            status, where = tbptt_chunk(
+                model.dims, model.aux, theta, self._window[0], chunk.xs, chunk.ys, chunk.mask, chunk.resets,
+                chunk.x_index, update, flush, losses, st.s, st.s_prev, st.s_next, st.x, st.xi, st.cache,
+                st.yhat, st.dy, st.dh, st.reset, st.tabs, st.tloc, st.ctr, st.delta, st.ds, st.ds2, st.tmp,
+                st.g, st.gacc, o.codes, o.hyper, o.moments, o.counts, o.scratch)
+        else:
+            if chunk.xs.ndim != 3 or chunk.xs.shape[0] != self.batch:
+                raise ValueError(f"batch={self.batch}: give a chunk of {self.batch} stacked sequences "
+                                 "(Chunk.stack)")
+            status, where = tbptt_batch_chunk(
+                model.dims, model.aux, theta, self._window[0], chunk.xs, chunk.ys, chunk.mask, chunk.resets,
+                chunk.x_index, update, flush, losses, st.s, st.s_prev, st.s_next, st.x, st.xi, st.cache,
+                st.yhat, st.dy, st.dh, st.reset, st.tabs, st.tloc, st.ctr, st.delta, st.ds, st.ds2, st.tmp,
+                st.g, st.gmean, st.gacc, st.bad, o.codes, o.hyper, o.moments, o.counts, o.scratch)
         return int(status), int(where)

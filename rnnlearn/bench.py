@@ -27,9 +27,14 @@ M_IN, O_OUT = 4, 2
 BENCH_PARAMS = {"bptt": lambda T: {"window": T}, "tbptt": lambda T: {"k1": 10, "k2": 10}}
 
 
-def make_learner(name: str, T: int):
+BATCHED = ("bptt", "tbptt")  # the learners that take minibatches
+
+
+def make_learner(name: str, T: int, batch: int = 1):
     from .algorithms import make_learner as make
     params = BENCH_PARAMS.get(name, lambda T: {})(T)
+    if batch > 1:
+        params["batch"] = batch
     return make(name, **params)
 
 
@@ -42,11 +47,14 @@ def flops_per_step(learner_name: str, model) -> float | None:
 
 def time_learner(model, learner, T: int = 100, min_seconds: float = 0.2, repeats: int = 5, seed: int = 0):
     """Median microseconds per time step of `learner.train` on a random sequence of T steps, and the
-    learner state's size. The sequence is trained on again and again (the state carries over)."""
+    learner state's size. The sequence is trained on again and again (the state carries over). For a
+    minibatch learner, per step of one sequence (the batch's time divided by B)."""
     from .optim import sgd
     from .tasks.base import Chunk
     rng = np.random.default_rng(seed)
-    chunk = Chunk.make(rng.normal(size=(T, model.n_in)), rng.normal(size=(T, model.n_out)))
+    B = getattr(learner, "batch", 1)
+    lead = (B, T) if B > 1 else (T,)
+    chunk = Chunk.make(rng.normal(size=lead + (model.n_in,)), rng.normal(size=lead + (model.n_out,)))
     theta = model.init_params(seed)
     t0 = time.perf_counter()
     state = learner.init(model, theta, sgd(1e-4))
@@ -55,7 +63,7 @@ def time_learner(model, learner, T: int = 100, min_seconds: float = 0.2, repeats
     one = _time_calls(lambda: learner.train(model, theta, state, chunk), 1)
     calls = max(1, int(min_seconds / max(one, 1e-9)))
     times = [_time_calls(lambda: learner.train(model, theta, state, chunk), calls) for _ in range(repeats)]
-    return {"us_per_step": 1e6 * float(np.median(times)) / T, "us_per_step_min": 1e6 * min(times) / T,
+    return {"us_per_step": 1e6 * float(np.median(times)) / (T * B), "us_per_step_min": 1e6 * min(times) / (T * B),
             "state_mb": learner.state_bytes(state) / 2 ** 20, "warmup_s": warm_s}
 
 
@@ -108,8 +116,8 @@ def _blas_threads(threads):
 
 
 def run_bench(models, learners, sizes, T=100, threads=1, min_seconds=0.2, repeats=5, compare=(),
-              max_rtrl_n=128, progress=print):
-    """All rows of the benchmark as dicts (one per model, learner, n; plus reference rows)."""
+              max_rtrl_n=128, progress=print, batches=(1,)):
+    """All rows of the benchmark as dicts (one per model, learner, n, batch; plus reference rows)."""
     from .models import make_model
     rows = []
     with _blas_threads(threads):
@@ -118,15 +126,18 @@ def run_bench(models, learners, sizes, T=100, threads=1, min_seconds=0.2, repeat
                 for n in sizes:
                     if name in ("rtrl", "ekf") and n > max_rtrl_n:
                         continue
-                    model = make_model(model_name, n_in=M_IN, n_hidden=n, n_out=O_OUT)
-                    learner = make_learner(name, T)
-                    r = time_learner(model, learner, T, min_seconds, repeats)
-                    f = flops_per_step(name, model)
-                    row = {"impl": "rnnlearn", "model": model_name, "learner": name, "n": n,
-                           "params": model.n_params, **r,
-                           "gflops": (f / r["us_per_step"] / 1e3) if f else None}
-                    rows.append(row)
-                    progress(_fmt(row))
+                    for B in batches:
+                        if B > 1 and name not in BATCHED:
+                            continue
+                        model = make_model(model_name, n_in=M_IN, n_hidden=n, n_out=O_OUT)
+                        learner = make_learner(name, T, B)
+                        r = time_learner(model, learner, T, min_seconds, repeats)
+                        f = flops_per_step(name, model)
+                        row = {"impl": "rnnlearn", "model": model_name, "learner": name, "n": n, "batch": B,
+                               "params": model.n_params, **r,
+                               "gflops": (f / r["us_per_step"] / 1e3) if f else None}
+                        rows.append(row)
+                        progress(_fmt(row))
         for backend in compare:
             for row in _reference_rows(backend, sizes, T, threads, max_rtrl_n):
                 rows.append(row)
@@ -146,7 +157,7 @@ def _reference_rows(backend, sizes, T, threads, max_rtrl_n):
             if learner == "rtrl" and n > (64 if backend == "numpy" else max_rtrl_n):
                 continue
             r = fn(n, m=M_IN, o=O_OUT, threads=threads)
-            yield {"impl": backend, "model": "elman", "learner": learner, "n": n, "params": None,
+            yield {"impl": backend, "model": "elman", "learner": learner, "n": n, "batch": 1, "params": None,
                    "us_per_step": r["us_per_step"], "us_per_step_min": r.get("us_per_step_min"),
                    "state_mb": None, "warmup_s": r.get("first_call_seconds"), "gflops": None}
 
@@ -155,18 +166,18 @@ def _fmt(row) -> str:
     g = f"{row['gflops']:.1f}" if row.get("gflops") else "-"
     mb = f"{row['state_mb']:.3f}" if row.get("state_mb") is not None else "-"
     w = f"{row['warmup_s']:.2f}" if row.get("warmup_s") is not None else "-"
-    return (f"{row['impl']:<9} {row['model']:<10} {row['learner']:<8} {row['n']:>5} "
+    return (f"{row['impl']:<9} {row['model']:<10} {row['learner']:<8} {row['n']:>5} {row['batch']:>5} "
             f"{row['us_per_step']:>12.2f} {g:>8} {mb:>10} {w:>8}")
 
 
-HEADER = (f"{'impl':<9} {'model':<10} {'learner':<8} {'n':>5} {'us/step':>12} {'GFLOP/s':>8} "
+HEADER = (f"{'impl':<9} {'model':<10} {'learner':<8} {'n':>5} {'batch':>5} {'us/step':>12} {'GFLOP/s':>8} "
           f"{'state MB':>10} {'warmup s':>8}")
 
 
 def ratios(rows) -> list[str]:
     """'reference / rnnlearn' speed ratios for every reference row with a matching rnnlearn row."""
     ours = {(r["learner"], r["n"]): r["us_per_step"] for r in rows
-            if r["impl"] == "rnnlearn" and r["model"] == "elman"}
+            if r["impl"] == "rnnlearn" and r["model"] == "elman" and r["batch"] == 1}
     lines = []
     for r in rows:
         key = (r["learner"], r["n"])
@@ -209,8 +220,11 @@ def run(args) -> int:
         print(f"start-up: first process (empty numba cache) {cs['cold_compile_s']:.1f} s to compile "
               f"{len(models)} model(s) x {len(learners)} learner(s); next process {cs['cached_start_s']:.2f} s")
     print(HEADER)
+    batches = _csv_list(args.batch, int)
+    if not batches or min(batches) < 1:
+        raise ValueError(f"--batch must be positive integers, got {args.batch!r}")
     rows = run_bench(models, learners, sizes, args.T, args.threads, args.min_seconds, args.repeats, compare,
-                     args.max_rtrl_n)
+                     args.max_rtrl_n, batches=batches)
     if compare:
         print("\nratios (same command, same machine):")
         for line in ratios(rows):
@@ -231,6 +245,8 @@ def add_parser(sub):
     p.add_argument("--models", default=None, help="models to time (default: all)")
     p.add_argument("--learners", default=None, help="learners to time (default: all)")
     p.add_argument("--T", type=int, default=100, help="sequence length (default: 100)")
+    p.add_argument("--batch", default="1", help="minibatch sizes for bptt and tbptt, e.g. 1,2,8; times are "
+                   "per step of one sequence (default: 1)")
     p.add_argument("--threads", type=int, default=1, help="BLAS threads (default: 1)")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is shown (default: 5)")
     p.add_argument("--min-seconds", type=float, default=0.2, help="least time of one repeat (default: 0.2)")

@@ -86,7 +86,7 @@ def _train(model, learner, task, steps, optimizer, theta, seed, eval_every, chun
     optimizer = optimizer or sgd(0.01)
     if chunk_len is None:
         chunk_len = max(1, min(eval_every, 1000, 4_000_000 // (8 * (model.n_in + model.n_out))))
-    stream = task.stream(stream_seed)
+    stream = _Streams(task, stream_seed, getattr(learner, "batch", 1))
     test = task.test_set(seed) if test_length is None else task.test_set(seed, test_length)
 
     compile_s = _warm_up(model, learner, task, theta, optimizer)
@@ -124,18 +124,33 @@ def _train(model, learner, task, steps, optimizer, theta, seed, eval_every, chun
     return result
 
 
+class _Streams:
+    """The training data of a run: one stream, or `batch` independent ones stacked (stream 0 is the one a
+    batch-1 run sees)."""
+
+    def __init__(self, task, seed, batch):
+        seeds = [seed] + [int(np.random.SeedSequence([seed, b]).generate_state(1)[0]) for b in range(1, batch)]
+        self.streams = [task.stream(sd) for sd in seeds]
+
+    def next(self, T):
+        if len(self.streams) == 1:
+            return self.streams[0].next(T)
+        return Chunk.stack([s.next(T) for s in self.streams])
+
+
 def _warm_up(model, learner, task, theta, optimizer) -> float:
     """Run every kernel the run will use once, on copies, and return the seconds it took (compiling, or
     loading the compiled code from numba's disk cache)."""
     t0 = time.perf_counter()
-    chunk = task.stream(0).next(3)
+    chunk = _Streams(task, 0, getattr(learner, "batch", 1)).next(3)
     th = theta.copy()
     state = learner.init(model, th, optimizer)
     try:
         learner.train(model, th, state, chunk)
     except Diverged:
         pass
-    model.forward(th, chunk)
+    one = task.stream(0).next(3)
+    model.forward(th, one)
     from .models.sequence import total_loss
-    total_loss(model.dims, np.zeros((1, model.n_out)), chunk.ys[:1], chunk.mask[:1])
+    total_loss(model.dims, np.zeros((1, model.n_out)), one.ys[:1], one.mask[:1])
     return time.perf_counter() - t0

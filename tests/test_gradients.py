@@ -157,3 +157,46 @@ def test_training_in_chunks_equals_one_chunk():
         # differently when the product has a different number of rows (a chunk boundary splits a window).
         assert np.abs(a - b).max() < 1e-14, learner
         assert np.abs(la - lb).max() < 1e-14, learner
+
+
+@pytest.mark.parametrize("learner", [BPTT(batch=3), TBPTT(k1=4, k2=6, batch=3)], ids=["bptt", "tbptt"])
+def test_minibatch_gradient_is_the_mean_of_the_sequences(learner):
+    rng = np.random.default_rng(7)
+    model = Elman(n_in=3, n_hidden=5, n_out=2, loss="mse")
+    theta = model.init_params(2)
+    xs, ys = rng.normal(size=(3, 13, 3)), rng.normal(size=(3, 13, 2))
+    single = type(learner)(**{**learner.params(), "batch": 1})
+    parts = [single.gradient(model, theta, xs[b], ys[b]) for b in range(3)]
+    loss, grad = learner.gradient(model, theta, xs, ys)
+    assert loss == pytest.approx(sum(p[0] for p in parts), rel=1e-13)
+    assert rel(grad, np.mean([p[1] for p in parts], axis=0)) < 1e-13
+
+
+def test_minibatch_training_makes_one_update_per_window_with_the_mean_gradient():
+    """Batch training on B sequences equals B batch-1 learners run in gradient mode window by window,
+    whose mean window gradient is applied by hand (plain SGD) before the next window."""
+    from rnnlearn import optim
+    rng = np.random.default_rng(8)
+    model = Elman(n_in=2, n_hidden=4, n_out=2, loss="xent")
+    theta = model.init_params(0)
+    xs = rng.normal(size=(4, 12, 2))
+    ys = rng.dirichlet(np.ones(2), size=(4, 12))
+    th = theta.copy()
+    learner = TBPTT(k1=4, k2=6, batch=4)
+    losses = learner.train(model, th, learner.init(model, th, optim.sgd(0.1)), Chunk.make(xs, ys))
+    assert losses.shape == (4, 12)
+
+    ref = theta.copy()
+    single = TBPTT(k1=4, k2=6)
+    states = [single.init(model, ref, optim.sgd(0.1)) for _ in range(4)]
+    ref_losses = np.zeros((4, 12))
+    for w in range(3):
+        grads = []
+        for b, st in enumerate(states):
+            st.gacc[:] = 0.0
+            part = Chunk.make(xs[b, 4 * w:4 * w + 4], ys[b, 4 * w:4 * w + 4])
+            single._run(model, ref, st, part, False, False, ref_losses[b, 4 * w:4 * w + 4])
+            grads.append(st.gacc.copy())
+        ref -= 0.1 * np.mean(grads, axis=0)
+    assert np.abs(th - ref).max() < 1e-14
+    assert np.abs(losses - ref_losses).max() < 1e-14

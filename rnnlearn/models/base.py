@@ -135,8 +135,8 @@ class Model:
         return self.sequence_loss(theta, chunk, s0) / max(float(chunk.mask.sum()), 1e-300)
 
     def _check_inputs(self, xs):
-        if xs.ndim != 2 or xs.shape[1] != self.n_in:
-            raise ValueError(f"inputs must have shape (T, {self.n_in}), got {xs.shape}")
+        if xs.ndim not in (2, 3) or xs.shape[-1] != self.n_in:
+            raise ValueError(f"inputs must have shape (T, {self.n_in}) or (B, T, {self.n_in}), got {xs.shape}")
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())

@@ -32,7 +32,13 @@ class Chunk:
 
     @classmethod
     def make(cls, xs, ys, mask=None, resets=None, x_index=None) -> "Chunk":
-        """Build a chunk with the right dtypes and memory layout; missing fields get neutral values."""
+        """Build a chunk with the right dtypes and memory layout; missing fields get neutral values.
+        Arrays with a leading batch axis (xs of shape (B, T, m)) make a stacked batch of B sequences."""
+        if np.ndim(xs) == 3:
+            B = len(xs)
+            pick = lambda a, b: None if a is None else a[b]
+            return cls.stack([cls.make(xs[b], ys[b], pick(mask, b), pick(resets, b), pick(x_index, b))
+                              for b in range(B)])
         xs = np.ascontiguousarray(xs, dtype=np.float64)
         ys = np.ascontiguousarray(ys, dtype=np.float64)
         if xs.ndim != 2 or ys.ndim != 2 or len(xs) != len(ys):
@@ -48,7 +54,17 @@ class Chunk:
         return cls(xs, ys, mask, resets, x_index)
 
     def __len__(self) -> int:
-        return len(self.xs)
+        """Number of time steps (for a stacked batch too)."""
+        return self.xs.shape[-2]
+
+    @staticmethod
+    def stack(chunks) -> "Chunk":
+        """B chunks of equal length as one batch: every array gains a leading axis of size B."""
+        chunks = list(chunks)
+        if len({len(c) for c in chunks}) != 1:
+            raise ValueError("the chunks of a batch must have equal lengths")
+        return Chunk(*(np.ascontiguousarray(np.stack([getattr(c, f) for c in chunks]))
+                       for f in ("xs", "ys", "mask", "resets", "x_index")))
 
     @staticmethod
     def concat(chunks) -> "Chunk":
