@@ -34,8 +34,10 @@ class Elman(Model):
 
 
 class LSTM(Model):
-    """LSTM with a forget gate (Gers, Schmidhuber & Cummins 2000), optional peepholes (Gers & Schmidhuber
-    2000); state s = (h, c), h first. Kernels and equations: rnnlearn/models/lstm.py.
+    """LSTM with a forget gate (Gers et al. 2000) and optional peepholes; state s = (h, c), h first.
+
+    Gers, Schmidhuber & Cummins 2000 (forget gate); peepholes: Gers & Schmidhuber 2000. Kernels and
+    equations: rnnlearn/models/lstm.py.
 
     Blocks (one per gate, in this order in theta): W_i, W_f, W_o, W_g (n, n); U_i, U_f, U_o, U_g (n, m);
     b_i, b_f, b_o, b_g (n,); with peephole=True also p_i, p_f, p_o (n,), the diagonal peephole weights
@@ -92,8 +94,10 @@ class LSTM(Model):
 
 
 class GRU(Model):
-    """Gated recurrent unit (Cho et al. 2014) in the "reset after" form (r multiplies W_h h_{t-1} + b_hr, as
-    cuDNN and PyTorch compute it; why: rnnlearn/models/gru.py); state h.
+    """Gated recurrent unit (Cho et al. 2014), reset gate applied after the recurrent product; state h.
+
+    The "reset after" form: r multiplies W_h h_{t-1} + b_hr, as cuDNN and PyTorch compute it (why:
+    rnnlearn/models/gru.py).
 
     Blocks: W_z, W_r, W_h (n, n); U_z, U_r, U_h (n, m); b_z, b_r, b_h (n,); b_hr (n,) the candidate's
     recurrent bias inside the reset gate; then V (o, n), c (o,). The W blocks together are W (3n, n).
@@ -129,8 +133,10 @@ class GRU(Model):
 
 
 class ClockworkRNN(Model):
-    """Clockwork RNN (Koutnik, Greff, Gomez & Schmidhuber 2014): n tanh units in `modules` modules of equal
-    size with periods 1, 2, 4, ... (or `periods`, increasing); module i updates only at steps t with
+    """Clockwork RNN (Koutnik et al. 2014): tanh units in modules that update every 1, 2, 4, ... steps.
+
+    Koutnik, Greff, Gomez & Schmidhuber 2014: n tanh units in `modules` modules of equal size with periods
+    1, 2, 4, ... (or `periods`, increasing); module i updates only at steps t with
     t mod T_i == 0 and otherwise keeps its state; W is block-upper-triangular (slower modules feed faster
     ones). Kernels and details: rnnlearn/models/clockwork.py.
 
