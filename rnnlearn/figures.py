@@ -6,10 +6,10 @@ reused, so a second call only redraws) and its figure into figures/. The experim
 convergence_add.png     the default comparison (rnnlearn/defaults.toml): BPTT, truncated BPTT (k1 = k2 = 10 and
                         k1 = 1, k2 = 10), RTRL and the EKF on the add task, Elman n = 32, 3 seeds, 20,000 steps.
                         Same as `rnnlearn compare --out DIR` then `rnnlearn plot DIR`.
-cost.png                us/step and learner state against n, log-log: BPTT and TBPTT at n = 16..512, RTRL at
-                        n = 8..128, EKF at n = 4..32; slopes fitted over each learner's 3 largest sizes.
+cost.png                us/step and learner state against n, log-log: BPTT and TBPTT at n = 4..512, RTRL at
+                        n = 4..128, EKF at n = 4..64; slopes fitted over each learner's 3 largest sizes.
                         Same as `rnnlearn cost --out DIR --sizes 4,8,...,512 --learners bptt tbptt rtrl ekf
-                        --max-n rtrl=128,ekf=32`.
+                        --max-n rtrl=128,ekf=64`.
 vanishing_gradient.png  ||dL_T/dh_t|| against T - t for spectral radius 0.8, 1.0, 1.2 (Elman n = 64, T = 100,
                         20 networks). Same as `rnnlearn vanishing --out DIR`.
 """
@@ -24,7 +24,7 @@ RESULTS = os.path.join("results", "figures")
 
 COST_SIZES = [4, 8, 16, 32, 64, 128, 256, 512]
 COST_LEARNERS = ["bptt", "tbptt", "rtrl", "ekf"]
-COST_MAX_N = {"rtrl": 128, "ekf": 32}
+COST_MAX_N = {"rtrl": 128, "ekf": 64}
 
 
 def convergence_add(results, figures, jobs, log):

@@ -358,7 +358,10 @@ def execute(config: dict, keep_theta: bool = False, queue=None, key=None, callba
 
     def on_record(rec):
         if queue is not None:
-            queue.put((key, rec["step"], rec["test_loss"]))
+            try:
+                queue.put((key, rec["step"], rec["test_loss"]))
+            except Exception:  # progress is a courtesy: a lost progress channel must not fail the run
+                pass
         if callback is not None:
             callback(key, rec["step"], rec["test_loss"])
 
@@ -456,7 +459,8 @@ def _cost(config) -> float:
     from .algorithms import LEARNERS
     cls = LEARNERS.get(config["learner"]["name"])
     exp = getattr(cls, "time_exponent", 2.0) or 2.0
-    return config["steps"] * float(config["model"]["params"]["n_hidden"]) ** exp
+    own = 2.0 if getattr(cls, "own_update", False) else 1.0   # the EKF: RTRL's Jacobian and a covariance
+    return own * config["steps"] * float(config["model"]["params"]["n_hidden"]) ** exp
 
 
 def run_sweep(configs: list[dict], folder, jobs: int = 1, dask: str | None = None, save_models: bool = False,
@@ -539,8 +543,9 @@ def _run_pool(todo, jobs, save_models, bar):
     ctx = mp.get_context("spawn")   # a clean interpreter per worker: no forked numba or BLAS threads
     manager = ctx.Manager()
     queue = manager.Queue()
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx)
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx, initializer=_worker_init)
     try:
+        pending = set()
         futures = {pool.submit(_execute_in_worker, c, save_models, queue, h): (h, c) for h, c in todo}
         pending = set(futures)
         while pending:
@@ -553,11 +558,21 @@ def _run_pool(todo, jobs, save_models, bar):
                 except Exception as exc:  # a worker died (killed, out of memory): record it, go on
                     yield _failed(h, c, exc)
     finally:
+        # interrupted (or done): stop the workers now rather than after their current runs
+        procs = list(getattr(pool, "_processes", {}).values()) if pending else []
         pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            proc.terminate()
         try:
             manager.shutdown()
         except Exception:  # pragma: no cover
             pass
+
+
+def _worker_init():
+    """Workers leave Ctrl-C to the parent, which stops them (no traceback from every worker)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _drain(queue, bar):

@@ -146,3 +146,20 @@ def test_killed_sweep_resumes_without_losing_or_duplicating_rows(tmp_path):
     keys = [(r["run"], int(r["step"])) for r in rows]
     assert len(keys) == len(set(keys)) == 6 * 11            # steps 0, 2000, ..., 20000 for every run
     assert all(len(r) == 12 and r["test_loss"] for r in rows)
+
+
+def test_train_save_sample(tmp_path, capsys):
+    """A language model trained by compare --save-models, then sampled by `rnnlearn sample`."""
+    text = tmp_path / "text.txt"
+    text.write_text("the cat sat on the mat. " * 40)
+    out = tmp_path / "lm"
+    assert main(["compare", "--tasks", f"char_lm:path={text}", "--learners", "tbptt:k1=5,k2=5", "--sizes", "8",
+                 "--seeds", "1", "--steps", "200", "--eval-every", "100", "--jobs", "1", "--quiet", "--no-plot",
+                 "--save-models", "--out", str(out)]) == 0
+    (m,) = [json.loads(line) for line in open(out / "runs.jsonl")]
+    capsys.readouterr()
+    assert main(["sample", str(out / m["model_path"]), "--length", "30", "--temperature", "0.5", "--seed", "1",
+                 "--prime", "the "]) == 0
+    sample = capsys.readouterr().out
+    assert sample.startswith("the ") and len(sample.rstrip("\n")) == 34
+    assert_user_error(cli("sample", str(tmp_path / "missing.npz")), "does not exist")
