@@ -1,6 +1,6 @@
 """Extended Kalman filter training of recurrent networks: global (GEKF, Singhal and Wu 1989) and
 node-decoupled (DEKF, Puskorius and Feldkamp 1991, 1994), as set out in Haykin (ed.) 2001, "Kalman Filtering
-and Neural Networks", ch. 2 (Puskorius and Feldkamp), eq. 2.3-2.7 (GEKF) and 2.12-2.16 (DEKF).
+and Neural Networks", ch. 2 (Puskorius and Feldkamp), sec. 2.3.1 (GEKF) and 2.4 (DEKF).
 
 The weights theta are the state of a filter with the identity as dynamics and the network as measurement:
     theta_t = theta_{t-1} + w_t,  w ~ N(0, Q_t);   y_t = h_t(theta_t) + v_t,  v ~ N(0, R_t).
@@ -8,7 +8,7 @@ Each time step with mask_t > 0 makes one measurement update, with H_t = d meas_t
     A_t = (R_t + sum_g H_g^T P_g H_g)^-1                       (o x o, shared by all groups)
     K_g = P_g H_g A_t                                           (p_g x o)
     theta_g += K_g (y_t - meas_t)
-    P_g <- P_g - K_g H_g^T P_g + Q_t                            (2.7 / 2.16)
+    P_g <- P_g - K_g H_g^T P_g + Q_t
 GEKF is the case of one group holding every parameter; DEKF uses one group per hidden unit (the weights that
 feed it) and one per output unit (row k of V and c_k), neglecting the covariance between groups: per step
 O(p^2) = O(n^4) time and memory for GEKF, O(n^3) for DEKF.
@@ -27,13 +27,14 @@ end. This reads and writes P once per step, where a BLAS product P H (a dgemm wi
 
 Measurement. "mse": meas_t = y_hat_t. "xent": meas_t = softmax(y_hat_t), the targets are the task's
 probabilities and H = (diag(p) - p p^T) dy_hat/dtheta. The o probabilities sum to 1, so H^T P H is singular
-(its null space is the all-ones direction); R = r I > 0 keeps A positive definite, and the innovation has no
-component along that direction, so the choice of r there does not affect the update. A step's mask weight
+(its null space is the all-ones direction); R = r I > 0 keeps A positive definite. Along that direction both
+the innovation and H vanish, so A's value there never reaches the update; across the others r is the
+measurement noise as usual. (Puskorius and Feldkamp's alternative, sec. 2.7.2, is an entropic cost.) A step's mask weight
 w > 0 scales the measurement noise to R_t / w (a weighted loss); w = 0 makes no update.
 
 H_t = d y_hat_t / d theta comes from the RTRL influence matrix (jacobian="rtrl", Williams and Zipser 1989;
 the readout part directly, the recurrent part V M_t[:n]; exact for fixed weights, O(n^4) per step, which
-then dominates even DEKF) or from truncated BPTT (jacobian="tbptt", Haykin 2001 ch. 2.5: for each output k,
+then dominates even DEKF) or from truncated BPTT (jacobian="tbptt", Haykin 2001 sec. 2.6.1: for each output k,
 backpropagate e_k through the last h stored steps; O(o h n^2) per step).
 
 Noise schedules (Puskorius and Feldkamp anneal both): R_t = max(r_min, r r_decay^t), Q_t = max(q_min,
@@ -42,7 +43,10 @@ by one factor leaves the trajectory unchanged.
 
 Numerical safety: a failed Cholesky factorization of R + H^T P H (a pivot <= 0 or not finite) or a diagonal
 entry of P that is <= 0 or not finite ends the chunk with status NOT_POSITIVE_DEFINITE, which the training
-loop records as a divergence ("covariance not positive definite at step N").
+loop records as a divergence ("covariance not positive definite at step N"); if the factorization failed
+because H_t itself is not finite (an exploding influence matrix in a chaotic network) the reason says so
+("non-finite measurement Jacobian at step N"). Checking full positive definiteness would cost O(p^3); the
+tests check it on long runs.
 """
 from __future__ import annotations
 
@@ -179,7 +183,7 @@ def covariance_pass(gstart, poff, Pflat, pending, joseph, qt, Bt, Kt, Ct, PJt, a
     """One pass over the rows of every covariance block, doing two things at once (each row is read and
     written once per step: the cost of the EKF is this pass over p^2 or sum_g p_g^2 numbers).
 
-    pending: finish the previous step's update (Haykin 2001 eq. 2.7 / 2.16) P <- P - B B^T + qt I, or with
+    pending: finish the previous step's update (Haykin 2001 sec. 2.3.1 / 2.4) P <- P - B B^T + qt I, or with
     `joseph` P <- P - K (PH)^T - (PH) K^T + C C^T + qt I, and check each new diagonal entry.
     accumulate: PHt = (P H)^T for this step's H (Hp, p_t x o), as P^T H = sum_i P[i, :] H[i, :] (P is exactly
     symmetric), row by row: vector operations, no reductions. Returns OK or NOT_POSITIVE_DEFINITE."""
@@ -244,7 +248,7 @@ def covariance_pass(gstart, poff, Pflat, pending, joseph, qt, Bt, Kt, Ct, PJt, a
 
 @njit(cache=True)
 def measurement_update(theta, err, rt, joseph, perm, Hp, PHt, A, L, Bt, z, Kt, Ct, PJt):
-    """The gain and the weight update (Haykin 2001 eq. 2.4-2.6 / 2.13-2.15), given P H (PHt, o x p_t):
+    """The gain and the weight update (Haykin 2001 sec. 2.3.1 / 2.4; no inverse, cf. sec. 2.6.3), given P H (PHt, o x p_t):
     A^-1 = R + H^T P H = L L^T;  B = P H L^-T;  theta += B L^-1 (y - meas) = K (y - meas).
     With `joseph`, also K = B L^-1 and C = K L for the Joseph-form covariance update. The covariance update
     itself (P -= B B^T) is left to the next `covariance_pass`. Returns OK, NOT_POSITIVE_DEFINITE, or
@@ -300,7 +304,7 @@ def measurement_update(theta, err, rt, joseph, perm, Hp, PHt, A, L, Bt, z, Kt, C
 def truncated_jacobian_row(dims, aux, theta, dy, L, newest, s_prev, s_next, x, xi, cache, reset, tabs, delta,
                            ds, ds2, g):
     """g[:P_rec] = d (dy . y_hat_t) / d theta_rec backpropagated through the newest L steps of the ring
-    (Haykin 2001 ch. 2, BPTT(h) for the derivatives of one output; Williams and Peng 1990)."""
+    (Haykin 2001 sec. 2.6.1, BPTT(h) of one output's derivatives; Williams and Peng 1990)."""
     n, o = dims[D_N], dims[D_O]
     PR = dims[D_PREC]
     H = s_prev.shape[0]
@@ -492,8 +496,9 @@ def _number(name, value, lo=None, hi=None, lo_open=False):
 
 
 class EKF(Learner):
-    """Extended Kalman filter training (module docstring): GEKF or node-decoupled DEKF, H from RTRL or
-    truncated BPTT. Makes its own update (no optimizer).
+    """Extended Kalman filter training: global (GEKF) or node-decoupled (DEKF), H_t from RTRL or TBPTT.
+
+    Makes its own update (no optimizer); the equations are in the module docstring.
 
     decoupling  "global" (one p x p covariance), "node" (Puskorius and Feldkamp's DEKF: one block per hidden
                 unit and per output unit, see `node_groups`), or a sequence of index arrays into theta
@@ -507,7 +512,11 @@ class EKF(Learner):
     trainable   "all", or "readout" (only V and c: the recurrent weights stay fixed; with "mse" and q = 0 this
                 is recursive least squares on the hidden states)
 
-    Defaults: P0 = 10 I, R = I, Q = 1e-4 I (ANCHORS.md's global EKF on the add task; only the ratios matter).
+    Defaults: global decoupling, H from RTRL, P0 = 10 I, R = I, Q = 1e-4 I, constant (ANCHORS.md's global
+    EKF; only the ratios of p0, r, q matter). On the add task (n = 16, 32; seeds 0-2) they reach a test
+    cross-entropy of 0.47 in 1,000-3,000 steps, where RTRL with its best SGD rate needs 4,500-12,750.
+    Node decoupling is much cheaper per step at n >= 32 but jumpier with constant R; annealing R
+    (r=10, r_decay=0.9995, r_min=1, Puskorius and Feldkamp's recipe) steadies it.
 
     Cost per step (powers of n, see `cost_exponents`): global: time 4 (P H and the update of P, p^2 ~ n^4),
     memory 4. Node: time 3 with jacobian="tbptt" (n blocks of ~n^2), but 4 with "rtrl" (RTRL's J M
