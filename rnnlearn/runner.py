@@ -629,7 +629,9 @@ class _Progress:
         self.bar = None
         if enabled:
             from tqdm import tqdm
-            self.bar = tqdm(total=len(todo), unit="run", dynamic_ncols=True, file=sys.stderr,
+            import shutil
+            cols = shutil.get_terminal_size((100, 20)).columns or 100
+            self.bar = tqdm(total=len(todo), unit="run", ncols=min(max(cols, 60), 160), file=sys.stderr,
                             disable=not sys.stderr.isatty(),
                             bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} runs [{elapsed}<{remaining}{postfix}]")
 
