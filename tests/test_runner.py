@@ -64,13 +64,10 @@ def test_expand_counts_and_optimizer_precedence():
     assert opt["bptt(window=20)"] == {"name": "sgd", "lr": 0.02, "clip": None}
     assert opt["rtrl"] == {"name": "adam", "lr": 0.5, "clip": 1.0}
     g = {runner.learner_label(c): c["optimizer"] for c in expand(tiny(learners=["bptt", "rtrl:lr=0.5"], lr=0.1))}
-    assert g["bptt(window=5)" if False else "bptt(window=20)"]["lr"] == 0.1 and g["rtrl"]["lr"] == 0.5
+    assert g["bptt(window=20)"]["lr"] == 0.1 and g["rtrl"]["lr"] == 0.5
 
 
 def test_own_update_learner_has_no_optimizer():
-    from rnnlearn.algorithms import LEARNERS
-    if "ekf" not in LEARNERS:
-        pytest.skip("no EKF in this version")
     (c,) = expand(tiny(learners=["ekf"], seeds=1))
     assert c["optimizer"] is None and runner.optimizer_label(c) == "own update"
 
