@@ -176,7 +176,7 @@ def test_clockwork_structure():
 def test_node_groups_partition_the_parameters(label):
     """The node-decoupled EKF's groups: one per hidden unit holding exactly the parameters that feed it (a
     unit's row of a block is non-zero in its own row of the immediate Jacobian only), one per output."""
-    ekf = pytest.importorskip("rnnlearn.algorithms.ekf")
+    from rnnlearn.algorithms import ekf
     model = BUILD[label](M_IN, O_OUT, "mse")
     groups = ekf.node_groups(model)
     assert len(groups) == model.n_hidden + model.n_out
