@@ -463,6 +463,25 @@ def _cost(config) -> float:
     return own * config["steps"] * float(config["model"]["params"]["n_hidden"]) ** exp
 
 
+#: learners that run the same compiled kernel (BPTT is truncated BPTT with k1 = k2)
+_KERNEL_FAMILY = {"bptt": "tbptt"}
+
+
+def _schedule(todo):
+    """The order to start runs in: first one run of each kernel family, most expensive first, so that
+    workers compile different kernels side by side on a fresh install instead of all compiling the same
+    one; then the rest, longest first (better packing on several workers)."""
+    order = {h: k for k, (h, _) in enumerate(todo)}
+    todo = sorted(todo, key=lambda hc: (-_cost(hc[1]), order[hc[0]]))
+    firsts, rest, seen = [], [], set()
+    for h, c in todo:
+        family = (_KERNEL_FAMILY.get(c["learner"]["name"], c["learner"]["name"]),
+                  c["learner"]["params"].get("batch", 1) > 1)
+        (rest if family in seen else firsts).append((h, c))
+        seen.add(family)
+    return firsts + rest
+
+
 def run_sweep(configs: list[dict], folder, jobs: int = 1, dask: str | None = None, save_models: bool = False,
               progress: bool = True, log=print) -> Summary:
     """Run every config not already finished in `folder`, writing each run as it finishes.
@@ -490,8 +509,7 @@ def run_sweep(configs: list[dict], folder, jobs: int = 1, dask: str | None = Non
             log(f"nothing to do: all {summary.skipped} runs are already in {store.folder} "
                 "(use another --out folder, or change the settings, to run again)")
             return summary
-        order = {h: k for k, (h, _) in enumerate(todo)}
-        todo.sort(key=lambda hc: (-_cost(hc[1]), order[hc[0]]))
+        todo = _schedule(todo)
         where = (f"on Dask at {dask}" if isinstance(dask, str) else "on Dask") if dask is not None else \
             (f"in {min(jobs, len(todo))} processes" if jobs > 1 else "in this process")
         log(f"{len(todo)} runs to do {where}" + (f" ({summary.skipped} already done)" if summary.skipped else ""))
