@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..models import cell
-from ..models.layout import D_LOSS, D_N, D_P, D_PREC, D_S
+from ..models.layout import D_LOSS, D_N, D_O, D_P, D_PREC, D_S
 from ..models.losses import loss_grad
 from ..models.readout import readout_rows, readout_vjp_rows
 from ..optim import OptState, apply_update
@@ -90,12 +90,14 @@ def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi
     and the weight gradients are one matrix product over the window (param_grad)."""
     H = s_prev.shape[0]
     P = dims[D_P]
-    n = dims[D_N]
-    for q in range(dims[D_PREC], P):
+    n, o = dims[D_N], dims[D_O]
+    oc = dims[D_PREC] + o * n
+    direct = s_next.shape[1] == n  # the readout product can write g[V] itself
+    for q in range(dims[D_PREC] if not direct else oc, P):
         g[q] = 0.0
     a, b, c, d = _newest_rows(newest, n_inject, H)
-    readout_vjp_rows(dims, theta, s_next, dy, a, b, g, dh, tmp)
-    readout_vjp_rows(dims, theta, s_next, dy, c, d, g, dh, tmp)
+    readout_vjp_rows(dims, theta, s_next, dy, a, b, g, dh, tmp, direct)
+    readout_vjp_rows(dims, theta, s_next, dy, c, d, g, dh, tmp, False)
     delta[:, :] = 0.0
     ds[:] = 0.0
     for age in range(L):

@@ -120,6 +120,11 @@ class OptState:
 def apply_update(codes, hyper, moments, counts, u, theta, grad):
     """theta += the step the chain makes of grad; u is scratch of theta's size."""
     P = theta.shape[0]
+    if codes.shape[0] == 1 and codes[0] == SGD:  # plain SGD: one pass (large models are memory-bound)
+        lr = hyper[0, 0]
+        for q in range(P):
+            theta[q] -= lr * grad[q]
+        return
     for q in range(P):
         u[q] = grad[q]
     for k in range(codes.shape[0]):

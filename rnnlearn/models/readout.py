@@ -60,9 +60,10 @@ def readout_rows(dims, theta, S, lo, hi, Y):
 
 
 @njit(cache=True, fastmath=FAST)
-def readout_vjp_rows(dims, theta, S, DY, lo, hi, g, DH, tmp):
-    """For a block of steps: g[V] += DY^T S[:, :n], g[c] += sum of DY rows, DH[lo:hi] = DY V
-    (the error each step's output sends into its h). tmp is (o, n) scratch."""
+def readout_vjp_rows(dims, theta, S, DY, lo, hi, g, DH, tmp, first=False):
+    """For a block of steps: g[V] += DY^T S[:, :n] (g[V] = ... when `first`: written directly, one pass
+    less over a large readout), g[c] += sum of DY rows, DH[lo:hi] = DY V (the error each step's output
+    sends into its h). tmp is (o, n) scratch."""
     n, o = dims[D_N], dims[D_O]
     oV = dims[D_PREC]
     oc = oV + o * n
@@ -70,12 +71,15 @@ def readout_vjp_rows(dims, theta, S, DY, lo, hi, g, DH, tmp):
         return
     V = theta[oV:oc].reshape((o, n))
     if S.shape[1] == n:
-        np.dot(DY[lo:hi].T, S[lo:hi], tmp)
         np.dot(DY[lo:hi], V, DH[lo:hi])
-        for k in range(o):
-            q = oV + k * n
-            for j in range(n):
-                g[q + j] += tmp[k, j]
+        if first:
+            np.dot(DY[lo:hi].T, S[lo:hi], g[oV:oc].reshape((o, n)))
+        else:
+            np.dot(DY[lo:hi].T, S[lo:hi], tmp)
+            for k in range(o):
+                q = oV + k * n
+                for j in range(n):
+                    g[q + j] += tmp[k, j]
     else:
         for r in range(lo, hi):
             for j in range(n):
