@@ -44,9 +44,12 @@ def make_learner(name: str, T: int, batch: int = 1):
 
 
 def flops_per_step(learner_name: str, model) -> float | None:
-    """The dominant floating-point work per step, where it is known: RTRL's J_t M_{t-1}, 2 S^2 P_rec."""
+    """The dominant floating-point work per step, where it is known: RTRL's J_t M_{t-1} (2 S^2 P_rec); the
+    global EKF's covariance update, P H and the rank-o update of P (4 p^2 o)."""
     if learner_name == "rtrl":
         return 2.0 * model.n_state ** 2 * model.n_rec
+    if learner_name == "ekf":
+        return 4.0 * model.n_params ** 2 * model.n_out
     return None
 
 
@@ -150,13 +153,34 @@ def run_bench(models, learners, sizes, T=100, threads=1, min_seconds=0.2, repeat
     return rows
 
 
+def _blas_rows(sizes, threads, max_rtrl_n):
+    """numpy's BLAS on the operations that dominate RTRL (J M) and the EKF (P H and P -= K (P H)^T)."""
+    from . import bench_refs as refs
+    from .models import Elman
+    for n in sizes:
+        model = Elman(M_IN, n, O_OUT)
+        if n <= max_rtrl_n:
+            g = refs.blas_matmul_gflops((n, n), (n, model.n_rec), threads=threads)["gflops"]
+            yield {"impl": "blas", "model": "elman", "learner": "rtrl", "n": n, "batch": 1, "params": None,
+                   "us_per_step": flops_per_step("rtrl", model) / g / 1e3, "us_per_step_min": None,
+                   "state_mb": None, "warmup_s": None, "gflops": g}
+        if n <= MAX_N["ekf"]:
+            g = refs.blas_rate_for_ekf(model.n_params, O_OUT, threads=threads)["total_gflops"]
+            yield {"impl": "blas", "model": "elman", "learner": "ekf", "n": n, "batch": 1, "params": None,
+                   "us_per_step": flops_per_step("ekf", model) / g / 1e3, "us_per_step_min": None,
+                   "state_mb": None, "warmup_s": None, "gflops": g}
+
+
 def _reference_rows(backend, sizes, T, threads, max_rtrl_n):
+    if backend == "blas":
+        yield from _blas_rows(sizes, threads, max_rtrl_n)
+        return
     from . import bench_refs as refs
     fns = {"torch": [("bptt", refs.torch_bptt)],
            "jax": [("bptt", refs.jax_bptt), ("rtrl", refs.jax_rtrl)],
            "numpy": [("bptt", refs.numpy_bptt), ("rtrl", refs.numpy_rtrl)]}
     if backend not in fns:
-        raise ValueError(f"--compare: unknown reference {backend!r}; choose from torch, jax, numpy")
+        raise ValueError(f"--compare: unknown reference {backend!r}; choose from torch, jax, numpy, blas")
     for learner, fn in fns[backend]:
         for n in sizes:
             if learner == "rtrl" and n > (64 if backend == "numpy" else max_rtrl_n):
@@ -183,9 +207,17 @@ def ratios(rows) -> list[str]:
     """'reference / rnnlearn' speed ratios for every reference row with a matching rnnlearn row."""
     ours = {(r["learner"], r["n"]): r["us_per_step"] for r in rows
             if r["impl"] == "rnnlearn" and r["model"] == "elman" and r["batch"] == 1}
+    rates = {(r["learner"], r["n"]): r["gflops"] for r in rows
+             if r["impl"] == "rnnlearn" and r["model"] == "elman" and r["batch"] == 1 and r["gflops"]}
     lines = []
     for r in rows:
         key = (r["learner"], r["n"])
+        if r["impl"] == "blas":
+            if key in rates:
+                lines.append(f"{r['learner']:<6} n={r['n']:<4} blas   {r['gflops']:8.1f} GFLOP/s on the same "
+                             f"operation; rnnlearn's whole step {rates[key]:8.1f} GFLOP/s = "
+                             f"{100 * rates[key] / r['gflops']:.0f}% of the BLAS rate")
+            continue
         if r["impl"] != "rnnlearn" and key in ours:
             ratio = r["us_per_step"] / ours[key]
             verdict = (f"rnnlearn is {ratio:.1f}x faster" if ratio >= 1
@@ -256,7 +288,8 @@ def add_parser(sub):
     p.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is shown (default: 5)")
     p.add_argument("--min-seconds", type=float, default=0.2, help="least time of one repeat (default: 0.2)")
     p.add_argument("--max-rtrl-n", type=int, default=128, help="largest n for O(n^4) learners (default: 128)")
-    p.add_argument("--compare", default="", help="references to time too: torch,jax,numpy")
+    p.add_argument("--compare", default="", help="references to time too: torch,jax,numpy (the same networks) "
+                   "and blas (numpy's BLAS on RTRL's and the EKF's dominant products)")
     p.add_argument("--no-cold", action="store_true", help="skip the fresh-process compile measurement")
     p.add_argument("--csv", default=None, help="also write the rows to this CSV file")
     p.set_defaults(func=run)
