@@ -28,8 +28,10 @@ BENCH_PARAMS = {"bptt": lambda T: {"window": T}, "tbptt": lambda T: {"k1": 10, "
                 # random targets drive the default filter chaotic (a diverged run has no time per step);
                 # a large R keeps the weights nearly still at the same cost per step
                 "ekf": lambda T: {"r": 1e6}}
-#: largest n per learner: the global EKF's p x p covariance is 160 MB at n = 64 and 2.3 GB at n = 128
+#: largest n per learner, and largest parameter count p for the global EKF, whose p x p covariance is
+#: 160 MB at p = 4,500 (Elman, n = 64) and 2.5 GB for an LSTM of the same n
 MAX_N = {"ekf": 64}
+MAX_EKF_PARAMS = 5000
 
 
 BATCHED = ("bptt", "tbptt")  # the learners that take minibatches
@@ -138,6 +140,8 @@ def run_bench(models, learners, sizes, T=100, threads=1, min_seconds=0.2, repeat
                         if B > 1 and name not in BATCHED:
                             continue
                         model = make_model(model_name, n_in=M_IN, n_hidden=n, n_out=O_OUT)
+                        if name == "ekf" and model.n_params > MAX_EKF_PARAMS:
+                            continue
                         learner = make_learner(name, T, B)
                         r = time_learner(model, learner, T, min_seconds, repeats)
                         f = flops_per_step(name, model)
