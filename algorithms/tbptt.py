@@ -195,7 +195,6 @@ def tbptt_batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, f
     (prange over the batch, one core each), the mean gradient makes one update."""
     B = xs.shape[0]
     T = xs.shape[1]
-    P = theta.shape[0]
     t = 0
     while t < T:
         t_hi = min(T, t + k1 - ctr[0, 3])

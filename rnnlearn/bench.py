@@ -12,7 +12,6 @@ networks in PyTorch, JAX and plain numpy (rnnlearn.bench_refs) in the same comma
 from __future__ import annotations
 
 import csv
-import json
 import os
 import subprocess
 import sys

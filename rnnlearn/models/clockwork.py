@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit
 
 from .layout import FAST, D_M, D_N
+from .rows import add_input_row
 
 
 @njit(cache=True, fastmath=FAST)
@@ -175,13 +176,4 @@ def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
         for a in range(k):
             row = lo + a
             d = 1.0 - s[row] * s[row]
-            w = oW + a * width
-            for j in range(width):
-                M[row, w + j] += d * s_prev[lo + j]
-            u = oU + row * m
-            if xi >= 0:
-                M[row, u + xi] += d
-            else:
-                for j in range(m):
-                    M[row, u + j] += d * x[j]
-            M[row, ob + row] += d
+            add_input_row(M, row, d, d, s_prev, lo, width, x, xi, oW + a * width, oU + row * m, ob + row)

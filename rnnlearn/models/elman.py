@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 from .layout import FAST, D_M, D_N
+from .rows import add_input_row
 
 
 @njit(cache=True, fastmath=FAST)
@@ -95,13 +96,4 @@ def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
     ob = oU + n * m
     for i in range(n):
         d = 1.0 - s[i] * s[i]
-        r = i * n
-        for j in range(n):
-            M[i, r + j] += d * s_prev[j]
-        r = oU + i * m
-        if xi >= 0:
-            M[i, r + xi] += d
-        else:
-            for j in range(m):
-                M[i, r + j] += d * x[j]
-        M[i, ob + i] += d
+        add_input_row(M, i, d, d, s_prev, 0, n, x, xi, i * n, oU + i * m, ob + i)

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 from .layout import FAST, D_M, D_N
+from .rows import add_input_row
 
 
 @njit(cache=True, fastmath=FAST)
@@ -183,14 +184,5 @@ def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
                 cw = aq
                 cu = ah
             r = p * n + k
-            w = r * n
-            for j in range(n):
-                M[k, w + j] += cw * s_prev[j]
-            u = oU + r * m
-            if xi >= 0:
-                M[k, u + xi] += cu
-            else:
-                for j in range(m):
-                    M[k, u + j] += cu * x[j]
-            M[k, ob + r] += cu
+            add_input_row(M, k, cw, cu, s_prev, 0, n, x, xi, r * n, oU + r * m, ob + r)
         M[k, obr + k] += aq

@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit
 
 from .layout import FAST, D_M, D_N
+from .rows import add_input_row
 
 
 @njit(cache=True, fastmath=FAST)
@@ -241,25 +242,9 @@ def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
                 cc = ag
                 hc = ec * ag
             r = q * n + k
-            w = r * n
-            for j in range(n):
-                M[k, w + j] += hc * s_prev[j]
-            u = oU + r * m
-            if xi >= 0:
-                M[k, u + xi] += hc
-            else:
-                for j in range(m):
-                    M[k, u + j] += hc * x[j]
-            M[k, ob + r] += hc
-            if q != 2:
-                for j in range(n):
-                    M[n + k, w + j] += cc * s_prev[j]
-                if xi >= 0:
-                    M[n + k, u + xi] += cc
-                else:
-                    for j in range(m):
-                        M[n + k, u + j] += cc * x[j]
-                M[n + k, ob + r] += cc
+            add_input_row(M, k, hc, hc, s_prev, 0, n, x, xi, r * n, oU + r * m, ob + r)  # into h_k
+            if q != 2:  # the output gate does not reach c_k
+                add_input_row(M, n + k, cc, cc, s_prev, 0, n, x, xi, r * n, oU + r * m, ob + r)
         if peep:
             M[k, op + k] += ec * ai * cp
             M[n + k, op + k] += ai * cp

@@ -3,7 +3,7 @@ import numpy as np
 from numba import njit
 
 from . import cell
-from .layout import D_C, D_LOSS, D_O, D_S
+from .layout import D_C, D_LOSS, D_S
 from .losses import loss_only
 from .readout import readout
 

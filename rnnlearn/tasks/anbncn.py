@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Chunk, Stream, Task, _test_seed, check_positive_int
+from .base import Chunk, Stream, Task, check_positive_int
 from ._seq import SequenceStream, check_unit_interval, legal_set_ok, one_hot, sequence_bounds, softmax_rows
 
 SYMBOLS = "SabcT"

@@ -6,7 +6,7 @@ fixed test set from a seed, and how to score a model's outputs on that test set.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
