@@ -36,12 +36,28 @@ MAX_EKF_PARAMS = 5000
 BATCHED = ("bptt", "tbptt")  # the learners that take minibatches
 
 
-def make_learner(name: str, T: int, batch: int = 1):
+def make_learner(name: str, T: int, batch: int = 1, **given):
+    """The learner `name` as the benchmark runs it: its bench settings, overridden by `given`."""
     from .algorithms import make_learner as make
-    params = BENCH_PARAMS.get(name, lambda T: {})(T)
+    params = {**BENCH_PARAMS.get(name, lambda T: {})(T), **given}
     if batch > 1:
         params["batch"] = batch
     return make(name, **params)
+
+
+def parse_learners(tokens) -> list[tuple[str, dict]]:
+    """Learner specs as on the compare command line ("rtrl", "ekf:decoupling=node,jacobian=tbptt"); a token
+    without ":" may also be a comma-separated list of names ("bptt,tbptt,rtrl")."""
+    from .runner import parse_spec
+    specs = []
+    for token in tokens:
+        parts = [token] if ":" in token else [t for t in token.split(",") if t.strip()]
+        specs.extend(parse_spec(part) for part in parts)
+    return specs
+
+
+def spec_label(name: str, params: dict) -> str:
+    return name + (":" + ",".join(f"{k}={v}" for k, v in params.items()) if params else "")
 
 
 def flops_per_step(learner_name: str, model) -> float | None:
@@ -131,21 +147,23 @@ def run_bench(models, learners, sizes, T=100, threads=1, min_seconds=0.2, repeat
     rows = []
     with _blas_threads(threads):
         for model_name in models:
-            for name in learners:
+            for name, given in learners:
+                glob = name == "ekf" and given.get("decoupling", "global") == "global"
+                quartic = name == "rtrl" or (name == "ekf" and given.get("jacobian", "rtrl") == "rtrl")
                 for n in sizes:
-                    if (name in ("rtrl", "ekf") and n > max_rtrl_n) or n > MAX_N.get(name, n):
+                    if (quartic and n > max_rtrl_n) or (glob and n > MAX_N["ekf"]):
                         continue
                     for B in batches:
                         if B > 1 and name not in BATCHED:
                             continue
                         model = make_model(model_name, n_in=M_IN, n_hidden=n, n_out=O_OUT)
-                        if name == "ekf" and model.n_params > MAX_EKF_PARAMS:
+                        if glob and model.n_params > MAX_EKF_PARAMS:
                             continue
-                        learner = make_learner(name, T, B)
+                        learner = make_learner(name, T, B, **given)
                         r = time_learner(model, learner, T, min_seconds, repeats)
-                        f = flops_per_step(name, model)
+                        f = flops_per_step(name, model) if not given or not name == "ekf" or glob else None
                         row = {"impl": "rnnlearn", "model": model_name, "learner": name, "n": n, "batch": B,
-                               "params": model.n_params, **r,
+                               "spec": spec_label(name, given), "params": model.n_params, **r,
                                "gflops": (f / r["us_per_step"] / 1e3) if f else None}
                         rows.append(row)
                         progress(_fmt(row))
@@ -164,12 +182,14 @@ def _blas_rows(sizes, threads, max_rtrl_n):
         model = Elman(M_IN, n, O_OUT)
         if n <= max_rtrl_n:
             g = refs.blas_matmul_gflops((n, n), (n, model.n_rec), threads=threads)["gflops"]
-            yield {"impl": "blas", "model": "elman", "learner": "rtrl", "n": n, "batch": 1, "params": None,
+            yield {"impl": "blas", "model": "elman", "learner": "rtrl", "n": n, "batch": 1, "spec": "J M",
+                   "params": None,
                    "us_per_step": flops_per_step("rtrl", model) / g / 1e3, "us_per_step_min": None,
                    "state_mb": None, "warmup_s": None, "gflops": g}
         if n <= MAX_N["ekf"]:
             g = refs.blas_rate_for_ekf(model.n_params, O_OUT, threads=threads)["total_gflops"]
-            yield {"impl": "blas", "model": "elman", "learner": "ekf", "n": n, "batch": 1, "params": None,
+            yield {"impl": "blas", "model": "elman", "learner": "ekf", "n": n, "batch": 1, "spec": "P H + update",
+                   "params": None,
                    "us_per_step": flops_per_step("ekf", model) / g / 1e3, "us_per_step_min": None,
                    "state_mb": None, "warmup_s": None, "gflops": g}
 
@@ -189,7 +209,8 @@ def _reference_rows(backend, sizes, T, threads, max_rtrl_n):
             if learner == "rtrl" and n > (64 if backend == "numpy" else max_rtrl_n):
                 continue
             r = fn(n, m=M_IN, o=O_OUT, threads=threads)
-            yield {"impl": backend, "model": "elman", "learner": learner, "n": n, "batch": 1, "params": None,
+            yield {"impl": backend, "model": "elman", "learner": learner, "n": n, "batch": 1, "spec": learner,
+                   "params": None,
                    "us_per_step": r["us_per_step"], "us_per_step_min": r.get("us_per_step_min"),
                    "state_mb": None, "warmup_s": r.get("first_call_seconds"), "gflops": None}
 
@@ -198,7 +219,7 @@ def _fmt(row) -> str:
     g = f"{row['gflops']:.1f}" if row.get("gflops") else "-"
     mb = f"{row['state_mb']:.3f}" if row.get("state_mb") is not None else "-"
     w = f"{row['warmup_s']:.2f}" if row.get("warmup_s") is not None else "-"
-    return (f"{row['impl']:<9} {row['model']:<10} {row['learner']:<8} {row['n']:>5} {row['batch']:>5} "
+    return (f"{row['impl']:<9} {row['model']:<10} {row['spec']:<8} {row['n']:>5} {row['batch']:>5} "
             f"{row['us_per_step']:>12.2f} {g:>8} {mb:>10} {w:>8}")
 
 
@@ -209,9 +230,10 @@ HEADER = (f"{'impl':<9} {'model':<10} {'learner':<8} {'n':>5} {'batch':>5} {'us/
 def ratios(rows) -> list[str]:
     """'reference / rnnlearn' speed ratios for every reference row with a matching rnnlearn row."""
     ours = {(r["learner"], r["n"]): r["us_per_step"] for r in rows
-            if r["impl"] == "rnnlearn" and r["model"] == "elman" and r["batch"] == 1}
+            if r["impl"] == "rnnlearn" and r["model"] == "elman" and r["batch"] == 1 and r["spec"] == r["learner"]}
     rates = {(r["learner"], r["n"]): r["gflops"] for r in rows
-             if r["impl"] == "rnnlearn" and r["model"] == "elman" and r["batch"] == 1 and r["gflops"]}
+             if r["impl"] == "rnnlearn" and r["model"] == "elman" and r["batch"] == 1 and r["gflops"]
+             and r["spec"] == r["learner"]}
     lines = []
     for r in rows:
         key = (r["learner"], r["n"])
@@ -244,20 +266,19 @@ def run(args) -> int:
     if not sizes or min(sizes) < 1:
         raise ValueError(f"--sizes must be positive integers, got {args.sizes!r}")
     models = _csv_list(args.models) if args.models else sorted(MODELS)
-    learners = _csv_list(args.learners) if args.learners else sorted(LEARNERS)
+    learners = parse_learners(args.learners) if args.learners else [(name, {}) for name in sorted(LEARNERS)]
     for m in models:
         if m not in MODELS:
             raise ValueError(f"unknown model {m!r}; choose from {', '.join(sorted(MODELS))}")
-    for l in learners:
-        if l not in LEARNERS:
-            raise ValueError(f"unknown learner {l!r}; choose from {', '.join(sorted(LEARNERS))}")
+    for name, given in learners:
+        make_learner(name, args.T, 1, **given)  # an unknown learner or hyperparameter fails here, in one line
     compare = _csv_list(args.compare) if args.compare else []
     if args.T < 1 or args.threads < 1:
         raise ValueError("--T and --threads must be >= 1")
     print(f"rnnlearn bench: m={M_IN}, o={O_OUT}, T={args.T}, batch 1, float64, BLAS threads={args.threads}")
     if not args.no_cold:
         try:
-            cs = cold_start_seconds(models, learners)
+            cs = cold_start_seconds(models, sorted({name for name, _ in learners}))
             print(f"start-up: first process (empty numba cache) {cs['cold_compile_s']:.1f} s to compile "
                   f"{len(models)} model(s) x {len(learners)} learner(s); next process "
                   f"{cs['cached_start_s']:.2f} s")
@@ -287,7 +308,9 @@ def add_parser(sub):
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="16,32,64,128", help="hidden sizes n (default: 16,32,64,128)")
     p.add_argument("--models", default=None, help="models to time (default: all)")
-    p.add_argument("--learners", default=None, help="learners to time (default: all)")
+    p.add_argument("--learners", nargs="+", default=None, metavar="SPEC",
+                   help="learners to time, as names (bptt,rtrl) or specs (ekf:decoupling=node,jacobian=tbptt); "
+                   "default: all, with their bench settings")
     p.add_argument("--T", type=int, default=100, help="sequence length (default: 100)")
     p.add_argument("--batch", default="1", help="minibatch sizes for bptt and tbptt, e.g. 1,2,8; times are "
                    "per step of one sequence (default: 1)")
