@@ -54,6 +54,7 @@ class Learner:
         """Learn online from one chunk of a stream: updates theta and state in place and returns the
         per-step weighted losses (T,). Raises Diverged when the run stops being finite."""
         model._check_theta(theta)
+        model.check_chunk(chunk)
         losses = np.empty(chunk.mask.shape)
         status, where = self._run(model, theta, state, chunk, True, False, losses)
         _raise_status(status, where, state)
@@ -67,7 +68,7 @@ class Learner:
         self.check()
         model._check_theta(theta)
         chunk = Chunk.make(xs, ys, mask, resets, x_index)
-        model._check_inputs(chunk.xs)
+        model.check_chunk(chunk)
         theta = theta.copy()
         state = self.init(model, theta, sgd(1.0))
         losses = np.empty(chunk.mask.shape)

@@ -640,7 +640,7 @@ class EKF(Learner):
         xs = np.asarray(xs, dtype=np.float64)
         ys = np.zeros((len(xs), model.n_out)) if ys is None else ys
         chunk = Chunk.make(xs, ys, mask, resets, x_index)
-        model._check_inputs(chunk.xs)
+        model.check_chunk(chunk)
         theta = theta.copy()
         state = self.init(model, theta)
         Hout = np.zeros((len(chunk), model.n_out, model.n_params))

@@ -265,6 +265,8 @@ def run(args) -> int:
     sizes = _csv_list(args.sizes, int)
     if not sizes or min(sizes) < 1:
         raise ValueError(f"--sizes must be positive integers, got {args.sizes!r}")
+    if args.T < 1 or args.threads < 1:
+        raise ValueError("--T and --threads must be >= 1")
     models = _csv_list(args.models) if args.models else sorted(MODELS)
     learners = parse_learners(args.learners) if args.learners else [(name, {}) for name in sorted(LEARNERS)]
     for m in models:
@@ -273,8 +275,6 @@ def run(args) -> int:
     for name, given in learners:
         make_learner(name, args.T, 1, **given)  # an unknown learner or hyperparameter fails here, in one line
     compare = _csv_list(args.compare) if args.compare else []
-    if args.T < 1 or args.threads < 1:
-        raise ValueError("--T and --threads must be >= 1")
     print(f"rnnlearn bench: m={M_IN}, o={O_OUT}, T={args.T}, batch 1, float64, BLAS threads={args.threads}")
     if not args.no_cold:
         try:

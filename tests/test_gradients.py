@@ -200,3 +200,20 @@ def test_minibatch_training_makes_one_update_per_window_with_the_mean_gradient()
         ref -= 0.1 * np.mean(grads, axis=0)
     assert np.abs(th - ref).max() < 1e-14
     assert np.abs(losses - ref_losses).max() < 1e-14
+
+
+@pytest.mark.parametrize("learner", [BPTT(), RTRL(), TBPTT(2, 4)], ids=["bptt", "rtrl", "tbptt"])
+def test_wrong_shapes_are_refused_before_the_kernels_run(learner):
+    """The kernels do not check bounds; the learners check every chunk's shapes first."""
+    from rnnlearn import optim
+    model = Elman(n_in=3, n_hidden=4, n_out=2)
+    theta = model.init_params(0)
+    with pytest.raises(ValueError, match="targets"):
+        learner.gradient(model, theta, np.zeros((5, 3)), np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="inputs"):
+        learner.gradient(model, theta, np.zeros((5, 2)), np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="x_index"):
+        learner.gradient(model, theta, np.zeros((5, 3)), np.zeros((5, 2)), x_index=np.full(5, 3))
+    state = learner.init(model, theta, optim.sgd(0.1))
+    with pytest.raises(ValueError, match="targets"):
+        learner.train(model, theta, state, Chunk.make(np.zeros((5, 3)), np.zeros((5, 1))))

@@ -138,6 +138,15 @@ class Model:
         if xs.ndim not in (2, 3) or xs.shape[-1] != self.n_in:
             raise ValueError(f"inputs must have shape (T, {self.n_in}) or (B, T, {self.n_in}), got {xs.shape}")
 
+    def check_chunk(self, chunk) -> None:
+        """A chunk this model can learn from: inputs of n_in and targets of n_out columns, and one-hot
+        indices inside the input (the kernels do not check bounds, so this is where shapes are checked)."""
+        self._check_inputs(chunk.xs)
+        if chunk.ys.shape[-1] != self.n_out or chunk.ys.shape[:-1] != chunk.xs.shape[:-1]:
+            raise ValueError(f"targets must have shape {chunk.xs.shape[:-1] + (self.n_out,)}, got {chunk.ys.shape}")
+        if chunk.x_index.size and chunk.x_index.max() >= self.n_in:
+            raise ValueError(f"x_index must be below n_in = {self.n_in}, got {chunk.x_index.max()}")
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
         return f"{type(self).__name__}({args})"
