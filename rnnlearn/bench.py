@@ -48,7 +48,7 @@ def make_learner(name: str, T: int, batch: int = 1, **given):
 def parse_learners(tokens) -> list[tuple[str, dict]]:
     """Learner specs as on the compare command line ("rtrl", "ekf:decoupling=node,jacobian=tbptt"); a token
     without ":" may also be a comma-separated list of names ("bptt,tbptt,rtrl")."""
-    from .runner import parse_spec
+    from .sweep import parse_spec
     specs = []
     for token in tokens:
         parts = [token] if ":" in token else [t for t in token.split(",") if t.strip()]

@@ -21,7 +21,7 @@ no finished run). Results from different settings accumulate in one folder; the 
 
 
 def _settings_from_args(args) -> dict:
-    from .runner import default_settings, load_settings
+    from .sweep import default_settings, load_settings
     settings = default_settings()
     if args.config:
         own = load_settings(args.config)
@@ -38,7 +38,7 @@ def _settings_from_args(args) -> dict:
         settings["learners_if_available"] = []   # the learners named on the command line, and only them
     elif any(k in given for k in ("optimizer", "lr", "clip")):
         # an optimizer chosen on the command line applies to the learners of the config too
-        from .runner import format_params, parse_spec
+        from .sweep import format_params, parse_spec
         specs = []
         for s in settings.get("learners", []):
             name, params = parse_spec(s)
@@ -53,6 +53,7 @@ def _settings_from_args(args) -> dict:
 
 def run_compare(args) -> int:
     from . import runner
+    from .sweep import Sweep, config_hash, describe, expand, optimizer_label
     from .results import Store
     settings = _settings_from_args(args)
     out = args.out or settings.pop("out", None) or DEFAULT_OUT
@@ -62,13 +63,13 @@ def run_compare(args) -> int:
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"--jobs must be a positive integer, got {jobs!r}")
     log = (lambda *a, **k: None) if args.quiet else (lambda msg: print(msg, flush=True))
-    sweep = runner.Sweep.from_settings(settings)
-    configs = runner.expand(sweep, log=log)
+    sweep = Sweep.from_settings(settings)
+    configs = expand(sweep, log=log)
     if args.dry_run:
         done = Store(out).finished() if os.path.isdir(out) else {}
         for c in configs:
-            h = runner.config_hash(c)
-            print(f"{h}  {'done' if h in done else 'todo':<4}  {runner.describe(c)}  {runner.optimizer_label(c)}")
+            h = config_hash(c)
+            print(f"{h}  {'done' if h in done else 'todo':<4}  {describe(c)}  {optimizer_label(c)}")
         return 0
     store = Store(out).prepare()
     if not args.quiet:
@@ -93,7 +94,7 @@ def run_compare(args) -> int:
 
 def _shape(configs) -> str:
     k = lambda f: len({f(c) for c in configs})  # noqa: E731
-    from .runner import learner_label, optimizer_label
+    from .sweep import learner_label, optimizer_label
     return (f"{k(lambda c: c['task']['name'])} task x {k(lambda c: c['model']['name'])} model x "
             f"{k(lambda c: c['model']['params']['n_hidden'])} size x "
             f"{k(lambda c: (learner_label(c), optimizer_label(c)))} learner x {k(lambda c: c['seed'])} seed")
@@ -117,7 +118,7 @@ def run_plot(args) -> int:
 # ----------------------------------------------------------------------------------------------------------
 
 def _parse_max_n(text) -> dict:
-    from .runner import parse_value
+    from .sweep import parse_value
     out = {}
     for item in (text or "").split(","):
         if not item.strip():
@@ -142,7 +143,7 @@ def cost_sweep(folder, learners, sizes, model_name="elman", T=100, T_heavy=20, r
     from .bench import M_IN, O_OUT, time_learner
     from .models import make_model
     from .results import COST, COST_COLUMNS, Store
-    from .runner import learner_label, parse_spec
+    from .sweep import learner_label, parse_spec
     max_n = {"rtrl": 128, "ekf": 64} if max_n is None else max_n
     sizes = [int(n) for n in sizes]
     if not sizes or min(sizes) < 1:
@@ -207,7 +208,7 @@ def _print_slopes(folder, points=None):
 
 
 def _int_list(values, what):
-    from .runner import parse_value
+    from .sweep import parse_value
     out = []
     for v in values if isinstance(values, list) else [values]:
         for part in str(v).split(","):
@@ -238,7 +239,7 @@ def vanishing_data(folder, rhos, n_hidden, T, seeds) -> str:
 
 def run_vanishing(args) -> int:
     from .plots import vanishing_figure
-    from .runner import parse_value
+    from .sweep import parse_value
     rhos = [parse_value(v) for v in args.rhos.split(",") if v.strip()]
     if not rhos or any(isinstance(r, (bool, str)) or r is None or not r > 0 for r in rhos):
         raise ValueError(f"--rhos must be positive numbers, got {args.rhos!r}")

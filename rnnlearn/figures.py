@@ -29,10 +29,11 @@ COST_MAX_N = {"rtrl": 128, "ekf": 64}
 
 def convergence_add(results, figures, jobs, log):
     from . import runner
+    from .sweep import Sweep, default_settings, expand
     from .plots import convergence_figures
-    sweep = runner.Sweep.from_settings({k: v for k, v in runner.default_settings().items()
+    sweep = Sweep.from_settings({k: v for k, v in default_settings().items()
                                         if k not in ("out", "jobs")})
-    configs = runner.expand(sweep, log=log)
+    configs = expand(sweep, log=log)
     s = runner.run_sweep(configs, results, jobs=jobs, progress=True, log=log)
     if s.interrupted:
         raise KeyboardInterrupt

@@ -4,7 +4,8 @@ import pytest
 
 from rnnlearn import plots
 from rnnlearn.results import COST, COST_COLUMNS, Store
-from rnnlearn.runner import Sweep, expand, run_sweep
+from rnnlearn.runner import run_sweep
+from rnnlearn.sweep import Sweep, expand
 from rnnlearn.vanishing import gradient_norms
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from rnnlearn import runner
+from rnnlearn import runner, sweep
 from rnnlearn.results import MANIFEST, RESULTS, Store
-from rnnlearn.runner import Sweep, config_hash, expand, parse_spec, parse_value, run_sweep
+from rnnlearn.runner import run_sweep
+from rnnlearn.sweep import Sweep, config_hash, expand, parse_spec, parse_value
 
 TIMING = {"wall_s"}
 
@@ -52,7 +53,7 @@ def test_expand_normalises_defaults_so_equal_runs_share_a_hash():
     assert [config_hash(c) for c in a] == [config_hash(c) for c in b]
     c = expand(tiny(learners=["tbptt"], seeds=[1]))
     assert config_hash(a[0]) != config_hash(c[0])
-    assert runner.group_key(a[0]) == runner.group_key(c[0])
+    assert sweep.group_key(a[0]) == sweep.group_key(c[0])
     json.dumps(a[0], allow_nan=False)  # JSON-able
     assert len(config_hash(a[0])) == 16
 
@@ -60,16 +61,16 @@ def test_expand_normalises_defaults_so_equal_runs_share_a_hash():
 def test_expand_counts_and_optimizer_precedence():
     configs = expand(tiny(learners=["bptt", "rtrl:lr=0.5,optimizer=adam,clip=1", "tbptt"], sizes=[3, 5], seeds=2))
     assert len(configs) == 2 * 3 * 2
-    opt = {runner.learner_label(c): c["optimizer"] for c in configs}
+    opt = {sweep.learner_label(c): c["optimizer"] for c in configs}
     assert opt["bptt(window=20)"] == {"name": "sgd", "lr": 0.02, "clip": None}
     assert opt["rtrl"] == {"name": "adam", "lr": 0.5, "clip": 1.0}
-    g = {runner.learner_label(c): c["optimizer"] for c in expand(tiny(learners=["bptt", "rtrl:lr=0.5"], lr=0.1))}
+    g = {sweep.learner_label(c): c["optimizer"] for c in expand(tiny(learners=["bptt", "rtrl:lr=0.5"], lr=0.1))}
     assert g["bptt(window=20)"]["lr"] == 0.1 and g["rtrl"]["lr"] == 0.5
 
 
 def test_own_update_learner_has_no_optimizer():
     (c,) = expand(tiny(learners=["ekf"], seeds=1))
-    assert c["optimizer"] is None and runner.optimizer_label(c) == "own update"
+    assert c["optimizer"] is None and sweep.optimizer_label(c) == "own update"
 
 
 @pytest.mark.parametrize("sweep, match", [
@@ -95,16 +96,16 @@ def test_bad_sweeps_raise_value_error(sweep, match):
 def test_settings_files(tmp_path):
     p = tmp_path / "s.toml"
     p.write_text('learners = ["rtrl"]\nsizes = [8]\nsteps = 100\n')
-    s = runner.load_settings(p)
+    s = sweep.load_settings(p)
     assert s == {"learners": ["rtrl"], "sizes": [8], "steps": 100}
-    d = runner.default_settings()
+    d = sweep.default_settings()
     assert d["tasks"] == ["add"] and d["sizes"] == [32] and d["seeds"] == 3
     p.write_text("learners = [\n")
     with pytest.raises(ValueError, match="config file"):
-        runner.load_settings(p)
+        sweep.load_settings(p)
     p.write_text("speed = 3\n")
     with pytest.raises(ValueError, match="unknown setting"):
-        runner.load_settings(p)
+        sweep.load_settings(p)
 
 
 def test_sweep_resumes_and_reruns_nothing(tmp_path, capsys):
