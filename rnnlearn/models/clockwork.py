@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit
 
 from .layout import FAST, D_M, D_N
-from .rows import add_input_row
+from .common import add_input_row, input_and_bias_grad, row_dot, row_input
 
 
 @njit(cache=True, fastmath=FAST)
@@ -59,16 +59,7 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
         oW = w_offset(n, k, i)
         for a in range(k):
             row = lo + a
-            acc = theta[ob + row]
-            w = oW + a * width
-            for j in range(width):
-                acc += theta[w + j] * s_prev[lo + j]
-            u = oU + row * m
-            if xi >= 0:
-                acc += theta[u + xi]
-            else:
-                for j in range(m):
-                    acc += theta[u + j] * x[j]
+            acc = row_dot(theta, oW + a * width, s_prev, lo, width) + row_input(theta, oU + row * m, ob + row, x, xi)
             s_out[row] = np.tanh(acc)
 
 
@@ -107,7 +98,6 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
     k = np.int64(aux[1])
     oU = w_offset(n, k, ng)
     ob = oU + n * m
-    K = Delta.shape[0]
     full = np.empty((n, n))
     np.dot(Delta.T, S_prev, full)
     for i in range(ng):
@@ -118,20 +108,7 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
             w = oW + a * width
             for j in range(width):
                 g[w + j] = full[lo + a, lo + j]
-    if K > 0 and XI[0] >= 0:
-        for q in range(oU, ob):
-            g[q] = 0.0
-        for kk in range(K):
-            c = XI[kk]
-            for i in range(n):
-                g[oU + i * m + c] += Delta[kk, i]
-    else:
-        np.dot(Delta.T, X, g[oU:ob].reshape((n, m)))
-    for i in range(n):
-        g[ob + i] = 0.0
-    for kk in range(K):
-        for i in range(n):
-            g[ob + i] += Delta[kk, i]
+    input_and_bias_grad(g, oU, ob, n, Delta, X, XI)
 
 
 @njit(cache=True, fastmath=FAST)

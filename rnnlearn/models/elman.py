@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from .layout import FAST, D_M, D_N
-from .rows import add_input_row
+from .common import add_input_row, input_and_bias_grad, row_dot, row_input
 
 
 @njit(cache=True, fastmath=FAST)
@@ -23,16 +23,7 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
     oU = n * n
     ob = oU + n * m
     for i in range(n):
-        a = theta[ob + i]
-        r = i * n
-        for j in range(n):
-            a += theta[r + j] * s_prev[j]
-        r = oU + i * m
-        if xi >= 0:
-            a += theta[r + xi]
-        else:
-            for j in range(m):
-                a += theta[r + j] * x[j]
+        a = row_dot(theta, i * n, s_prev, 0, n) + row_input(theta, oU + i * m, ob + i, x, xi)
         s_out[i] = np.tanh(a)
 
 
@@ -58,23 +49,8 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
     Rows of Delta that are zero contribute nothing, so callers may pass whole ring buffers."""
     m, n = dims[D_M], dims[D_N]
     oU = n * n
-    ob = oU + n * m
-    K = Delta.shape[0]
     np.dot(Delta.T, S_prev, g[0:oU].reshape((n, n)))
-    if K > 0 and XI[0] >= 0:
-        for q in range(oU, ob):
-            g[q] = 0.0
-        for k in range(K):
-            c = XI[k]
-            for i in range(n):
-                g[oU + i * m + c] += Delta[k, i]
-    else:
-        np.dot(Delta.T, X, g[oU:ob].reshape((n, m)))
-    for i in range(n):
-        g[ob + i] = 0.0
-    for k in range(K):
-        for i in range(n):
-            g[ob + i] += Delta[k, i]
+    input_and_bias_grad(g, oU, oU + n * m, n, Delta, X, XI)
 
 
 @njit(cache=True, fastmath=FAST)

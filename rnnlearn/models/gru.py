@@ -24,12 +24,7 @@ import numpy as np
 from numba import njit
 
 from .layout import FAST, D_M, D_N
-from .rows import add_input_row
-
-
-@njit(cache=True, fastmath=FAST)
-def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
+from .common import add_input_row, input_and_bias_grad, row_dot, row_input, sigmoid
 
 
 @njit(cache=True, fastmath=FAST)
@@ -45,17 +40,8 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
         zu = 0.0
         for p in range(3):
             r = p * n + k
-            a = 0.0
-            w = r * n
-            for j in range(n):
-                a += theta[w + j] * s_prev[j]
-            u = oU + r * m
-            b = theta[ob + r]
-            if xi >= 0:
-                b += theta[u + xi]
-            else:
-                for j in range(m):
-                    b += theta[u + j] * x[j]
+            a = row_dot(theta, r * n, s_prev, 0, n)
+            b = row_input(theta, oU + r * m, ob + r, x, xi)
             if p == 0:
                 zz = a + b
             elif p == 1:
@@ -63,8 +49,8 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
             else:
                 qq = a + theta[obr + k]
                 zu = b
-        zg = _sigmoid(zz)
-        rg = _sigmoid(zr)
+        zg = sigmoid(zz)
+        rg = sigmoid(zr)
         hh = np.tanh(zu + rg * qq)
         s_out[k] = zg * s_prev[k] + (1.0 - zg) * hh
         cache_out[k] = zg
@@ -117,20 +103,10 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
         for j in range(n):
             Dw[k, 2 * n + j] = Delta[k, 2 * n + j] * Cache[k, n + j]
     np.dot(Dw.T, S_prev, g[0:oU].reshape((G, n)))
-    if K > 0 and XI[0] >= 0:
-        for q in range(oU, ob):
-            g[q] = 0.0
-        for k in range(K):
-            c = XI[k]
-            for r in range(G):
-                g[oU + r * m + c] += Delta[k, r]
-    else:
-        np.dot(Delta.T, X, g[oU:ob].reshape((G, m)))
-    for r in range(G + n):
-        g[ob + r] = 0.0
+    input_and_bias_grad(g, oU, ob, G, Delta, X, XI)
+    for j in range(n):
+        g[obr + j] = 0.0
     for k in range(K):
-        for r in range(G):
-            g[ob + r] += Delta[k, r]
         for j in range(n):
             g[obr + j] += Dw[k, 2 * n + j]
 

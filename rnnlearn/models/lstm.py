@@ -25,12 +25,7 @@ import numpy as np
 from numba import njit
 
 from .layout import FAST, D_M, D_N
-from .rows import add_input_row
-
-
-@njit(cache=True, fastmath=FAST)
-def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
+from .common import add_input_row, input_and_bias_grad, row_dot, row_input, sigmoid
 
 
 @njit(cache=True, fastmath=FAST)
@@ -47,16 +42,7 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
         z3 = 0.0
         for q in range(4):
             r = q * n + k
-            a = theta[ob + r]
-            w = r * n
-            for j in range(n):
-                a += theta[w + j] * s_prev[j]
-            u = oU + r * m
-            if xi >= 0:
-                a += theta[u + xi]
-            else:
-                for j in range(m):
-                    a += theta[u + j] * x[j]
+            a = row_dot(theta, r * n, s_prev, 0, n) + row_input(theta, oU + r * m, ob + r, x, xi)
             if q == 0:
                 z0 = a
             elif q == 1:
@@ -69,13 +55,13 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
         if peep:
             z0 += theta[op + k] * cp
             z1 += theta[op + n + k] * cp
-        ig = _sigmoid(z0)
-        fg = _sigmoid(z1)
+        ig = sigmoid(z0)
+        fg = sigmoid(z1)
         gg = np.tanh(z3)
         c = fg * cp + ig * gg
         if peep:
             z2 += theta[op + 2 * n + k] * c
-        og = _sigmoid(z2)
+        og = sigmoid(z2)
         tc = np.tanh(c)
         s_out[k] = og * tc
         s_out[n + k] = c
@@ -144,29 +130,17 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
         for j in range(n):
             Hp[k, j] = S_prev[k, j]
     np.dot(Delta.T, Hp, g[0:oU].reshape((G, n)))
-    if K > 0 and XI[0] >= 0:
-        for q in range(oU, ob):
-            g[q] = 0.0
-        for k in range(K):
-            c = XI[k]
-            for r in range(G):
-                g[oU + r * m + c] += Delta[k, r]
-    else:
-        np.dot(Delta.T, X, g[oU:ob].reshape((G, m)))
-    for r in range(G):
-        g[ob + r] = 0.0
-    if peep:
-        for r in range(3 * n):
-            g[op + r] = 0.0
-    for k in range(K):
-        for r in range(G):
-            g[ob + r] += Delta[k, r]
-        if peep:
-            for j in range(n):
-                cp = S_prev[k, n + j]
-                g[op + j] += Delta[k, j] * cp
-                g[op + n + j] += Delta[k, n + j] * cp
-                g[op + 2 * n + j] += Delta[k, 2 * n + j] * Cache[k, 5 * n + j]
+    input_and_bias_grad(g, oU, ob, G, Delta, X, XI)
+    if not peep:
+        return
+    for r in range(3 * n):
+        g[op + r] = 0.0
+    for k in range(K):  # the peepholes: elementwise, p_i and p_f see c_{t-1}, p_o sees c_t
+        for j in range(n):
+            cp = S_prev[k, n + j]
+            g[op + j] += Delta[k, j] * cp
+            g[op + n + j] += Delta[k, n + j] * cp
+            g[op + 2 * n + j] += Delta[k, 2 * n + j] * Cache[k, 5 * n + j]
 
 
 @njit(cache=True, fastmath=FAST)
