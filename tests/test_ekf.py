@@ -18,11 +18,13 @@ def problem(loss, T=200, m=3, n=5, o=2, seed=0):
     model = Elman(n_in=m, n_hidden=n, n_out=o, loss=loss)
     theta = model.init_params(seed) + 0.3 * rng.normal(size=model.n_params)
     xs = rng.normal(size=(T, m))
-    if loss == "mse":  # a teacher network plus noise: random targets make the weights grow chaotic, and
-        # then any two summation orders part exponentially fast
-        ys = model.forward(model.init_params(seed + 1), xs)[1] + 0.1 * rng.normal(size=(T, o))
+    # a teacher network's outputs: random targets make the weights grow chaotic, and then any two summation
+    # orders part exponentially fast (random soft targets: 1e-16 to 1e-10 over 200 steps)
+    teacher = model.forward(model.init_params(seed + 1), xs)[1]
+    if loss == "mse":
+        ys = teacher + 0.1 * rng.normal(size=(T, o))
     else:
-        ys = rng.dirichlet(np.ones(o), size=T)
+        ys = softmax(teacher)
     return model, theta, xs, ys
 
 
