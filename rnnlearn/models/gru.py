@@ -112,18 +112,24 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
 
 
 @njit(cache=True, fastmath=FAST)
+def _coefficients(cache, s_prev, n, k):
+    """Unit k's update gate z and dh_k/d(pre-activations): az (z gate), ar (r gate), ah (the candidate's input
+    part U_h x + b_h) and aq (its recurrent product W_h h + b_hr), shared by both Jacobians."""
+    zg = cache[k]
+    rg = cache[n + k]
+    hh = cache[2 * n + k]
+    qq = cache[3 * n + k]
+    az = (s_prev[k] - hh) * zg * (1.0 - zg)
+    ah = (1.0 - zg) * (1.0 - hh * hh)
+    return zg, az, ah * qq * rg * (1.0 - rg), ah, ah * rg
+
+
+@njit(cache=True, fastmath=FAST)
 def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
     """J = diag(z) + diag(az) W_z + diag(ar) W_r + diag(aq) W_h (row scalings only)."""
     n = dims[D_N]
     for k in range(n):
-        zg = cache[k]
-        rg = cache[n + k]
-        hh = cache[2 * n + k]
-        qq = cache[3 * n + k]
-        az = (s_prev[k] - hh) * zg * (1.0 - zg)
-        ah = (1.0 - zg) * (1.0 - hh * hh)
-        ar = ah * qq * rg * (1.0 - rg)
-        aq = ah * rg
+        zg, az, ar, ah, aq = _coefficients(cache, s_prev, n, k)
         wz = k * n
         wr = (n + k) * n
         wh = (2 * n + k) * n
@@ -141,14 +147,7 @@ def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
     ob = oU + 3 * n * m
     obr = ob + 3 * n
     for k in range(n):
-        zg = cache[k]
-        rg = cache[n + k]
-        hh = cache[2 * n + k]
-        qq = cache[3 * n + k]
-        az = (s_prev[k] - hh) * zg * (1.0 - zg)
-        ah = (1.0 - zg) * (1.0 - hh * hh)
-        ar = ah * qq * rg * (1.0 - rg)
-        aq = ah * rg
+        zg, az, ar, ah, aq = _coefficients(cache, s_prev, n, k)
         for p in range(3):
             if p == 0:
                 cw = az

@@ -144,27 +144,33 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
 
 
 @njit(cache=True, fastmath=FAST)
+def _coefficients(theta, cache, s_prev, n, k, peep, op):
+    """Unit k's forget gate, c_{t-1}, and the chain-rule coefficients shared by the state and immediate
+    Jacobians: dc/dz_i, dc/dz_f, dc/dz_g, dh/dz_o and dh/dc (through tanh(c) and the output peephole)."""
+    ig = cache[k]
+    fg = cache[n + k]
+    og = cache[2 * n + k]
+    gg = cache[3 * n + k]
+    tc = cache[4 * n + k]
+    cp = s_prev[n + k]
+    eo = tc * og * (1.0 - og)
+    ec = og * (1.0 - tc * tc)
+    if peep:
+        ec += eo * theta[op + 2 * n + k]
+    return fg, cp, gg * ig * (1.0 - ig), cp * fg * (1.0 - fg), ig * (1.0 - gg * gg), eo, ec
+
+
+@njit(cache=True, fastmath=FAST)
 def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
     """J = d(h_t, c_t)/d(h_{t-1}, c_{t-1}) (2n x 2n); the c_{t-1} columns are diagonal blocks."""
     m, n = dims[D_M], dims[D_N]
     peep = aux[0] != 0.0
     op = 4 * n * n + 4 * n * m + 4 * n
     for k in range(n):
-        ig = cache[k]
-        fg = cache[n + k]
-        og = cache[2 * n + k]
-        gg = cache[3 * n + k]
-        tc = cache[4 * n + k]
-        cp = s_prev[n + k]
-        ai = gg * ig * (1.0 - ig)    # dc/dz_i
-        af = cp * fg * (1.0 - fg)    # dc/dz_f
-        ag = ig * (1.0 - gg * gg)    # dc/dz_g
-        eo = tc * og * (1.0 - og)    # dh/dz_o
-        ec = og * (1.0 - tc * tc)    # dh/dc through tanh(c), plus the output peephole below
+        fg, cp, ai, af, ag, eo, ec = _coefficients(theta, cache, s_prev, n, k, peep, op)
         dcdc = fg
         if peep:
             dcdc += ai * theta[op + k] + af * theta[op + n + k]
-            ec += eo * theta[op + 2 * n + k]
         wi = k * n
         wf = (n + k) * n
         wo = (2 * n + k) * n
@@ -189,19 +195,7 @@ def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
     ob = oU + 4 * n * m
     op = ob + 4 * n
     for k in range(n):
-        ig = cache[k]
-        fg = cache[n + k]
-        og = cache[2 * n + k]
-        gg = cache[3 * n + k]
-        tc = cache[4 * n + k]
-        cp = s_prev[n + k]
-        ai = gg * ig * (1.0 - ig)
-        af = cp * fg * (1.0 - fg)
-        ag = ig * (1.0 - gg * gg)
-        eo = tc * og * (1.0 - og)
-        ec = og * (1.0 - tc * tc)
-        if peep:
-            ec += eo * theta[op + 2 * n + k]
+        fg, cp, ai, af, ag, eo, ec = _coefficients(theta, cache, s_prev, n, k, peep, op)
         for q in range(4):
             if q == 0:
                 cc = ai
