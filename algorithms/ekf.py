@@ -60,6 +60,7 @@ from ..models.layout import D_LOSS, D_N, D_O, D_PREC, D_S, XENT
 from ..models.losses import logsumexp, loss_only
 from ..models.readout import readout
 from .base import NONFINITE_JACOBIAN, NONFINITE_LOSS, NOT_POSITIVE_DEFINITE, OK, Learner, check_int
+from .tbptt import advance
 
 # flags[...]
 F_JAC, F_JOSEPH, F_NEED_REC = 0, 1, 2
@@ -329,7 +330,7 @@ def truncated_jacobian_row(dims, aux, theta, dy, L, newest, s_prev, s_next, x, x
 @njit(cache=True)
 def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout, losses, flags, hyper, ctr,
               s, s_new, cache, Mb, J, Hrec, JV,
-              rs_prev, rs_next, rx, rxi, rcache, rreset, rtabs, delta, ds, ds2, g,
+              rs_prev, rs_next, rx, rxi, rcache, rreset, rtabs, rtloc, rctr, delta, ds, ds2, g,
               yhat, meas, err, Jp, perm, gstart, poff, Pflat, Hp, PHt, Bt, Kt, Ct, PJt, A, L, z):
     """Run the EKF over one chunk (the module docstring's equations). update: make the measurement updates;
     record: write each step's d meas_t / d theta (natural parameter order, trained entries) into Hout[t].
@@ -339,7 +340,6 @@ def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout,
     PR = dims[D_PREC]
     loss_kind = dims[D_LOSS]
     jac, joseph, need_rec = flags[F_JAC], flags[F_JOSEPH] != 0, flags[F_NEED_REC] != 0
-    Hh = rs_prev.shape[0]
     V = theta[PR:PR + o * n].reshape((o, n))
     for t in range(xs.shape[0]):
         tg = ctr[0]
@@ -359,23 +359,9 @@ def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout,
             for j in range(S):
                 s[j] = s_new[j]
         else:
-            kr = ctr[2] + 1
-            if kr == Hh:
-                kr = 0
-            ctr[2] = kr
-            if resets[t]:
-                s[:] = 0.0
-            rreset[kr] = resets[t]
-            rs_prev[kr, :] = s
-            if xis[t] < 0:
-                rx[kr, :] = xs[t]
-            rxi[kr] = xis[t]
-            rtabs[kr] = tg
-            cell.step(dims, aux, theta, rs_prev[kr], xs[t], xis[t], tg, rs_next[kr], rcache[kr])
-            for j in range(S):
-                s[j] = rs_next[kr, j]
-            if ctr[3] < Hh:
-                ctr[3] += 1
+            advance(dims, aux, theta, xs, xis, resets, t, t + 1, s, rs_prev, rs_next, rx, rxi, rcache, rreset,
+                    rtabs, rtloc, rctr)  # the step, kept in the ring as truncated BPTT keeps it
+            kr = rctr[1]
         readout(dims, theta, s, yhat)
         lt = loss_only(loss_kind, yhat, ys[t], mask[t])
         losses[t] = lt
@@ -408,7 +394,7 @@ def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout,
                 np.dot(JV, Mb[ctr[1]][:n], Hrec)
             else:
                 for k in range(o):
-                    truncated_jacobian_row(dims, aux, theta, Jp[k], ctr[3], kr, rs_prev, rs_next, rx, rxi,
+                    truncated_jacobian_row(dims, aux, theta, Jp[k], rctr[2], kr, rs_prev, rs_next, rx, rxi,
                                            rcache, rreset, rtabs, delta, ds, ds2, g)
                     for q in range(PR):
                         Hrec[k, q] = g[q]
@@ -422,19 +408,19 @@ def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout,
         # ---- measurement update
         rt = max(hyper[H_R_MIN], hyper[H_R] * hyper[H_R_DECAY] ** tg) / mask[t]
         qt = max(hyper[H_Q_MIN], hyper[H_Q] * hyper[H_Q_DECAY] ** tg)
-        status = covariance_pass(gstart, poff, Pflat, ctr[4] != 0, joseph, hyper[H_Q_PENDING], Bt, Kt, Ct,
+        status = covariance_pass(gstart, poff, Pflat, ctr[2] != 0, joseph, hyper[H_Q_PENDING], Bt, Kt, Ct,
                                  PJt, True, Hp, PHt)
-        ctr[4] = 0
+        ctr[2] = 0
         if status == OK:
             status = measurement_update(theta, err, rt, joseph, perm, Hp, PHt, A, L, Bt, z, Kt, Ct, PJt)
         if status != OK:
             return status, tg
-        ctr[4] = 1
+        ctr[2] = 1
         hyper[H_Q_PENDING] = qt
-    if ctr[4] != 0:  # leave P up to date between calls
+    if ctr[2] != 0:  # leave P up to date between calls
         status = covariance_pass(gstart, poff, Pflat, True, joseph, hyper[H_Q_PENDING], Bt, Kt, Ct, PJt, False,
                                  Hp, PHt)
-        ctr[4] = 0
+        ctr[2] = 0
         if status != OK:
             return status, ctr[0] - 1
     return OK, ctr[0]
@@ -459,6 +445,8 @@ class EKFState(NamedTuple):
     rcache: np.ndarray   # (h, C) ring: caches
     rreset: np.ndarray   # (h,) ring: step started a sequence
     rtabs: np.ndarray    # (h,) ring: absolute time of each step
+    rtloc: np.ndarray    # (h,) ring: the step's row in its chunk (tbptt.advance keeps it; unused here)
+    rctr: np.ndarray     # int64 ring counters, as truncated BPTT's: [steps, newest slot, slots filled, -, -]
     delta: np.ndarray    # (h, G) sweep workspace
     ds: np.ndarray       # (S,)
     ds2: np.ndarray      # (S,)
@@ -482,7 +470,7 @@ class EKFState(NamedTuple):
     z: np.ndarray        # (o,) L^-1 (y - meas)
     flags: np.ndarray    # int64 [jacobian, joseph, need_rec]
     hyper: np.ndarray    # float64 [r, r_decay, r_min, q, q_decay, q_min, Q of the pending update]
-    ctr: np.ndarray      # int64 [steps seen, current M, newest ring slot, ring slots filled, update pending]
+    ctr: np.ndarray      # int64 [steps seen, current M, covariance update pending]
 
 
 def _number(name, value, lo=None, hi=None, lo_open=False):
@@ -604,7 +592,8 @@ class EKF(Learner):
         hh = self.h if tb else 1
         flags = np.array([JACOBIANS[self.jacobian], int(bool(self.joseph)), int(need_rec)], dtype=np.int64)
         hyper = np.array([self.r, self.r_decay, self.r_min, self.q, self.q_decay, self.q_min, 0.0])
-        ctr = np.array([0, 0, hh - 1, 0, 0], dtype=np.int64)
+        ctr = np.zeros(3, dtype=np.int64)
+        rctr = np.array([0, hh - 1, 0, 0, 0], dtype=np.int64)
         jo = 1 if self.joseph else 0
         return EKFState(
             np.zeros(S), np.zeros(S), np.zeros(C),
@@ -612,7 +601,7 @@ class EKF(Learner):
             np.zeros((o, PR)), np.zeros((o, n)),
             np.zeros((hh, S)), np.zeros((hh, S)), np.zeros((hh, m)), np.zeros(hh, dtype=np.int64),
             np.zeros((hh, C)), np.zeros(hh, dtype=np.bool_), np.zeros(hh, dtype=np.int64),
-            np.zeros((hh, G)), np.zeros(S), np.zeros(S), np.zeros(p if tb else 1),
+            np.zeros(hh, dtype=np.int64), rctr, np.zeros((hh, G)), np.zeros(S), np.zeros(S), np.zeros(p if tb else 1),
             np.zeros(o), np.zeros(o), np.zeros(o), np.zeros((o, o)),
             perm, gstart, poff, P, np.zeros((pt, o)), np.zeros((o, pt)), np.zeros((o, pt)),
             np.zeros((o, pt * jo)), np.zeros((o, pt * jo)), np.zeros((o, pt * jo)),
@@ -625,7 +614,8 @@ class EKF(Learner):
             model.dims, model.aux, theta, chunk.xs, chunk.ys, chunk.mask, chunk.resets, chunk.x_index,
             update, record, Hout, losses, st.flags, st.hyper, st.ctr,
             st.s, st.s_new, st.cache, st.M, st.J, st.Hrec, st.JV,
-            st.rs_prev, st.rs_next, st.rx, st.rxi, st.rcache, st.rreset, st.rtabs, st.delta, st.ds,
+            st.rs_prev, st.rs_next, st.rx, st.rxi, st.rcache, st.rreset, st.rtabs, st.rtloc, st.rctr, st.delta,
+            st.ds,
             st.ds2, st.g, st.yhat, st.meas, st.err, st.Jp, st.perm, st.gstart, st.poff, st.P, st.Hp, st.PHt,
             st.Bt, st.Kt, st.Ct, st.PJt, st.A, st.L, st.z)
         return int(status), int(where)
