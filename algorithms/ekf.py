@@ -56,7 +56,7 @@ import numpy as np
 from numba import njit
 
 from ..models import cell
-from ..models.layout import D_LOSS, D_N, D_O, D_PREC, D_S, XENT
+from ..models.layout import D_G, D_LOSS, D_M, D_N, D_O, D_OU, D_PREC, D_S, XENT
 from ..models.losses import logsumexp, loss_only
 from ..models.readout import readout
 from .base import NONFINITE_JACOBIAN, NONFINITE_LOSS, NOT_POSITIVE_DEFINITE, OK, Learner, check_int
@@ -324,6 +324,9 @@ def truncated_jacobian_row(dims, aux, theta, dy, L, newest, s_prev, s_next, x, x
         if reset[k]:
             break  # s_prev was the constant s_0: nothing flows into the previous sequence
         ds, ds2 = ds2, ds
+    if xi[0] >= 0:  # one-hot inputs: param_grad adds into the columns seen (models/common.py)
+        oU = dims[D_OU]
+        g[oU:oU + dims[D_G] * dims[D_M]] = 0.0
     cell.param_grad(dims, aux, theta, s_prev, x, xi, cache, delta, g)
 
 

@@ -19,10 +19,11 @@ import numpy as np
 from numba import njit, prange
 
 from ..models import cell
-from ..models.layout import D_LOSS, D_N, D_O, D_P, D_PREC, D_S
+from ..models.common import clear_input_columns, distinct_columns
+from ..models.layout import D_G, D_LOSS, D_M, D_N, D_O, D_OU, D_P, D_PREC, D_S
 from ..models.losses import loss_grad
-from ..models.readout import readout_rows, readout_vjp_rows
-from ..optim import OptState, apply_update
+from ..models.readout import V_ADD, V_SKIP, V_WRITE, readout_rows, readout_sgd_rows, readout_vjp_rows
+from ..optim import SGD, OptState, apply_update, apply_update_sparse
 from .base import NONFINITE_LOSS, OK, Learner, check_int
 
 
@@ -46,6 +47,7 @@ class TBPTTState(NamedTuple):
     tmp: np.ndarray      # (o, n) readout-gradient workspace
     g: np.ndarray        # (P,) gradient of the last window
     gacc: np.ndarray     # (P,) gradient summed over windows (gradient mode)
+    gcols: np.ndarray    # (H,) one-hot inputs: the columns of g's input block that may be non-zero, or -1
     opt: OptState
 
 
@@ -83,21 +85,29 @@ def _loss_rows(dims, lo, hi, yhat, dy, tloc, tabs, ys, mask, losses, bad):
 
 @njit(cache=True)
 def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi, cache, dy, dh, reset, tabs,
-                    delta, ds, ds2, tmp, g):
+                    delta, ds, ds2, tmp, g, gcols, sgd_lr):
     """g = gradient of the losses of the newest n_inject steps, each propagated back through the newest L
     steps of the ring (Williams and Peng 1990, eq. 5 with h = L, h' = n_inject). The readout's share is
     computed for all injected steps at once (matrix products); the sweep then runs vjp_state step by step
-    and the weight gradients are one matrix product over the window (param_grad)."""
+    and the weight gradients are one matrix product over the window (param_grad). With one-hot inputs, g's
+    input block is touched only in the columns of the words seen (gcols, kept for the update).
+    sgd_lr > 0 (plain SGD, state = h): the readout V is stepped here, V -= sgd_lr DY^T H as one product
+    accumulating into V, and g[V] is left stale for the update to skip."""
     H = s_prev.shape[0]
     P = dims[D_P]
     n, o = dims[D_N], dims[D_O]
     oc = dims[D_PREC] + o * n
     direct = s_next.shape[1] == n  # the readout product can write g[V] itself
+    fused = sgd_lr > 0.0 and direct
     for q in range(dims[D_PREC] if not direct else oc, P):
         g[q] = 0.0
     a, b, c, d = _newest_rows(newest, n_inject, H)
-    readout_vjp_rows(dims, theta, s_next, dy, a, b, g, dh, tmp, direct)
-    readout_vjp_rows(dims, theta, s_next, dy, c, d, g, dh, tmp, False)
+    v_mode = V_SKIP if fused else V_WRITE if direct else V_ADD
+    readout_vjp_rows(dims, theta, s_next, dy, a, b, g, dh, tmp, v_mode)
+    readout_vjp_rows(dims, theta, s_next, dy, c, d, g, dh, tmp, V_SKIP if fused else V_ADD)
+    if fused:  # after both blocks' DH, which need the old V
+        readout_sgd_rows(dims, theta, s_next, dy, a, b, sgd_lr)
+        readout_sgd_rows(dims, theta, s_next, dy, c, d, sgd_lr)
     delta[:, :] = 0.0
     ds[:] = 0.0
     for age in range(L):
@@ -112,7 +122,35 @@ def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi
         if reset[k]:
             ds2[:] = 0.0  # s_prev was the constant s_0: nothing flows into the previous sequence
         ds, ds2 = ds2, ds
+    onehot = xi[0] >= 0
+    if onehot:
+        clear_input_columns(dims, g, gcols)
     cell.param_grad(dims, aux, theta, s_prev, x, xi, cache, delta, g)
+    if onehot:
+        distinct_columns(xi, gcols)
+
+
+@njit(cache=True)
+def fused_sgd_lr(dims, codes, hyper, s_next, update):
+    """The learning rate window_backward steps the readout with (plain SGD on a state that is h), else 0."""
+    if update and codes.shape[0] == 1 and codes[0] == SGD and s_next.shape[1] == dims[D_N]:
+        return hyper[0, 0]
+    return 0.0
+
+
+@njit(cache=True)
+def update_params(dims, codes, hyper, moments, counts, u, theta, g, xi, gcols, sgd_lr):
+    """Apply the optimizer to the window's gradient g. One-hot inputs: a stateless optimizer (SGD, clipping)
+    skips the input weights of the words not seen. sgd_lr > 0: V was stepped by window_backward."""
+    fused = sgd_lr > 0.0
+    if xi[0] < 0 and not fused:
+        apply_update(codes, hyper, moments, counts, u, theta, g)
+        return
+    oV = dims[D_PREC]
+    skip_hi = oV + dims[D_O] * dims[D_N] if fused else oV
+    rows = dims[D_G] if xi[0] >= 0 else 0
+    apply_update_sparse(codes, hyper, moments, counts, u, theta, g, dims[D_OU], rows, dims[D_M], gcols, oV,
+                        skip_hi)
 
 
 @njit(cache=True)
@@ -148,13 +186,14 @@ def advance(dims, aux, theta, xs, xis, resets, t_lo, t_hi, s, s_prev, s_next, x,
 @njit(cache=True)
 def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, losses,
                 s, s_prev, s_next, x, xi, cache, yhat, dy, dh, reset, tabs, tloc, ctr, delta, ds, ds2, tmp,
-                g, gacc, codes, hyper, moments, counts, u):
+                g, gacc, gcols, codes, hyper, moments, counts, u):
     """Run truncated BPTT over one chunk. The recurrence runs step by step (`advance`); outputs, losses
     and the backward sweep run per window, and at the end of the chunk the outputs of the steps still
     waiting for a window, so every step's loss is returned.
     update: apply the optimizer after each window, else add the window's gradient into gacc.
     flush: at the end, also sweep the errors still waiting for a window. Returns (status, step)."""
     T = xs.shape[0]
+    sgd_lr = fused_sgd_lr(dims, codes, hyper, s_next, update)
     t = 0
     while t < T:
         t_hi = min(T, t + k1 - ctr[3])
@@ -167,9 +206,9 @@ def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, 
             if bad >= 0:
                 return NONFINITE_LOSS, bad
             window_backward(dims, aux, theta, k1, ctr[2], ctr[1], s_prev, s_next, x, xi, cache, dy, dh, reset,
-                            tabs, delta, ds, ds2, tmp, g)
+                            tabs, delta, ds, ds2, tmp, g, gcols, sgd_lr)
             if update:
-                apply_update(codes, hyper, moments, counts, u, theta, g)
+                update_params(dims, codes, hyper, moments, counts, u, theta, g, xi, gcols, sgd_lr)
             else:
                 gacc += g
             ctr[3] = 0
@@ -180,7 +219,7 @@ def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, 
             return NONFINITE_LOSS, bad
     if flush and ctr[3] > 0:
         window_backward(dims, aux, theta, ctr[3], ctr[2], ctr[1], s_prev, s_next, x, xi, cache, dy, dh, reset,
-                        tabs, delta, ds, ds2, tmp, g)
+                        tabs, delta, ds, ds2, tmp, g, gcols, 0.0)
         gacc += g
         ctr[3] = 0
     return OK, ctr[0]
@@ -189,7 +228,7 @@ def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, 
 @njit(cache=True, parallel=True)
 def tbptt_batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, losses,
                       s, s_prev, s_next, x, xi, cache, yhat, dy, dh, reset, tabs, tloc, ctr, delta, ds, ds2, tmp,
-                      g, gmean, gacc, bad, codes, hyper, moments, counts, u):
+                      g, gmean, gacc, bad, gcols, codes, hyper, moments, counts, u):
     """Truncated BPTT on a minibatch of B independent sequences (every array has a leading B axis).
     The sequences advance in lockstep; at each window end each one's gradient is computed in parallel
     (prange over the batch, one core each), the mean gradient makes one update."""
@@ -207,7 +246,8 @@ def tbptt_batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, f
                                   ys[b], mask[b], losses[b])
                 ctr[b, 4] = 0
                 window_backward(dims, aux, theta, k1, ctr[b, 2], ctr[b, 1], s_prev[b], s_next[b], x[b], xi[b],
-                                cache[b], dy[b], dh[b], reset[b], tabs[b], delta[b], ds[b], ds2[b], tmp[b], g[b])
+                                cache[b], dy[b], dh[b], reset[b], tabs[b], delta[b], ds[b], ds2[b], tmp[b], g[b],
+                                gcols[b], 0.0)
                 ctr[b, 3] = 0
         t = t_hi
         if full:
@@ -227,7 +267,8 @@ def tbptt_batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, f
             ctr[b, 4] = 0
         if flush and ctr[b, 3] > 0:
             window_backward(dims, aux, theta, ctr[b, 3], ctr[b, 2], ctr[b, 1], s_prev[b], s_next[b], x[b], xi[b],
-                            cache[b], dy[b], dh[b], reset[b], tabs[b], delta[b], ds[b], ds2[b], tmp[b], g[b])
+                            cache[b], dy[b], dh[b], reset[b], tabs[b], delta[b], ds[b], ds2[b], tmp[b], g[b],
+                            gcols[b], 0.0)
     for b in range(B):
         if bad[b] >= 0:
             return NONFINITE_LOSS, bad[b]
@@ -271,6 +312,7 @@ class TBPTTBatchState(NamedTuple):
     gmean: np.ndarray   # (P,) their mean
     gacc: np.ndarray    # (P,)
     bad: np.ndarray     # (B,) first non-finite step per sequence, or -1
+    gcols: np.ndarray   # (B, H)
     opt: OptState
 
 
@@ -319,9 +361,9 @@ class TBPTT(Learner):
                  z(H, dtype=np.bool_), z(H, dtype=np.int64), z(H, dtype=np.int64), ctr, z(H, G), z(S), z(S),
                  z(o, n))
         if B == 1:
-            return TBPTTState(*rings, np.zeros(P), np.zeros(P), optimizer.init(P))
+            return TBPTTState(*rings, np.zeros(P), np.zeros(P), np.full(H, -1, np.int64), optimizer.init(P))
         return TBPTTBatchState(*rings, np.zeros((B, P)), np.zeros(P), np.zeros(P), np.full(B, -1, np.int64),
-                               optimizer.init(P))
+                               np.full((B, H), -1, np.int64), optimizer.init(P))
 
     def _run(self, model, theta, st, chunk, update, flush, losses):
         o = st.opt
@@ -332,7 +374,7 @@ class TBPTT(Learner):
                 model.dims, model.aux, theta, self._window[0], chunk.xs, chunk.ys, chunk.mask, chunk.resets,
                 chunk.x_index, update, flush, losses, st.s, st.s_prev, st.s_next, st.x, st.xi, st.cache,
                 st.yhat, st.dy, st.dh, st.reset, st.tabs, st.tloc, st.ctr, st.delta, st.ds, st.ds2, st.tmp,
-                st.g, st.gacc, o.codes, o.hyper, o.moments, o.counts, o.scratch)
+                st.g, st.gacc, st.gcols, o.codes, o.hyper, o.moments, o.counts, o.scratch)
         else:
             if chunk.xs.ndim != 3 or chunk.xs.shape[0] != self.batch:
                 raise ValueError(f"batch={self.batch}: give a chunk of {self.batch} stacked sequences "
@@ -341,5 +383,5 @@ class TBPTT(Learner):
                 model.dims, model.aux, theta, self._window[0], chunk.xs, chunk.ys, chunk.mask, chunk.resets,
                 chunk.x_index, update, flush, losses, st.s, st.s_prev, st.s_next, st.x, st.xi, st.cache,
                 st.yhat, st.dy, st.dh, st.reset, st.tabs, st.tloc, st.ctr, st.delta, st.ds, st.ds2, st.tmp,
-                st.g, st.gmean, st.gacc, st.bad, o.codes, o.hyper, o.moments, o.counts, o.scratch)
+                st.g, st.gmean, st.gacc, st.bad, st.gcols, o.codes, o.hyper, o.moments, o.counts, o.scratch)
         return int(status), int(where)

@@ -162,3 +162,55 @@ def apply_update(codes, hyper, moments, counts, u, theta, grad):
                 u[q] = -lr * (m1[q] / c1) / (np.sqrt(m2[q] / c2) + eps)
     for q in range(P):
         theta[q] += u[q]
+
+
+@njit(cache=True)
+def apply_update_sparse(codes, hyper, moments, counts, u, theta, grad, lo, rows, width, cols, skip_lo, skip_hi):
+    """apply_update for a gradient whose block grad[lo : lo + rows * width] (rows x width, row-major) is zero
+    outside the columns `cols` (distinct; entries < 0 ignored): the input weights of one-hot inputs. A chain
+    of SGD and clipping, whose step is a multiple of the gradient, then touches only those columns of the
+    block (the usual sparse update of embedding tables); optimizers with moments update every weight.
+    theta[skip_lo:skip_hi] is left alone (weights the caller stepped itself; plain SGD only)."""
+    for k in range(codes.shape[0]):
+        if codes[k] != SGD and codes[k] != CLIP:
+            if skip_hi > skip_lo:
+                raise ValueError("a skipped block needs a stateless optimizer")
+            apply_update(codes, hyper, moments, counts, u, theta, grad)
+            return
+    hi = lo + rows * width
+    f = 1.0
+    for k in range(codes.shape[0]):
+        if codes[k] == SGD:
+            f *= -hyper[k, 0]
+        else:
+            if skip_hi > skip_lo:
+                raise ValueError("a skipped block cannot be clipped")
+            norm = abs(f) * np.sqrt(_sparse_sum(grad, grad, lo, hi, width, cols, 0, 0, 0.0))
+            if norm > hyper[k, 0]:
+                f *= hyper[k, 0] / norm
+    _sparse_sum(theta, grad, lo, hi, width, cols, skip_lo, skip_hi, f)
+
+
+@njit(cache=True)
+def _sparse_sum(theta, grad, lo, hi, width, cols, skip_lo, skip_hi, f):
+    """f != 0: theta += f grad; f == 0: return sum grad^2 (theta is grad). Over every entry except
+    [skip_lo, skip_hi), and inside [lo, hi) only the columns `cols`."""
+    P = grad.shape[0]
+    sq = 0.0
+    for a, b in ((0, lo), (hi, P)):
+        for c, d in ((a, min(b, skip_lo)), (max(a, skip_hi), b)):
+            if f == 0.0:
+                for q in range(c, d):
+                    sq += grad[q] * grad[q]
+            else:
+                for q in range(c, d):
+                    theta[q] += f * grad[q]
+    if hi > lo:
+        for c in cols:
+            if c >= 0:
+                for q in range(lo + c, hi, width):
+                    if f == 0.0:
+                        sq += grad[q] * grad[q]
+                    else:
+                        theta[q] += f * grad[q]
+    return sq

@@ -217,3 +217,36 @@ def test_wrong_shapes_are_refused_before_the_kernels_run(learner):
     state = learner.init(model, theta, optim.sgd(0.1))
     with pytest.raises(ValueError, match="targets"):
         learner.train(model, theta, state, Chunk.make(np.zeros((5, 3)), np.zeros((5, 1))))
+
+
+@pytest.mark.parametrize("inputs", ["dense", "one-hot"])
+@pytest.mark.parametrize("clip", [None, 0.3], ids=["sgd", "clip+sgd"])
+def test_sgd_training_is_the_window_gradient_applied_by_hand(inputs, clip):
+    """Training with SGD takes shortcuts the gradient does not: the readout is stepped by one product
+    accumulating into V, and with one-hot inputs only the input columns of the words seen are touched. The
+    result must be what the plain rule gives: theta -= lr * (clipped) window gradient, window by window."""
+    from rnnlearn import optim
+    rng = np.random.default_rng(11)
+    m, T, k = 9, 12, 4
+    model = Elman(n_in=m, n_hidden=5, n_out=m, loss="xent")
+    theta = model.init_params(0)
+    words = rng.integers(0, m, size=T + 1)
+    xs, ys = np.eye(m)[words[:-1]], np.eye(m)[words[1:]]
+    x_index = words[:-1] if inputs == "one-hot" else None
+    opt = optim.sgd(0.5) if clip is None else optim.chain(optim.clip_norm(clip), optim.sgd(0.5))
+    th = theta.copy()
+    learner = TBPTT(k1=k, k2=2 * k)
+    learner.train(model, th, learner.init(model, th, opt), Chunk.make(xs, ys, x_index=x_index))
+
+    ref = theta.copy()
+    st = learner.init(model, ref, optim.sgd(1.0))
+    for w in range(T // k):
+        st.gacc[:] = 0.0
+        part = Chunk.make(xs[k * w:k * w + k], ys[k * w:k * w + k],
+                          x_index=None if x_index is None else x_index[k * w:k * w + k])
+        learner._run(model, ref, st, part, False, False, np.zeros(k))
+        g = st.gacc.copy()
+        if clip is not None and np.linalg.norm(g) > clip:
+            g *= clip / np.linalg.norm(g)
+        ref -= 0.5 * g
+    assert np.abs(th - ref).max() < 1e-14

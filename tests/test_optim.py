@@ -65,3 +65,36 @@ def test_bad_chains_and_hyperparameters():
         optim.sgd(-1)
     with pytest.raises(ValueError, match="beta"):
         optim.momentum(0.1, beta=1.5)
+
+
+@pytest.mark.parametrize("opt", [optim.sgd(0.1), optim.chain(optim.clip_norm(0.5), optim.sgd(0.1)),
+                                 optim.momentum(0.1, 0.9), optim.adam(0.01)], ids=["sgd", "clip", "momentum", "adam"])
+def test_sparse_update_equals_the_dense_one(opt):
+    """apply_update_sparse on a gradient whose 3 x 6 block at offset 5 is zero outside columns 1 and 4 (the
+    input weights of one-hot inputs) gives apply_update's parameters, step after step."""
+    from rnnlearn.optim import apply_update_sparse
+    rng = np.random.default_rng(3)
+    cols = np.array([4, -1, 1, -1])
+    theta0 = rng.normal(size=30)
+    dense, sparse = theta0.copy(), theta0.copy()
+    sd, ss = opt.init(30), opt.init(30)
+    for _ in range(3):
+        g = rng.normal(size=30)
+        block = g[5:23].reshape(3, 6)
+        block[:, [0, 2, 3, 5]] = 0.0
+        apply_update(sd.codes, sd.hyper, sd.moments, sd.counts, sd.scratch, dense, g)
+        apply_update_sparse(ss.codes, ss.hyper, ss.moments, ss.counts, ss.scratch, sparse, g, 5, 3, 6, cols, 0, 0)
+        assert np.abs(dense - sparse).max() < 1e-15
+
+
+def test_sparse_update_skips_what_the_caller_stepped():
+    from rnnlearn.optim import apply_update_sparse
+    theta, g = np.zeros(10), np.ones(10)
+    st = optim.sgd(0.5).init(10)
+    apply_update_sparse(st.codes, st.hyper, st.moments, st.counts, st.scratch, theta, g, 0, 0, 1,
+                        np.zeros(0, np.int64), 3, 7)
+    assert np.array_equal(theta, [-0.5] * 3 + [0.0] * 4 + [-0.5] * 3)
+    st = optim.momentum(0.5).init(10)
+    with pytest.raises(ValueError, match="stateless"):
+        apply_update_sparse(st.codes, st.hyper, st.moments, st.counts, st.scratch, theta, g, 0, 0, 1,
+                            np.zeros(0, np.int64), 3, 7)

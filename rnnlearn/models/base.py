@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import cell
-from .layout import D_LEN, D_C, D_G, D_KIND, D_LOSS, D_M, D_N, D_O, D_P, D_PREC, D_S, LOSSES
+from .layout import D_LEN, D_C, D_G, D_KIND, D_LOSS, D_M, D_N, D_O, D_OU, D_P, D_PREC, D_S, LOSSES
 from .readout import readout
 from .sequence import forward as _forward_kernel
 from .sequence import total_loss
@@ -50,6 +50,7 @@ class Model:
         dims[D_KIND], dims[D_M], dims[D_N], dims[D_O] = self.kind, self.n_in, self.n_hidden, self.n_out
         dims[D_LOSS], dims[D_S], dims[D_G], dims[D_C] = LOSSES[loss], self.n_state, self.n_delta, self.n_cache
         dims[D_PREC], dims[D_P] = self.n_rec, self.n_params
+        dims[D_OU] = self._offsets[next(name for name, _ in blocks if name.startswith("U"))][0]
         self.dims = dims
         self.aux = np.ascontiguousarray(self.make_aux(), dtype=np.float64)
 

@@ -5,7 +5,7 @@ Inputs may be one-hot (xi >= 0): then U x is the column lookup U[:, xi]."""
 import numpy as np
 from numba import njit
 
-from .layout import FAST
+from .layout import D_G, D_M, D_OU, FAST
 
 
 @njit(cache=True, fastmath=FAST)
@@ -38,13 +38,13 @@ def row_input(theta, u, b, x, xi):
 
 @njit(cache=True, fastmath=FAST)
 def input_and_bias_grad(g, oU, ob, G, Delta, X, XI):
-    """Write dL/dU = Delta^T X (G x m, at offset oU; for one-hot inputs a scatter into the columns seen) and
-    dL/db = the column sums of Delta (G, at offset ob), over all rows of the window."""
+    """dL/dU = Delta^T X (G x m, at offset oU) and dL/db = the column sums of Delta (G, at offset ob), over
+    all rows of the window. Dense inputs: written. One-hot inputs: added into the columns seen, XI[k], so
+    a window costs O(K G) and not O(G m) (a language model's m is its vocabulary); the caller keeps g's
+    input block zero outside them (`clear_input_columns`)."""
     m = X.shape[1]
     K = Delta.shape[0]
     if K > 0 and XI[0] >= 0:
-        for q in range(oU, oU + G * m):
-            g[q] = 0.0
         for k in range(K):
             c = XI[k]
             for r in range(G):
@@ -56,6 +56,26 @@ def input_and_bias_grad(g, oU, ob, G, Delta, X, XI):
     for k in range(K):
         for r in range(G):
             g[ob + r] += Delta[k, r]
+
+
+@njit(cache=True)
+def clear_input_columns(dims, g, cols):
+    """Zero columns `cols` (entries < 0 skipped) of g's input block (G x m at dims[D_OU])."""
+    oU, G, m = dims[D_OU], dims[D_G], dims[D_M]
+    for c in cols:
+        if c >= 0:
+            for r in range(G):
+                g[oU + r * m + c] = 0.0
+
+
+@njit(cache=True)
+def distinct_columns(XI, cols):
+    """cols = the distinct entries of XI, the rest -1 (cols has XI's length; sorted in place)."""
+    cols[:] = XI
+    cols.sort()
+    for k in range(cols.shape[0] - 1, 0, -1):
+        if cols[k] == cols[k - 1]:
+            cols[k] = -1
 
 
 @njit(cache=True, fastmath=FAST)

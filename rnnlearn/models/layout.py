@@ -25,7 +25,8 @@ D_G = 6      # size of the per-step pre-activation gradient `delta` (Elman n, LS
 D_C = 7      # size of the per-step cache kept for derivatives
 D_PREC = 8   # number of recurrent parameters (everything before the readout V, c)
 D_P = 9      # number of parameters
-D_LEN = 10
+D_OU = 10    # offset of the input weights U, a G x m block (one row per pre-activation)
+D_LEN = 11
 
 # Floating-point freedoms the kernels take: reassociating sums lets LLVM vectorise dot products, and
 # contraction fuses multiply-adds. Not the "no NaN / no Inf" assumptions, which would let the compiler

@@ -3,6 +3,7 @@ V (o, n) and c (o,) are the last o*n + o entries of theta."""
 import numpy as np
 from numba import njit
 
+from ..blas import gemm
 from .layout import FAST, D_N, D_O, D_PREC
 
 
@@ -59,11 +60,16 @@ def readout_rows(dims, theta, S, lo, hi, Y):
             Y[r, k] += theta[oc + k]
 
 
+# what readout_vjp_rows does with V's gradient
+V_ADD = 0    # g[V] += DY^T H
+V_WRITE = 1  # g[V] = DY^T H (one pass less over a large readout)
+V_SKIP = 2   # leave g[V] alone (the caller steps V itself: readout_sgd_rows)
+
+
 @njit(cache=True, fastmath=FAST)
-def readout_vjp_rows(dims, theta, S, DY, lo, hi, g, DH, tmp, first=False):
-    """For a block of steps: g[V] += DY^T S[:, :n] (g[V] = ... when `first`: written directly, one pass
-    less over a large readout), g[c] += sum of DY rows, DH[lo:hi] = DY V (the error each step's output
-    sends into its h). tmp is (o, n) scratch."""
+def readout_vjp_rows(dims, theta, S, DY, lo, hi, g, DH, tmp, v_mode):
+    """For a block of steps: V's gradient DY^T S[:, :n] as v_mode says, g[c] += the sum of DY's rows, and
+    DH[lo:hi] = DY V (the error each step's output sends into its h). tmp is (o, n) scratch."""
     n, o = dims[D_N], dims[D_O]
     oV = dims[D_PREC]
     oc = oV + o * n
@@ -72,9 +78,9 @@ def readout_vjp_rows(dims, theta, S, DY, lo, hi, g, DH, tmp, first=False):
     V = theta[oV:oc].reshape((o, n))
     if S.shape[1] == n:
         np.dot(DY[lo:hi], V, DH[lo:hi])
-        if first:
+        if v_mode == V_WRITE:
             np.dot(DY[lo:hi].T, S[lo:hi], g[oV:oc].reshape((o, n)))
-        else:
+        elif v_mode == V_ADD:
             np.dot(DY[lo:hi].T, S[lo:hi], tmp)
             for k in range(o):
                 q = oV + k * n
@@ -88,8 +94,20 @@ def readout_vjp_rows(dims, theta, S, DY, lo, hi, g, DH, tmp, first=False):
                 d = DY[r, k]
                 q = oV + k * n
                 for j in range(n):
-                    g[q + j] += d * S[r, j]
+                    if v_mode != V_SKIP:
+                        g[q + j] += d * S[r, j]
                     DH[r, j] += d * V[k, j]
+    gc = g[oc:oc + o]
     for r in range(lo, hi):
+        dyr = DY[r]
         for k in range(o):
-            g[oc + k] += DY[r, k]
+            gc[k] += dyr[k]
+
+
+@njit(cache=True)
+def readout_sgd_rows(dims, theta, S, DY, lo, hi, lr):
+    """V -= lr DY[lo:hi]^T S[lo:hi] as one BLAS product accumulating into V (S holds h: S.shape[1] == n)."""
+    n, o = dims[D_N], dims[D_O]
+    oV = dims[D_PREC]
+    if hi > lo:
+        gemm(-lr, DY[lo:hi].T, S[lo:hi], 1.0, theta[oV:oV + o * n].reshape((o, n)))
