@@ -14,6 +14,7 @@ from numba import njit
 
 from .layout import FAST, D_M, D_N
 from .common import add_input_row, input_and_bias_grad, row_dot, row_input
+from .vecmath import tanh_inplace
 
 
 @njit(cache=True, fastmath=FAST)
@@ -23,8 +24,8 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
     oU = n * n
     ob = oU + n * m
     for i in range(n):
-        a = row_dot(theta, i * n, s_prev, 0, n) + row_input(theta, oU + i * m, ob + i, x, xi)
-        s_out[i] = np.tanh(a)
+        s_out[i] = row_dot(theta, i * n, s_prev, 0, n) + row_input(theta, oU + i * m, ob + i, x, xi)
+    tanh_inplace(s_out)  # vectorised (vecmath): the C library's tanh was a third of the step at n = 64
 
 
 @njit(cache=True, fastmath=FAST)
