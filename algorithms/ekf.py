@@ -363,7 +363,7 @@ def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout,
                 s[j] = s_new[j]
         else:
             advance(dims, aux, theta, xs, xis, resets, t, t + 1, s, rs_prev, rs_next, rx, rxi, rcache, rreset,
-                    rtabs, rtloc, rctr)  # the step, kept in the ring as truncated BPTT keeps it
+                    rtabs, rtloc, rctr, rs_prev[:0])  # the step, kept in the ring as truncated BPTT keeps it
             kr = rctr[1]
         readout(dims, theta, s, yhat)
         lt = loss_only(loss_kind, yhat, ys[t], mask[t])

@@ -19,8 +19,8 @@ import numpy as np
 from numba import njit, prange
 
 from ..models import cell
-from ..models.common import clear_input_columns, distinct_columns
-from ..models.layout import D_G, D_LOSS, D_M, D_N, D_O, D_OU, D_P, D_PREC, D_S
+from ..models.common import clear_input_columns, distinct_columns, project_inputs
+from ..models.layout import D_G, D_LOSS, D_M, D_N, D_O, D_OU, D_P, D_PREC, D_S, PROJECTED
 from ..models.losses import loss_grad
 from ..models.readout import V_ADD, V_SKIP, V_WRITE, readout_rows, readout_sgd_rows, readout_vjp_rows
 from ..optim import SGD, OptState, apply_update, apply_update_sparse
@@ -48,6 +48,7 @@ class TBPTTState(NamedTuple):
     g: np.ndarray        # (P,) gradient of the last window
     gacc: np.ndarray     # (P,) gradient summed over windows (gradient mode)
     gcols: np.ndarray    # (H,) one-hot inputs: the columns of g's input block that may be non-zero, or -1
+    z: np.ndarray        # (H, G) input pre-activations of the steps being advanced
     opt: OptState
 
 
@@ -155,10 +156,15 @@ def update_params(dims, codes, hyper, moments, counts, u, theta, g, xi, gcols, s
 
 @njit(cache=True)
 def advance(dims, aux, theta, xs, xis, resets, t_lo, t_hi, s, s_prev, s_next, x, xi, cache, reset, tabs, tloc,
-            ctr):
-    """Run the recurrence over rows t_lo .. t_hi-1 of a chunk, keeping each step in the ring."""
+            ctr, z):
+    """Run the recurrence over rows t_lo .. t_hi-1 of a chunk, keeping each step in the ring. Dense inputs
+    of more than one step get their input pre-activations from one matrix product first (z: at least
+    t_hi - t_lo rows of G; pass fewer rows to go step by step)."""
     H = s_prev.shape[0]
     S = dims[D_S]
+    projected = t_hi - t_lo > 1 and z.shape[0] >= t_hi - t_lo and xis[t_lo] < 0
+    if projected:
+        project_inputs(dims, theta, xs[t_lo:t_hi], z[:t_hi - t_lo])
     for t in range(t_lo, t_hi):
         k = ctr[1] + 1
         if k == H:
@@ -173,7 +179,10 @@ def advance(dims, aux, theta, xs, xis, resets, t_lo, t_hi, s, s_prev, s_next, x,
         xi[k] = xis[t]
         tabs[k] = ctr[0]
         tloc[k] = t
-        cell.step(dims, aux, theta, s_prev[k], xs[t], xis[t], ctr[0], s_next[k], cache[k])
+        if projected:
+            cell.step(dims, aux, theta, s_prev[k], z[t - t_lo], PROJECTED, ctr[0], s_next[k], cache[k])
+        else:
+            cell.step(dims, aux, theta, s_prev[k], xs[t], xis[t], ctr[0], s_next[k], cache[k])
         for j in range(S):
             s[j] = s_next[k, j]
         ctr[0] += 1
@@ -186,7 +195,7 @@ def advance(dims, aux, theta, xs, xis, resets, t_lo, t_hi, s, s_prev, s_next, x,
 @njit(cache=True)
 def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, losses,
                 s, s_prev, s_next, x, xi, cache, yhat, dy, dh, reset, tabs, tloc, ctr, delta, ds, ds2, tmp,
-                g, gacc, gcols, codes, hyper, moments, counts, u):
+                g, gacc, gcols, z, codes, hyper, moments, counts, u):
     """Run truncated BPTT over one chunk. The recurrence runs step by step (`advance`); outputs, losses
     and the backward sweep run per window, and at the end of the chunk the outputs of the steps still
     waiting for a window, so every step's loss is returned.
@@ -198,7 +207,7 @@ def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, 
     while t < T:
         t_hi = min(T, t + k1 - ctr[3])
         advance(dims, aux, theta, xs, xis, resets, t, t_hi, s, s_prev, s_next, x, xi, cache, reset, tabs, tloc,
-                ctr)
+                ctr, z)
         t = t_hi
         if ctr[3] == k1:
             bad = read_out(dims, theta, ctr[4], ctr[1], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
@@ -228,7 +237,7 @@ def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, 
 @njit(cache=True, parallel=True)
 def tbptt_batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, losses,
                       s, s_prev, s_next, x, xi, cache, yhat, dy, dh, reset, tabs, tloc, ctr, delta, ds, ds2, tmp,
-                      g, gmean, gacc, bad, gcols, codes, hyper, moments, counts, u):
+                      g, gmean, gacc, bad, gcols, z, codes, hyper, moments, counts, u):
     """Truncated BPTT on a minibatch of B independent sequences (every array has a leading B axis).
     The sequences advance in lockstep; at each window end each one's gradient is computed in parallel
     (prange over the batch, one core each), the mean gradient makes one update."""
@@ -240,7 +249,7 @@ def tbptt_batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, f
         full = ctr[0, 3] + (t_hi - t) == k1
         for b in prange(B):
             advance(dims, aux, theta, xs[b], xis[b], resets[b], t, t_hi, s[b], s_prev[b], s_next[b], x[b], xi[b],
-                    cache[b], reset[b], tabs[b], tloc[b], ctr[b])
+                    cache[b], reset[b], tabs[b], tloc[b], ctr[b], z[b])
             if full:
                 bad[b] = read_out(dims, theta, ctr[b, 4], ctr[b, 1], s_next[b], yhat[b], dy[b], tloc[b], tabs[b],
                                   ys[b], mask[b], losses[b])
@@ -313,6 +322,7 @@ class TBPTTBatchState(NamedTuple):
     gacc: np.ndarray    # (P,)
     bad: np.ndarray     # (B,) first non-finite step per sequence, or -1
     gcols: np.ndarray   # (B, H)
+    z: np.ndarray       # (B, H, G)
     opt: OptState
 
 
@@ -361,9 +371,10 @@ class TBPTT(Learner):
                  z(H, dtype=np.bool_), z(H, dtype=np.int64), z(H, dtype=np.int64), ctr, z(H, G), z(S), z(S),
                  z(o, n))
         if B == 1:
-            return TBPTTState(*rings, np.zeros(P), np.zeros(P), np.full(H, -1, np.int64), optimizer.init(P))
+            return TBPTTState(*rings, np.zeros(P), np.zeros(P), np.full(H, -1, np.int64), np.zeros((H, G)),
+                              optimizer.init(P))
         return TBPTTBatchState(*rings, np.zeros((B, P)), np.zeros(P), np.zeros(P), np.full(B, -1, np.int64),
-                               np.full((B, H), -1, np.int64), optimizer.init(P))
+                               np.full((B, H), -1, np.int64), np.zeros((B, H, G)), optimizer.init(P))
 
     def _run(self, model, theta, st, chunk, update, flush, losses):
         o = st.opt
@@ -374,7 +385,7 @@ class TBPTT(Learner):
                 model.dims, model.aux, theta, self._window[0], chunk.xs, chunk.ys, chunk.mask, chunk.resets,
                 chunk.x_index, update, flush, losses, st.s, st.s_prev, st.s_next, st.x, st.xi, st.cache,
                 st.yhat, st.dy, st.dh, st.reset, st.tabs, st.tloc, st.ctr, st.delta, st.ds, st.ds2, st.tmp,
-                st.g, st.gacc, st.gcols, o.codes, o.hyper, o.moments, o.counts, o.scratch)
+                st.g, st.gacc, st.gcols, st.z, o.codes, o.hyper, o.moments, o.counts, o.scratch)
         else:
             if chunk.xs.ndim != 3 or chunk.xs.shape[0] != self.batch:
                 raise ValueError(f"batch={self.batch}: give a chunk of {self.batch} stacked sequences "
@@ -383,5 +394,5 @@ class TBPTT(Learner):
                 model.dims, model.aux, theta, self._window[0], chunk.xs, chunk.ys, chunk.mask, chunk.resets,
                 chunk.x_index, update, flush, losses, st.s, st.s_prev, st.s_next, st.x, st.xi, st.cache,
                 st.yhat, st.dy, st.dh, st.reset, st.tabs, st.tloc, st.ctr, st.delta, st.ds, st.ds2, st.tmp,
-                st.g, st.gmean, st.gacc, st.bad, st.gcols, o.codes, o.hyper, o.moments, o.counts, o.scratch)
+                st.g, st.gmean, st.gacc, st.bad, st.gcols, st.z, o.codes, o.hyper, o.moments, o.counts, o.scratch)
         return int(status), int(where)

@@ -200,7 +200,7 @@ def _reference_rows(backend, sizes, T, threads, max_rtrl_n):
         return
     from . import bench_refs as refs
     fns = {"torch": [("bptt", refs.torch_bptt)],
-           "jax": [("bptt", refs.jax_bptt), ("rtrl", refs.jax_rtrl)],
+           "jax": [("bptt", refs.jax_bptt), ("tbptt", refs.jax_tbptt), ("rtrl", refs.jax_rtrl)],
            "numpy": [("bptt", refs.numpy_bptt), ("rtrl", refs.numpy_rtrl)]}
     if backend not in fns:
         raise ValueError(f"--compare: unknown reference {backend!r}; choose from torch, jax, numpy, blas")

@@ -96,6 +96,7 @@ __all__ = [
 ]
 
 PARAM_NAMES = ("W", "U", "b", "V", "c")
+TBPTT_WINDOW = 10  # truncated BPTT references: k1 = k2 = 10, as rnnlearn's TBPTT() default
 _INSTALL_HINT = "pip install 'rnnlearn[bench]'"
 
 
@@ -486,6 +487,32 @@ def _jax_fns():
         loss, grads = jax.value_and_grad(bptt_loss)(params, x, y)
         return tuple(p - lr * g for p, g in zip(params, grads)), loss
 
+    def tbptt_update(params, x, y, lr, k):
+        """Truncated BPTT with k1 = k2 = k (T a multiple of k): an SGD step after each window of k steps,
+        the state carried into the next window without its gradient."""
+        def window_loss(params, h0, xw, yw):
+            W, U, b, V, c = params
+            a_in = xw @ U.T + b
+
+            def cell(h, a_t):
+                h = jnp.tanh(W @ h + a_t)
+                return h, h
+
+            h_last, hs = lax.scan(cell, h0, a_in)
+            err = hs @ V.T + c - yw
+            return 0.5 * jnp.sum(err * err), h_last
+
+        def window(carry, xy):
+            params, h = carry
+            (loss, h), grads = jax.value_and_grad(window_loss, has_aux=True)(params, h, *xy)
+            return (tuple(p - lr * g for p, g in zip(params, grads)), h), loss
+
+        T = x.shape[0]
+        h0 = jnp.zeros(params[0].shape[0], dtype=params[0].dtype)
+        (params, _), losses = lax.scan(window, (tuple(params), h0),
+                                       (x.reshape(T // k, k, -1), y.reshape(T // k, k, -1)))
+        return params, jnp.sum(losses)
+
     def rtrl_run(params, x, y, lr, online):
         W, U, b, V, c = params
         n, m = U.shape
@@ -521,6 +548,7 @@ def _jax_fns():
     _JAX["jax"] = jax
     _JAX["jnp"] = jnp
     _JAX["bptt"] = jax.jit(bptt_update, donate_argnums=0)
+    _JAX["tbptt"] = jax.jit(lambda p, x, y, lr: tbptt_update(p, x, y, lr, TBPTT_WINDOW), donate_argnums=0)
     _JAX["rtrl_online"] = jax.jit(lambda p, x, y, lr: rtrl_run(p, x, y, lr, True), donate_argnums=0)
     _JAX["rtrl_seq"] = jax.jit(lambda p, x, y, lr: rtrl_run(p, x, y, lr, False), donate_argnums=0)
     return _JAX
@@ -538,6 +566,12 @@ def _jax_update(kind, params, x, y, lr):
 def jax_bptt_update(params, x, y, lr=1e-3):
     """One JAX BPTT update in this process. Returns (new params dict, loss)."""
     return _jax_update("bptt", params, x, y, lr)
+
+
+def jax_tbptt_update(params, x, y, lr=1e-3):
+    """Truncated BPTT in JAX over one sequence, windows of TBPTT_WINDOW steps, one SGD step per window.
+    Returns (new params dict, summed loss)."""
+    return _jax_update("tbptt", params, x, y, lr)
 
 
 def jax_rtrl_update(params, x, y, lr=1e-3, online=True):
@@ -612,6 +646,14 @@ def jax_bptt(n, m=4, o=2, T=100, repeats=15, threads=1, seed=0, lr=1e-3, warmup=
     (see the module docstring).
     """
     return _jax_time("bptt", "bptt", n, m, o, T, repeats, threads, seed, lr, warmup,
+                     min_repeat_seconds, subprocess, pin_core, timeout)
+
+
+def jax_tbptt(n, m=4, o=2, T=100, repeats=15, threads=1, seed=0, lr=1e-3, warmup=3,
+              min_repeat_seconds=0.05, subprocess=True, pin_core=True, timeout=900):
+    """Time truncated BPTT in JAX, windows of TBPTT_WINDOW steps (k1 = k2) with an SGD step after each, as
+    rnnlearn's TBPTT(10, 10): a scan over windows, each a scan + value_and_grad."""
+    return _jax_time("tbptt", "tbptt", n, m, o, T, repeats, threads, seed, lr, warmup,
                      min_repeat_seconds, subprocess, pin_core, timeout)
 
 

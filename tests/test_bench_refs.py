@@ -128,6 +128,31 @@ if "jax" in BACKENDS:
     SEQUENCE_CASES["jax-rtrl-summed"] = lambda p, x, y: br.jax_rtrl_update(p, x, y, LR, online=False)
 
 
+def _tbptt_by_rnnlearn(p, x, y, lr):
+    """rnnlearn's TBPTT(10, 10) training with SGD on the same network (theta is W, U, b, V, c in order)."""
+    from rnnlearn import Elman
+    from rnnlearn.algorithms import TBPTT
+    from rnnlearn.optim import sgd as sgd_opt
+    from rnnlearn.tasks import Chunk
+    n, m = p["U"].shape
+    model = Elman(m, n, p["V"].shape[0])
+    theta = np.concatenate([p[k].ravel() for k in NAMES])
+    learner = TBPTT(br.TBPTT_WINDOW, br.TBPTT_WINDOW)
+    losses = learner.train(model, theta, learner.init(model, theta, sgd_opt(lr)), Chunk.make(x, y))
+    return theta, losses.sum()
+
+
+if "jax" in BACKENDS:
+    def test_jax_tbptt_is_rnnlearn_tbptt():
+        rng = np.random.default_rng(5)
+        p = br.init_params(N, M, O, seed=3)
+        x, y = rng.normal(size=(2 * br.TBPTT_WINDOW, M)), rng.normal(size=(2 * br.TBPTT_WINDOW, O))
+        got, loss = br.jax_tbptt_update(p, x, y, LR)
+        want, want_loss = _tbptt_by_rnnlearn(p, x, y, LR)
+        assert loss == pytest.approx(want_loss, rel=1e-12)
+        assert np.abs(np.concatenate([got[k].ravel() for k in NAMES]) - want).max() < 1e-13
+
+
 @pytest.mark.parametrize("case", sorted(SEQUENCE_CASES))
 def test_sequence_update_matches_finite_differences(case, problem, bptt_expected):
     p, x, y = problem

@@ -59,7 +59,7 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
         oW = w_offset(n, k, i)
         for a in range(k):
             row = lo + a
-            acc = row_dot(theta, oW + a * width, s_prev, lo, width) + row_input(theta, oU + row * m, ob + row, x, xi)
+            acc = row_dot(theta, oW + a * width, s_prev, lo, width) + row_input(theta, oU, ob, m, row, x, xi)
             s_out[row] = np.tanh(acc)
 
 

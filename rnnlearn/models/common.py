@@ -5,7 +5,7 @@ Inputs may be one-hot (xi >= 0): then U x is the column lookup U[:, xi]."""
 import numpy as np
 from numba import njit
 
-from .layout import D_G, D_M, D_OU, FAST
+from .layout import D_G, D_M, D_OU, FAST, PROJECTED
 
 
 @njit(cache=True, fastmath=FAST)
@@ -25,15 +25,33 @@ def row_dot(theta, w, v, lo, width):
 
 
 @njit(cache=True, fastmath=FAST)
-def row_input(theta, u, b, x, xi):
-    """theta[b] + U_r x: the bias plus a row of U (at offset u) times the input, a lookup when one-hot."""
-    a = theta[b]
+def row_input(theta, oU, ob, m, r, x, xi):
+    """Row r's input pre-activation b_r + U_r x (U is G x m at offset oU, b at ob): a lookup when x is one-hot
+    at xi >= 0, and x[r] itself when xi == PROJECTED (x then holds all G of them, computed for a whole window
+    at once by `project_inputs`)."""
+    if xi == PROJECTED:
+        return x[r]
+    a = theta[ob + r]
     if xi >= 0:
-        return a + theta[u + xi]
-    row = theta[u:u + x.shape[0]]
-    for j in range(x.shape[0]):
+        return a + theta[oU + r * m + xi]
+    row = theta[oU + r * m:oU + r * m + m]
+    for j in range(m):
         a += row[j] * x[j]
     return a
+
+
+@njit(cache=True, fastmath=FAST)
+def project_inputs(dims, theta, X, Z):
+    """Z[k] = b + U X[k] for every row of the dense inputs X (K x m), as one matrix product: every model's
+    input pre-activations (G rows of U and b; b follows U in every layout), hoisted out of the recurrence."""
+    oU, G, m = dims[D_OU], dims[D_G], dims[D_M]
+    ob = oU + G * m
+    np.dot(X, theta[oU:ob].reshape((G, m)).T, Z)
+    b = theta[ob:ob + G]
+    for k in range(Z.shape[0]):
+        zk = Z[k]
+        for r in range(G):
+            zk[r] += b[r]
 
 
 @njit(cache=True, fastmath=FAST)

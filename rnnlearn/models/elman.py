@@ -24,7 +24,7 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
     oU = n * n
     ob = oU + n * m
     for i in range(n):
-        s_out[i] = row_dot(theta, i * n, s_prev, 0, n) + row_input(theta, oU + i * m, ob + i, x, xi)
+        s_out[i] = row_dot(theta, i * n, s_prev, 0, n) + row_input(theta, oU, ob, m, i, x, xi)
     tanh_inplace(s_out)  # vectorised (vecmath): the C library's tanh was a third of the step at n = 64
 
 

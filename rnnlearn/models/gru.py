@@ -41,7 +41,7 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
         for p in range(3):
             r = p * n + k
             a = row_dot(theta, r * n, s_prev, 0, n)
-            b = row_input(theta, oU + r * m, ob + r, x, xi)
+            b = row_input(theta, oU, ob, m, r, x, xi)
             if p == 0:
                 zz = a + b
             elif p == 1:

@@ -9,6 +9,9 @@ LSTM = 1
 GRU = 2
 CLOCKWORK = 3
 
+# the one-hot index xi passed to a step whose x holds the input pre-activations b + U x_t already
+PROJECTED = -2
+
 # losses
 MSE = 0
 XENT = 1

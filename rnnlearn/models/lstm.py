@@ -42,7 +42,7 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
         z3 = 0.0
         for q in range(4):
             r = q * n + k
-            a = row_dot(theta, r * n, s_prev, 0, n) + row_input(theta, oU + r * m, ob + r, x, xi)
+            a = row_dot(theta, r * n, s_prev, 0, n) + row_input(theta, oU, ob, m, r, x, xi)
             if q == 0:
                 z0 = a
             elif q == 1:
