@@ -193,18 +193,12 @@ def apply_update_sparse(codes, hyper, moments, counts, u, theta, grad, lo, rows,
 
 @njit(cache=True)
 def _sparse_sum(theta, grad, lo, hi, width, cols, skip_lo, skip_hi, f):
-    """f != 0: theta += f grad; f == 0: return sum grad^2 (theta is grad). Over every entry except
-    [skip_lo, skip_hi), and inside [lo, hi) only the columns `cols`."""
-    P = grad.shape[0]
+    """f != 0: theta += f grad; f == 0: return sum grad^2. Over every entry except [skip_lo, skip_hi), and
+    inside [lo, hi) only the columns `cols`."""
     sq = 0.0
-    for a, b in ((0, lo), (hi, P)):
-        for c, d in ((a, min(b, skip_lo)), (max(a, skip_hi), b)):
-            if f == 0.0:
-                for q in range(c, d):
-                    sq += grad[q] * grad[q]
-            else:
-                for q in range(c, d):
-                    theta[q] += f * grad[q]
+    for a, b in ((0, lo), (hi, grad.shape[0])):
+        sq += _dense_part(theta, grad, a, min(b, skip_lo), f)
+        sq += _dense_part(theta, grad, max(a, skip_hi), b, f)
     if hi > lo:
         for c in cols:
             if c >= 0:
@@ -214,3 +208,19 @@ def _sparse_sum(theta, grad, lo, hi, width, cols, skip_lo, skip_hi, f):
                     else:
                         theta[q] += f * grad[q]
     return sq
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _dense_part(theta, grad, a, b, f):
+    if b <= a:
+        return 0.0
+    t = theta[a:b]  # sliced first, so the loops vectorise (no wraparound checks)
+    g = grad[a:b]
+    if f == 0.0:
+        sq = 0.0
+        for q in range(b - a):
+            sq += g[q] * g[q]
+        return sq
+    for q in range(b - a):
+        t[q] += f * g[q]
+    return 0.0
