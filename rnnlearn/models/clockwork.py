@@ -29,6 +29,7 @@ from numba import njit
 
 from .layout import FAST, D_M, D_N
 from .common import add_input_row, input_and_bias_grad, row_dot, row_input
+from .vecmath import tanh_inplace
 
 
 @njit(cache=True, fastmath=FAST)
@@ -59,8 +60,8 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
         oW = w_offset(n, k, i)
         for a in range(k):
             row = lo + a
-            acc = row_dot(theta, oW + a * width, s_prev, lo, width) + row_input(theta, oU, ob, m, row, x, xi)
-            s_out[row] = np.tanh(acc)
+            s_out[row] = row_dot(theta, oW + a * width, s_prev, lo, width) + row_input(theta, oU, ob, m, row, x, xi)
+        tanh_inplace(s_out[lo:lo + k])
 
 
 @njit(cache=True, fastmath=FAST)

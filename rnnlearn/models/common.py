@@ -9,11 +9,6 @@ from .layout import D_G, D_M, D_OU, FAST, PROJECTED
 
 
 @njit(cache=True, fastmath=FAST)
-def sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-@njit(cache=True, fastmath=FAST)
 def row_dot(theta, w, v, lo, width):
     """sum_j theta[w + j] * v[lo + j] for j < width: a row of W (at offset w) times (part of) the state."""
     row = theta[w:w + width]  # slices first: indices from range() are provably >= 0, so no wraparound

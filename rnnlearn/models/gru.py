@@ -24,39 +24,28 @@ import numpy as np
 from numba import njit
 
 from .layout import FAST, D_M, D_N
-from .common import add_input_row, input_and_bias_grad, row_dot, row_input, sigmoid
+from .common import add_input_row, input_and_bias_grad, row_dot, row_input
+from .vecmath import sigmoid_inplace, tanh_inplace
 
 
 @njit(cache=True, fastmath=FAST)
 def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
+    """Pre-activations into the cache rows they end in, the gates activated a block at a time (vecmath)."""
     m, n = dims[D_M], dims[D_N]
     oU = 3 * n * n
     ob = oU + 3 * n * m
     obr = ob + 3 * n
+    for r in range(2 * n):
+        cache_out[r] = row_dot(theta, r * n, s_prev, 0, n) + row_input(theta, oU, ob, m, r, x, xi)
     for k in range(n):
-        zz = 0.0
-        zr = 0.0
-        qq = 0.0
-        zu = 0.0
-        for p in range(3):
-            r = p * n + k
-            a = row_dot(theta, r * n, s_prev, 0, n)
-            b = row_input(theta, oU, ob, m, r, x, xi)
-            if p == 0:
-                zz = a + b
-            elif p == 1:
-                zr = a + b
-            else:
-                qq = a + theta[obr + k]
-                zu = b
-        zg = sigmoid(zz)
-        rg = sigmoid(zr)
-        hh = np.tanh(zu + rg * qq)
-        s_out[k] = zg * s_prev[k] + (1.0 - zg) * hh
-        cache_out[k] = zg
-        cache_out[n + k] = rg
-        cache_out[2 * n + k] = hh
-        cache_out[3 * n + k] = qq
+        cache_out[3 * n + k] = row_dot(theta, (2 * n + k) * n, s_prev, 0, n) + theta[obr + k]
+    sigmoid_inplace(cache_out[0:2 * n])
+    for k in range(n):
+        cache_out[2 * n + k] = row_input(theta, oU, ob, m, 2 * n + k, x, xi) + cache_out[n + k] * cache_out[3 * n + k]
+    tanh_inplace(cache_out[2 * n:3 * n])
+    for k in range(n):
+        zg = cache_out[k]
+        s_out[k] = zg * s_prev[k] + (1.0 - zg) * cache_out[2 * n + k]
 
 
 @njit(cache=True, fastmath=FAST)

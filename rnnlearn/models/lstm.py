@@ -25,53 +25,39 @@ import numpy as np
 from numba import njit
 
 from .layout import FAST, D_M, D_N
-from .common import add_input_row, input_and_bias_grad, row_dot, row_input, sigmoid
+from .common import add_input_row, input_and_bias_grad, row_dot, row_input
+from .vecmath import sigmoid_inplace, tanh_inplace
 
 
 @njit(cache=True, fastmath=FAST)
 def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
+    """The 4n pre-activations go into the cache rows they end in (i, f, o, g), the gates are activated a
+    block at a time (vecmath: vectorised), then the cell update; the output gate's peephole sees c_t."""
     m, n = dims[D_M], dims[D_N]
     peep = aux[0] != 0.0
     oU = 4 * n * n
     ob = oU + 4 * n * m
     op = ob + 4 * n
+    for r in range(4 * n):
+        cache_out[r] = row_dot(theta, r * n, s_prev, 0, n) + row_input(theta, oU, ob, m, r, x, xi)
+    cp = s_prev[n:2 * n]
+    if peep:
+        for k in range(n):
+            cache_out[k] += theta[op + k] * cp[k]
+            cache_out[n + k] += theta[op + n + k] * cp[k]
+    sigmoid_inplace(cache_out[0:2 * n])
+    tanh_inplace(cache_out[3 * n:4 * n])
     for k in range(n):
-        z0 = 0.0
-        z1 = 0.0
-        z2 = 0.0
-        z3 = 0.0
-        for q in range(4):
-            r = q * n + k
-            a = row_dot(theta, r * n, s_prev, 0, n) + row_input(theta, oU, ob, m, r, x, xi)
-            if q == 0:
-                z0 = a
-            elif q == 1:
-                z1 = a
-            elif q == 2:
-                z2 = a
-            else:
-                z3 = a
-        cp = s_prev[n + k]
-        if peep:
-            z0 += theta[op + k] * cp
-            z1 += theta[op + n + k] * cp
-        ig = sigmoid(z0)
-        fg = sigmoid(z1)
-        gg = np.tanh(z3)
-        c = fg * cp + ig * gg
-        if peep:
-            z2 += theta[op + 2 * n + k] * c
-        og = sigmoid(z2)
-        tc = np.tanh(c)
-        s_out[k] = og * tc
+        c = cache_out[n + k] * cp[k] + cache_out[k] * cache_out[3 * n + k]
         s_out[n + k] = c
-        cache_out[k] = ig
-        cache_out[n + k] = fg
-        cache_out[2 * n + k] = og
-        cache_out[3 * n + k] = gg
-        cache_out[4 * n + k] = tc
+        cache_out[4 * n + k] = c
         if peep:
             cache_out[5 * n + k] = c
+            cache_out[2 * n + k] += theta[op + 2 * n + k] * c
+    sigmoid_inplace(cache_out[2 * n:3 * n])
+    tanh_inplace(cache_out[4 * n:5 * n])
+    for k in range(n):
+        s_out[k] = cache_out[2 * n + k] * cache_out[4 * n + k]
 
 
 @njit(cache=True, fastmath=FAST)

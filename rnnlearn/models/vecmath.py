@@ -89,3 +89,10 @@ def tanh_inplace(v):
     for i in range(v.shape[0]):
         v[i] = tanh(v[i])
 
+
+
+@njit(cache=True, fastmath={"contract"}, error_model="numpy")
+def sigmoid_inplace(v):
+    """v[i] = 1 / (1 + exp(-v[i])) for a 1-D array, vectorised."""
+    for i in range(v.shape[0]):
+        v[i] = sigmoid(v[i])
