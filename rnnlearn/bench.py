@@ -252,6 +252,19 @@ def ratios(rows) -> list[str]:
     return lines
 
 
+def word_lm_line(with_numpy: bool) -> str:
+    """The classic tutorial's word language model step (vocabulary 8000, hidden 100, one SGD step on a
+    sentence of 20 words), against the tutorial's algorithm in plain numpy in this process."""
+    from .experiments.word_lm_step import time_word_lm_step
+    ours = time_word_lm_step()
+    line = f"\nword LM step (vocabulary 8000, hidden 100, 20 words, SGD): rnnlearn {ours:.2f} ms"
+    if with_numpy:
+        from .bench_refs import numpy_word_lm_step
+        ref = numpy_word_lm_step(vocab=8000, hidden=100, bptt_truncate=4, sentence_len=20)["ms_per_sentence"]
+        line += f", numpy tutorial {ref:.2f} ms (ratio {ref / ours:.1f})"
+    return line
+
+
 def _csv_list(text, kind=str):
     try:
         return [kind(v) for v in text.split(",") if v.strip()]
@@ -290,6 +303,8 @@ def run(args) -> int:
         raise ValueError(f"--batch must be positive integers, got {args.batch!r}")
     rows = run_bench(models, learners, sizes, args.T, args.threads, args.min_seconds, args.repeats, compare,
                      args.max_rtrl_n, batches=batches)
+    if args.word_lm:
+        print(word_lm_line("numpy" in compare))
     if compare:
         print("\nratios (same command, same machine):")
         for line in ratios(rows):
@@ -321,6 +336,8 @@ def add_parser(sub):
     p.add_argument("--compare", default="", help="references to time too: torch,jax,numpy (the same networks) "
                    "and blas (numpy's BLAS on RTRL's and the EKF's dominant products)")
     p.add_argument("--no-cold", action="store_true", help="skip the fresh-process compile measurement")
+    p.add_argument("--word-lm", action="store_true", help="also time the classic tutorial's word language model "
+                   "step (vocabulary 8000, hidden 100, 20 words; with --compare numpy, its numpy version too)")
     p.add_argument("--csv", default=None, help="also write the rows to this CSV file")
     p.set_defaults(func=run)
 

@@ -45,3 +45,12 @@ def test_bad_bench_input_is_one_line():
                               "--min-seconds", "0.001", "--repeats", "1", *args], capture_output=True, text=True)
         assert res.returncode == 2, (args, res.stderr)
         assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_word_lm_step_is_timed_on_the_tutorial_network():
+    import re
+    from rnnlearn.bench import word_lm_line
+    line = word_lm_line(with_numpy=False)
+    assert "vocabulary 8000, hidden 100, 20 words" in line
+    ms = float(re.search(r"rnnlearn ([0-9.]+) ms", line).group(1))
+    assert 0 < ms < 1000

@@ -16,6 +16,24 @@ from rnnlearn.optim import sgd
 from rnnlearn.tasks import Chunk
 
 
+def time_word_lm_step(vocab=8000, hidden=100, words=20, repeats=30, seed=0) -> float:
+    """Milliseconds per SGD step on one sentence of `words` random words (after a warm-up step)."""
+    model = Elman(vocab, hidden, vocab, loss="xent")
+    theta = model.init_params(seed)
+    w = np.random.default_rng(seed).integers(0, vocab, size=words + 1)
+    xs, ys = np.zeros((words, vocab)), np.zeros((words, vocab))
+    xs[np.arange(words), w[:-1]] = 1.0
+    ys[np.arange(words), w[1:]] = 1.0
+    sentence = Chunk.make(xs, ys, x_index=w[:-1])
+    learner = BPTT(window=words)
+    state = learner.init(model, theta, sgd(0.005))
+    learner.train(model, theta, state, sentence)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        learner.train(model, theta, state, sentence)
+    return (time.perf_counter() - t0) / repeats * 1e3
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--vocab", type=int, default=8000)
@@ -24,20 +42,9 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=30)
     args = ap.parse_args(argv)
     V, n, T = args.vocab, args.hidden, args.words
-    model = Elman(V, n, V, loss="xent")
-    theta = model.init_params(0)
-    w = np.random.default_rng(0).integers(0, V, size=T + 1)
-    sentence = Chunk.make(np.eye(V)[w[:-1]], np.eye(V)[w[1:]], x_index=w[:-1])
-    learner = BPTT(window=T)
-    state = learner.init(model, theta, sgd(0.005))
-    learner.train(model, theta, state, sentence)
-    t0 = time.perf_counter()
-    for _ in range(args.repeats):
-        learner.train(model, theta, state, sentence)
-    ours = (time.perf_counter() - t0) / args.repeats * 1e3
+    ours = time_word_lm_step(V, n, T, args.repeats)
     from rnnlearn.bench_refs import numpy_word_lm_step
-    ref = numpy_word_lm_step(vocab=V, hidden=n, bptt_truncate=4, sentence_len=T)
-    theirs = ref.get("ms_per_sentence")
+    theirs = numpy_word_lm_step(vocab=V, hidden=n, bptt_truncate=4, sentence_len=T)["ms_per_sentence"]
     print(f"word LM step (vocabulary {V}, hidden {n}, {T} words): rnnlearn {ours:.2f} ms, numpy tutorial "
           f"{theirs:.2f} ms -> {theirs / ours:.1f}x")
 
