@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import cell
-from .layout import D_LEN, D_C, D_G, D_KIND, D_LOSS, D_M, D_N, D_O, D_P, D_PREC, D_S, LOSSES
+from .layout import DIMS_CLASSES, LOSSES
 from .readout import readout
 from .sequence import forward as _forward_kernel
 from .sequence import total_loss
@@ -46,11 +46,10 @@ class Model:
             off += size
         self.n_params = off
         self.n_rec = self._offsets["V"][0]
-        dims = np.zeros(D_LEN, dtype=np.int64)
-        dims[D_KIND], dims[D_M], dims[D_N], dims[D_O] = self.kind, self.n_in, self.n_hidden, self.n_out
-        dims[D_LOSS], dims[D_S], dims[D_G], dims[D_C] = LOSSES[loss], self.n_state, self.n_delta, self.n_cache
-        dims[D_PREC], dims[D_P] = self.n_rec, self.n_params
-        self.dims = dims
+        # the kernels' view of the model: a tuple whose class says the kind (layout.py)
+        self.dims = DIMS_CLASSES[self.kind](
+            kind=self.kind, m=self.n_in, n=self.n_hidden, o=self.n_out, loss=LOSSES[loss], S=int(self.n_state),
+            G=int(self.n_delta), C=int(self.n_cache), prec=self.n_rec, P=self.n_params)
         self.aux = np.ascontiguousarray(self.make_aux(), dtype=np.float64)
 
     # --- what a subclass defines -------------------------------------------------------------------
