@@ -96,8 +96,8 @@ def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi
     for q in range(dims[D_PREC] if not direct else oc, P):
         g[q] = 0.0
     a, b, c, d = _newest_rows(newest, n_inject, H)
-    readout_vjp_rows(dims, theta, s_next, dy, a, b, g, dh, tmp, direct)
-    readout_vjp_rows(dims, theta, s_next, dy, c, d, g, dh, tmp, False)
+    readout_vjp_rows(dims[:], theta, s_next, dy, a, b, g, dh, tmp, direct)
+    readout_vjp_rows(dims[:], theta, s_next, dy, c, d, g, dh, tmp, False)
     delta[:, :] = 0.0
     ds[:] = 0.0
     for age in range(L):
@@ -162,7 +162,7 @@ def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, 
                 ctr)
         t = t_hi
         if ctr[3] == k1:
-            bad = read_out(dims, theta, ctr[4], ctr[1], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
+            bad = read_out(dims[:], theta, ctr[4], ctr[1], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
             ctr[4] = 0
             if bad >= 0:
                 return NONFINITE_LOSS, bad
@@ -174,7 +174,7 @@ def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, 
                 gacc += g
             ctr[3] = 0
     if ctr[4] > 0:  # steps of this chunk still waiting for their window: their losses now
-        bad = read_out(dims, theta, ctr[4], ctr[1], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
+        bad = read_out(dims[:], theta, ctr[4], ctr[1], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
         ctr[4] = 0
         if bad >= 0:
             return NONFINITE_LOSS, bad
@@ -203,7 +203,7 @@ def tbptt_batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, f
             advance(dims, aux, theta, xs[b], xis[b], resets[b], t, t_hi, s[b], s_prev[b], s_next[b], x[b], xi[b],
                     cache[b], reset[b], tabs[b], tloc[b], ctr[b])
             if full:
-                bad[b] = read_out(dims, theta, ctr[b, 4], ctr[b, 1], s_next[b], yhat[b], dy[b], tloc[b], tabs[b],
+                bad[b] = read_out(dims[:], theta, ctr[b, 4], ctr[b, 1], s_next[b], yhat[b], dy[b], tloc[b], tabs[b],
                                   ys[b], mask[b], losses[b])
                 ctr[b, 4] = 0
                 window_backward(dims, aux, theta, k1, ctr[b, 2], ctr[b, 1], s_prev[b], s_next[b], x[b], xi[b],
@@ -222,7 +222,7 @@ def tbptt_batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, f
     for b in prange(B):
         bad[b] = -1
         if ctr[b, 4] > 0:
-            bad[b] = read_out(dims, theta, ctr[b, 4], ctr[b, 1], s_next[b], yhat[b], dy[b], tloc[b], tabs[b],
+            bad[b] = read_out(dims[:], theta, ctr[b, 4], ctr[b, 1], s_next[b], yhat[b], dy[b], tloc[b], tabs[b],
                               ys[b], mask[b], losses[b])
             ctr[b, 4] = 0
         if flush and ctr[b, 3] > 0:

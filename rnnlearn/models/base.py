@@ -121,13 +121,13 @@ class Model:
         cache = np.zeros(max(self.n_cache, 1))
         cell.step(self.dims, self.aux, theta, np.ascontiguousarray(s_prev, dtype=np.float64),
                   np.ascontiguousarray(x, dtype=np.float64), int(xi), int(t), s, cache)
-        readout(self.dims, theta, s, y)
+        readout(self.dims[:], theta, s, y)
         return s, y
 
     def sequence_loss(self, theta, chunk, s0=None) -> float:
         """Total loss sum_t mask_t l_t over a chunk."""
         _, yhat = self.forward(theta, chunk, s0)
-        return float(total_loss(self.dims, yhat, chunk.ys, chunk.mask))
+        return float(total_loss(self.dims[:], yhat, chunk.ys, chunk.mask))
 
     def mean_loss(self, theta, chunk, s0=None) -> float:
         """Loss per unit of mask weight: the figure reported as train or test loss."""

@@ -2,9 +2,10 @@
 the D_* constants below, plus `aux`, a float64 array of model-specific extras (e.g. clock periods).
 Each model kind has its own dims class (DIMS_CLASSES), so the kind is part of the numba type of `dims`:
 `cell` picks the model's kernels while typing, and a learner compiles only the kind it is called with
-(a runtime test of dims[D_KIND] would compile every kind's code into it). Module-level integers are
-compile-time constants to numba, so `dims[D_N]` is a static tuple index, and every kernel stays cacheable
-on disk (no functions passed as arguments; see DESIGN.md)."""
+(a runtime test of dims[D_KIND] would compile every kind's code into it). Code that does not depend on the
+kind (the readout, the losses) is passed `dims[:]`, a plain tuple of the same ints, so it compiles once for
+all kinds. Module-level integers are compile-time constants to numba, so `dims[D_N]` is a static tuple
+index, and every kernel stays cacheable on disk (no functions passed as arguments; see DESIGN.md)."""
 
 from collections import namedtuple
 
