@@ -31,24 +31,24 @@ from .layout import ClockworkDims, ElmanDims, GRUDims, LSTMDims
 MODULES = {ElmanDims: elman, LSTMDims: lstm, GRUDims: gru, ClockworkDims: clockwork}
 
 
+def _kernel(name, cls, got, error):
+    """The kernel `name` of the model whose dims class is cls; raises `error` for any other (got: what came)."""
+    if cls not in MODULES:
+        raise error(f"{name}: dims must be one of {', '.join(c.__name__ for c in MODULES)}, got {got}")
+    return getattr(MODULES[cls], name)
+
+
 def _interface(signature):
     """The interface function named like `signature`: calls that model module's kernel of the same name."""
     name = signature.__name__
 
     @functools.wraps(signature)
     def call(dims, *args):  # from Python
-        if type(dims) not in MODULES:
-            raise TypeError(f"{name}: dims must be a model's dims ({', '.join(c.__name__ for c in MODULES)}), "
-                            f"got {type(dims).__name__}")
-        return getattr(MODULES[type(dims)], name)(dims, *args)
+        return _kernel(name, type(dims), type(dims).__name__, TypeError)(dims, *args)
 
     @overload(call)
     def typed(dims, *args):  # from a kernel: resolved once per numba type of dims
-        cls = getattr(dims, "instance_class", None)
-        if cls not in MODULES:
-            raise TypingError(f"{name}: dims must be a model's dims ({', '.join(c.__name__ for c in MODULES)}), "
-                              f"got {dims}")
-        kernel = getattr(MODULES[cls], name)
+        kernel = _kernel(name, getattr(dims, "instance_class", None), dims, TypingError)
 
         def impl(dims, *args):
             kernel(dims, *args)
