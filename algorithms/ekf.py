@@ -365,7 +365,7 @@ def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout,
             advance(dims, aux, theta, xs, xis, resets, t, t + 1, s, rs_prev, rs_next, rx, rxi, rcache, rreset,
                     rtabs, rtloc, rctr, rs_prev[:0])  # the step, kept in the ring as truncated BPTT keeps it
             kr = rctr[1]
-        readout(dims, theta, s, yhat)
+        readout(dims[:], theta, s, yhat)
         lt = loss_only(loss_kind, yhat, ys[t], mask[t])
         losses[t] = lt
         ctr[0] += 1
@@ -401,7 +401,7 @@ def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout,
                                            rcache, rreset, rtabs, delta, ds, ds2, g)
                     for q in range(PR):
                         Hrec[k, q] = g[q]
-        gather_jacobian(dims, s, Jp, Hrec, perm, Hp)
+        gather_jacobian(dims[:], s, Jp, Hrec, perm, Hp)
         if record:
             for r in range(perm.shape[0]):
                 for k in range(o):

@@ -59,7 +59,7 @@ def rtrl_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, losses,
         ctr[1] = 1 - ctr[1]
         for j in range(S):
             s[j] = s_new[j]
-        readout(dims, theta, s, yhat)
+        readout(dims[:], theta, s, yhat)
         lt = loss_grad(loss_kind, yhat, ys[t], mask[t], dy)
         losses[t] = lt
         ctr[0] += 1
@@ -70,7 +70,7 @@ def rtrl_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, losses,
         ds[:] = 0.0
         for q in range(PR, P):
             g[q] = 0.0
-        readout_vjp(dims, theta, s, dy, g, ds)
+        readout_vjp(dims[:], theta, s, dy, g, ds)
         np.dot(ds, Mn, g[:PR])
         if update:
             apply_update(codes, hyper, moments, counts, u, theta, g)

@@ -104,11 +104,11 @@ def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi
         g[q] = 0.0
     a, b, c, d = _newest_rows(newest, n_inject, H)
     v_mode = V_SKIP if fused else V_WRITE if direct else V_ADD
-    readout_vjp_rows(dims, theta, s_next, dy, a, b, g, dh, tmp, v_mode)
-    readout_vjp_rows(dims, theta, s_next, dy, c, d, g, dh, tmp, V_SKIP if fused else V_ADD)
+    readout_vjp_rows(dims[:], theta, s_next, dy, a, b, g, dh, tmp, v_mode)
+    readout_vjp_rows(dims[:], theta, s_next, dy, c, d, g, dh, tmp, V_SKIP if fused else V_ADD)
     if fused:  # after both blocks' DH, which need the old V
-        readout_sgd_rows(dims, theta, s_next, dy, a, b, sgd_lr)
-        readout_sgd_rows(dims, theta, s_next, dy, c, d, sgd_lr)
+        readout_sgd_rows(dims[:], theta, s_next, dy, a, b, sgd_lr)
+        readout_sgd_rows(dims[:], theta, s_next, dy, c, d, sgd_lr)
     delta[:, :] = 0.0
     ds[:] = 0.0
     for age in range(L):
@@ -125,7 +125,7 @@ def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi
         ds, ds2 = ds2, ds
     onehot = xi[0] >= 0
     if onehot:
-        clear_input_columns(dims, g, gcols)
+        clear_input_columns(dims[:], g, gcols)
     cell.param_grad(dims, aux, theta, s_prev, x, xi, cache, delta, g)
     if onehot:
         distinct_columns(xi, gcols)
@@ -164,7 +164,7 @@ def advance(dims, aux, theta, xs, xis, resets, t_lo, t_hi, s, s_prev, s_next, x,
     S = dims[D_S]
     projected = t_hi - t_lo > 1 and z.shape[0] >= t_hi - t_lo and xis[t_lo] < 0
     if projected:
-        project_inputs(dims, theta, xs[t_lo:t_hi], z[:t_hi - t_lo])
+        project_inputs(dims[:], theta, xs[t_lo:t_hi], z[:t_hi - t_lo])
     for t in range(t_lo, t_hi):
         k = ctr[1] + 1
         if k == H:
@@ -173,9 +173,11 @@ def advance(dims, aux, theta, xs, xis, resets, t_lo, t_hi, s, s_prev, s_next, x,
         if resets[t]:
             s[:] = 0.0
         reset[k] = resets[t]
-        s_prev[k, :] = s
+        for j in range(S):  # loops, not slice copies: those cost numba about 1.5 s more to compile
+            s_prev[k, j] = s[j]
         if xis[t] < 0:
-            x[k, :] = xs[t]
+            for j in range(xs.shape[1]):
+                x[k, j] = xs[t, j]
         xi[k] = xis[t]
         tabs[k] = ctr[0]
         tloc[k] = t
@@ -202,7 +204,7 @@ def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, 
     update: apply the optimizer after each window, else add the window's gradient into gacc.
     flush: at the end, also sweep the errors still waiting for a window. Returns (status, step)."""
     T = xs.shape[0]
-    sgd_lr = fused_sgd_lr(dims, codes, hyper, s_next, update)
+    sgd_lr = fused_sgd_lr(dims[:], codes, hyper, s_next, update)
     t = 0
     while t < T:
         t_hi = min(T, t + k1 - ctr[3])
@@ -210,19 +212,19 @@ def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, 
                 ctr, z)
         t = t_hi
         if ctr[3] == k1:
-            bad = read_out(dims, theta, ctr[4], ctr[1], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
+            bad = read_out(dims[:], theta, ctr[4], ctr[1], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
             ctr[4] = 0
             if bad >= 0:
                 return NONFINITE_LOSS, bad
             window_backward(dims, aux, theta, k1, ctr[2], ctr[1], s_prev, s_next, x, xi, cache, dy, dh, reset,
                             tabs, delta, ds, ds2, tmp, g, gcols, sgd_lr)
             if update:
-                update_params(dims, codes, hyper, moments, counts, u, theta, g, xi, gcols, sgd_lr)
+                update_params(dims[:], codes, hyper, moments, counts, u, theta, g, xi, gcols, sgd_lr)
             else:
                 gacc += g
             ctr[3] = 0
     if ctr[4] > 0:  # steps of this chunk still waiting for their window: their losses now
-        bad = read_out(dims, theta, ctr[4], ctr[1], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
+        bad = read_out(dims[:], theta, ctr[4], ctr[1], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
         ctr[4] = 0
         if bad >= 0:
             return NONFINITE_LOSS, bad
@@ -251,7 +253,7 @@ def tbptt_batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, f
             advance(dims, aux, theta, xs[b], xis[b], resets[b], t, t_hi, s[b], s_prev[b], s_next[b], x[b], xi[b],
                     cache[b], reset[b], tabs[b], tloc[b], ctr[b], z[b])
             if full:
-                bad[b] = read_out(dims, theta, ctr[b, 4], ctr[b, 1], s_next[b], yhat[b], dy[b], tloc[b], tabs[b],
+                bad[b] = read_out(dims[:], theta, ctr[b, 4], ctr[b, 1], s_next[b], yhat[b], dy[b], tloc[b], tabs[b],
                                   ys[b], mask[b], losses[b])
                 ctr[b, 4] = 0
                 window_backward(dims, aux, theta, k1, ctr[b, 2], ctr[b, 1], s_prev[b], s_next[b], x[b], xi[b],
@@ -271,7 +273,7 @@ def tbptt_batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, f
     for b in prange(B):
         bad[b] = -1
         if ctr[b, 4] > 0:
-            bad[b] = read_out(dims, theta, ctr[b, 4], ctr[b, 1], s_next[b], yhat[b], dy[b], tloc[b], tabs[b],
+            bad[b] = read_out(dims[:], theta, ctr[b, 4], ctr[b, 1], s_next[b], yhat[b], dy[b], tloc[b], tabs[b],
                               ys[b], mask[b], losses[b])
             ctr[b, 4] = 0
         if flush and ctr[b, 3] > 0:

@@ -49,7 +49,7 @@ def evaluate(model, theta, task, test: Chunk) -> dict:
     """Test loss (mean per unit of mask weight, from the zero state) and the task's own metrics."""
     states, yhat = model.forward(theta, test)
     from .models.sequence import total_loss
-    loss = float(total_loss(model.dims, yhat, test.ys, test.mask)) / max(float(test.mask.sum()), 1e-300)
+    loss = float(total_loss(model.dims[:], yhat, test.ys, test.mask)) / max(float(test.mask.sum()), 1e-300)
     out = {"test_loss": loss}
     out.update(task.metrics(yhat, test, model=model, theta=theta))
     return out
@@ -152,5 +152,5 @@ def _warm_up(model, learner, task, theta, optimizer) -> float:
     one = task.stream(0).next(3)
     model.forward(th, one)
     from .models.sequence import total_loss
-    total_loss(model.dims, np.zeros((1, model.n_out)), one.ys[:1], one.mask[:1])
+    total_loss(model.dims[:], np.zeros((1, model.n_out)), one.ys[:1], one.mask[:1])
     return time.perf_counter() - t0

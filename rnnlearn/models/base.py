@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 
 from . import cell
-from .layout import D_LEN, D_C, D_G, D_KIND, D_LOSS, D_M, D_N, D_O, D_OU, D_P, D_PREC, D_S, LOSSES
+from .layout import DIMS_CLASSES, LOSSES
 from .readout import readout
 from .sequence import forward as _forward_kernel
 from .sequence import total_loss
@@ -46,12 +46,11 @@ class Model:
             off += size
         self.n_params = off
         self.n_rec = self._offsets["V"][0]
-        dims = np.zeros(D_LEN, dtype=np.int64)
-        dims[D_KIND], dims[D_M], dims[D_N], dims[D_O] = self.kind, self.n_in, self.n_hidden, self.n_out
-        dims[D_LOSS], dims[D_S], dims[D_G], dims[D_C] = LOSSES[loss], self.n_state, self.n_delta, self.n_cache
-        dims[D_PREC], dims[D_P] = self.n_rec, self.n_params
-        dims[D_OU] = self._offsets[next(name for name, _ in blocks if name.startswith("U"))][0]
-        self.dims = dims
+        # the kernels' view of the model: a tuple whose class says the kind (layout.py)
+        self.dims = DIMS_CLASSES[self.kind](
+            kind=self.kind, m=self.n_in, n=self.n_hidden, o=self.n_out, loss=LOSSES[loss], S=int(self.n_state),
+            G=int(self.n_delta), C=int(self.n_cache), prec=self.n_rec, P=self.n_params,
+            oU=self._offsets[next(name for name, _ in blocks if name.startswith("U"))][0])
         self.aux = np.ascontiguousarray(self.make_aux(), dtype=np.float64)
 
     # --- what a subclass defines -------------------------------------------------------------------
@@ -123,13 +122,13 @@ class Model:
         cache = np.zeros(max(self.n_cache, 1))
         cell.step(self.dims, self.aux, theta, np.ascontiguousarray(s_prev, dtype=np.float64),
                   np.ascontiguousarray(x, dtype=np.float64), int(xi), int(t), s, cache)
-        readout(self.dims, theta, s, y)
+        readout(self.dims[:], theta, s, y)
         return s, y
 
     def sequence_loss(self, theta, chunk, s0=None) -> float:
         """Total loss sum_t mask_t l_t over a chunk."""
         _, yhat = self.forward(theta, chunk, s0)
-        return float(total_loss(self.dims, yhat, chunk.ys, chunk.mask))
+        return float(total_loss(self.dims[:], yhat, chunk.ys, chunk.mask))
 
     def mean_loss(self, theta, chunk, s0=None) -> float:
         """Loss per unit of mask weight: the figure reported as train or test loss."""

@@ -1,7 +1,10 @@
-"""The model interface as kernels that dispatch on the model's integer kind (DESIGN.md, "numba").
+"""The model interface: kernels that dispatch on the model's kind while numba types them (DESIGN.md, "numba").
 
-Every learner calls only these functions, so a new model is one module of kernels plus one branch in each
-function below. Signatures (all arrays float64 and C-contiguous unless said):
+`dims` is a tuple whose class names the model kind (layout.py, DIMS_CLASSES), so each function below resolves
+to the kernel of the same name in that model's module when a caller is compiled: a learner compiled for an
+Elman network contains only Elman code, and no branch on the kind runs. Called from Python, the functions run
+the same kernels. A new model is one module of kernels plus one entry in MODULES. Signatures (all arrays
+float64 and C-contiguous unless said):
 
 step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out)
     s_t = f(s_{t-1}, x_t; theta); writes the new state and whatever the derivatives need into cache_out.
@@ -16,82 +19,59 @@ jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J)
 add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M)
     M += Mbar_t = ds_t/dtheta_rec with s_{t-1} held fixed (M is S x P_rec), using the model's sparsity.
 """
-from numba import njit
+import functools
+
+from numba.core.errors import TypingError
+from numba.extending import overload
 
 from . import clockwork, elman, gru, lstm
-from .layout import CLOCKWORK, D_KIND, ELMAN, GRU, LSTM
+from .layout import ClockworkDims, ElmanDims, GRUDims, LSTMDims
+
+#: dims class -> the module of that model's kernels
+MODULES = {ElmanDims: elman, LSTMDims: lstm, GRUDims: gru, ClockworkDims: clockwork}
 
 
-@njit(cache=True)
-def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
-    kind = dims[D_KIND]
-    if kind == ELMAN:
-        elman.step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out)
-    elif kind == LSTM:
-        lstm.step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out)
-    elif kind == GRU:
-        gru.step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out)
-    elif kind == CLOCKWORK:
-        clockwork.step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out)
-    else:
-        raise ValueError("unknown model kind")
+def _kernel(name, cls, got, error):
+    """The kernel `name` of the model whose dims class is cls; raises `error` for any other (got: what came)."""
+    if cls not in MODULES:
+        raise error(f"{name}: dims must be one of {', '.join(c.__name__ for c in MODULES)}, got {got}")
+    return getattr(MODULES[cls], name)
 
 
-@njit(cache=True)
-def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out):
-    kind = dims[D_KIND]
-    if kind == ELMAN:
-        elman.vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out)
-    elif kind == LSTM:
-        lstm.vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out)
-    elif kind == GRU:
-        gru.vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out)
-    elif kind == CLOCKWORK:
-        clockwork.vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out)
-    else:
-        raise ValueError("unknown model kind")
+def _interface(signature):
+    """The interface function named like `signature`: calls that model module's kernel of the same name."""
+    name = signature.__name__
+
+    @functools.wraps(signature)
+    def call(dims, *args):  # from Python
+        return _kernel(name, type(dims), type(dims).__name__, TypeError)(dims, *args)
+
+    @overload(call)
+    def typed(dims, *args):  # from a kernel: resolved once per numba type of dims
+        kernel = _kernel(name, getattr(dims, "instance_class", None), dims, TypingError)
+
+        def impl(dims, *args):
+            kernel(dims, *args)
+        return impl
+
+    return call
 
 
-@njit(cache=True)
-def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
-    kind = dims[D_KIND]
-    if kind == ELMAN:
-        elman.param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g)
-    elif kind == LSTM:
-        lstm.param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g)
-    elif kind == GRU:
-        gru.param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g)
-    elif kind == CLOCKWORK:
-        clockwork.param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g)
-    else:
-        raise ValueError("unknown model kind")
+@_interface
+def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out): ...
 
 
-@njit(cache=True)
-def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
-    kind = dims[D_KIND]
-    if kind == ELMAN:
-        elman.jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J)
-    elif kind == LSTM:
-        lstm.jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J)
-    elif kind == GRU:
-        gru.jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J)
-    elif kind == CLOCKWORK:
-        clockwork.jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J)
-    else:
-        raise ValueError("unknown model kind")
+@_interface
+def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out): ...
 
 
-@njit(cache=True)
-def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
-    kind = dims[D_KIND]
-    if kind == ELMAN:
-        elman.add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M)
-    elif kind == LSTM:
-        lstm.add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M)
-    elif kind == GRU:
-        gru.add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M)
-    elif kind == CLOCKWORK:
-        clockwork.add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M)
-    else:
-        raise ValueError("unknown model kind")
+@_interface
+def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g): ...
+
+
+@_interface
+def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J): ...
+
+
+@_interface
+def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M): ...

@@ -1,7 +1,13 @@
-"""Integer codes shared by every kernel. Kernels receive a model as `dims`, an int64 array indexed by
+"""Integer codes shared by every kernel. Kernels receive a model as `dims`, a named tuple of ints indexed by
 the D_* constants below, plus `aux`, a float64 array of model-specific extras (e.g. clock periods).
-Module-level integers are compile-time constants to numba, so `if dims[D_KIND] == ELMAN:` costs nothing and
-every kernel stays cacheable on disk (no functions passed as arguments; see DESIGN.md)."""
+Each model kind has its own dims class (DIMS_CLASSES), so the kind is part of the numba type of `dims`:
+`cell` picks the model's kernels while typing, and a learner compiles only the kind it is called with
+(a runtime test of dims[D_KIND] would compile every kind's code into it). Code that does not depend on the
+kind (the readout, the losses) is passed `dims[:]`, a plain tuple of the same ints, so it compiles once for
+all kinds. Module-level integers are compile-time constants to numba, so `dims[D_N]` is a static tuple
+index, and every kernel stays cacheable on disk (no functions passed as arguments; see DESIGN.md)."""
+
+from collections import namedtuple
 
 # model kinds
 ELMAN = 0
@@ -30,6 +36,18 @@ D_PREC = 8   # number of recurrent parameters (everything before the readout V, 
 D_P = 9      # number of parameters
 D_OU = 10    # offset of the input weights U, a G x m block (one row per pre-activation)
 D_LEN = 11
+
+#: field names of the dims tuples, in the order of the D_* positions above
+DIMS_FIELDS = ("kind", "m", "n", "o", "loss", "S", "G", "C", "prec", "P", "oU")
+assert (D_KIND, D_M, D_N, D_O, D_LOSS, D_S, D_G, D_C, D_PREC, D_P, D_OU) == tuple(range(len(DIMS_FIELDS))) \
+    and len(DIMS_FIELDS) == D_LEN
+
+# one dims class per model kind: the kind is part of the numba type
+ElmanDims = namedtuple("ElmanDims", DIMS_FIELDS)
+LSTMDims = namedtuple("LSTMDims", DIMS_FIELDS)
+GRUDims = namedtuple("GRUDims", DIMS_FIELDS)
+ClockworkDims = namedtuple("ClockworkDims", DIMS_FIELDS)
+DIMS_CLASSES = {ELMAN: ElmanDims, LSTM: LSTMDims, GRU: GRUDims, CLOCKWORK: ClockworkDims}
 
 # Floating-point freedoms the kernels take: reassociating sums lets LLVM vectorise dot products, and
 # contraction fuses multiply-adds. Not the "no NaN / no Inf" assumptions, which would let the compiler
