@@ -83,12 +83,21 @@ def clear_input_columns(dims, g, cols):
 
 @njit(cache=True)
 def distinct_columns(XI, cols):
-    """cols = the distinct entries of XI, the rest -1 (cols has XI's length; sorted in place)."""
-    cols[:] = XI
-    cols.sort()
-    for k in range(cols.shape[0] - 1, 0, -1):
-        if cols[k] == cols[k - 1]:
-            cols[k] = -1
+    """cols = the distinct entries of XI, then -1s (cols has XI's length). A quadratic scan: windows are
+    short, and numba compiles a sort for over a second."""
+    count = 0
+    for k in range(XI.shape[0]):
+        c = XI[k]
+        seen = False
+        for j in range(count):
+            if cols[j] == c:
+                seen = True
+                break
+        if not seen:
+            cols[count] = c
+            count += 1
+    for j in range(count, cols.shape[0]):
+        cols[j] = -1
 
 
 @njit(cache=True, fastmath=FAST)
