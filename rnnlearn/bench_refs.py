@@ -1,6 +1,6 @@
 """External reference implementations that ``rnnlearn bench --compare`` times our kernels against.
 
-Every reference trains exactly the network of DESIGN.md, with exactly one training step:
+Every reference trains exactly rnnlearn's Elman network (rnnlearn/models/elman.py), with exactly one training step:
 
     h_0 = 0;  h_t = tanh(W h_{t-1} + U x_t + b);  y_hat_t = V h_t + c
     L = sum_t 0.5 ||y_hat_t - y_t||^2,  t = 1..T,  batch 1,  float64

@@ -1,6 +1,6 @@
 """Slow, obviously-right references in plain numpy, written from the equations, for the tests to trust.
 
-Elman (DESIGN.md): h_0 = 0; h_t = tanh(W h_{t-1} + U x_t + b); y_hat_t = V h_t + c; L = sum_t w_t l_t.
+Elman: h_0 = 0; h_t = tanh(W h_{t-1} + U x_t + b); y_hat_t = V h_t + c; L = sum_t w_t l_t.
 """
 import numpy as np
 

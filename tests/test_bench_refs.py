@@ -1,6 +1,6 @@
 """The benchmark references compute exactly our network and training step.
 
-The oracle is written here from the equations (DESIGN.md): a slow forward pass, central finite differences
+The oracle is written here from the equations (rnnlearn/models/elman.py): a slow forward pass, central finite differences
 for gradients, and a slow dense RTRL for the online updates. numpy references are always checked; torch and
 jax cases are added only for the backends installed here (collected at import time, never skipped).
 """

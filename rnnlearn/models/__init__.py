@@ -1,4 +1,4 @@
-"""Recurrent models behind one interface (DESIGN.md): the Python classes describe a model; the kernels in
+"""Recurrent models behind one interface (models/cell.py): the Python classes describe a model; the kernels in
 `cell` compute with it."""
 import numpy as np
 

@@ -1,4 +1,4 @@
-"""The model interface: kernels that dispatch on the model's kind while numba types them (DESIGN.md, "numba").
+"""The model interface: kernels that dispatch on the model's kind while numba types them.
 
 `dims` is a tuple whose class names the model kind (layout.py, DIMS_CLASSES), so each function below resolves
 to the kernel of the same name in that model's module when a caller is compiled: a learner compiled for an

@@ -20,6 +20,62 @@ def row_dot(theta, w, v, lo, width):
 
 
 @njit(cache=True, fastmath=FAST)
+def matvec_rows(theta, w, width, v, lo, rows, out):
+    """out[r] = sum_j theta[w + r width + j] v[lo + j] for r < rows: a row-major block of W times (part of)
+    the state. Four rows at a time share each load of v (half the loads of one dot product per row)."""
+    vv = v[lo:lo + width]
+    r = 0
+    while r + 4 <= rows:
+        q = w + r * width
+        w0 = theta[q:q + width]
+        w1 = theta[q + width:q + 2 * width]
+        w2 = theta[q + 2 * width:q + 3 * width]
+        w3 = theta[q + 3 * width:q + 4 * width]
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        a3 = 0.0
+        for j in range(width):
+            vj = vv[j]
+            a0 += w0[j] * vj
+            a1 += w1[j] * vj
+            a2 += w2[j] * vj
+            a3 += w3[j] * vj
+        out[r] = a0
+        out[r + 1] = a1
+        out[r + 2] = a2
+        out[r + 3] = a3
+        r += 4
+    while r < rows:
+        out[r] = row_dot(theta, w + r * width, v, lo, width)
+        r += 1
+
+
+@njit(cache=True, fastmath=FAST)
+def matvec_t_rows(theta, w, width, d, rows, out):
+    """out[j] += sum_r theta[w + r width + j] d[r] for j < width: the transposed product W^T d of a
+    row-major block, four rows per pass over out (a third of the loads and stores of one row per pass)."""
+    o = out[:width]
+    r = 0
+    while r + 4 <= rows:
+        q = w + r * width
+        w0 = theta[q:q + width]
+        w1 = theta[q + width:q + 2 * width]
+        w2 = theta[q + 2 * width:q + 3 * width]
+        w3 = theta[q + 3 * width:q + 4 * width]
+        d0, d1, d2, d3 = d[r], d[r + 1], d[r + 2], d[r + 3]
+        for j in range(width):
+            o[j] += w0[j] * d0 + w1[j] * d1 + w2[j] * d2 + w3[j] * d3
+        r += 4
+    while r < rows:
+        wr = theta[w + r * width:w + (r + 1) * width]
+        dr = d[r]
+        for j in range(width):
+            o[j] += wr[j] * dr
+        r += 1
+
+
+@njit(cache=True, fastmath=FAST)
 def row_input(theta, oU, ob, m, r, x, xi):
     """Row r's input pre-activation b_r + U_r x (U is G x m at offset oU, b at ob): a lookup when x is one-hot
     at xi >= 0, and x[r] itself when xi == PROJECTED (x then holds all G of them, computed for a whole window

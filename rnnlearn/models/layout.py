@@ -5,7 +5,7 @@ Each model kind has its own dims class (DIMS_CLASSES), so the kind is part of th
 (a runtime test of dims[D_KIND] would compile every kind's code into it). Code that does not depend on the
 kind (the readout, the losses) is passed `dims[:]`, a plain tuple of the same ints, so it compiles once for
 all kinds. Module-level integers are compile-time constants to numba, so `dims[D_N]` is a static tuple
-index, and every kernel stays cacheable on disk (no functions passed as arguments; see DESIGN.md)."""
+index, and every kernel stays cacheable on disk (no functions passed as arguments)."""
 
 from collections import namedtuple
 

@@ -1,4 +1,4 @@
-"""Per-step losses and their gradients with respect to the raw output y_hat (DESIGN.md):
+"""Per-step losses and their gradients with respect to the raw output y_hat:
 "mse": l = 0.5 ||y_hat - y||^2;  "xent": l = -sum_k y_k log softmax(y_hat)_k (y one-hot or soft).
 Each is multiplied by the step's weight w (the task's mask)."""
 import numpy as np
