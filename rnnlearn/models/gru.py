@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 from .layout import FAST, D_M, D_N
-from .common import add_input_row, input_and_bias_grad, row_dot, row_input
+from .common import add_input_row, input_and_bias_grad, matvec_rows, row_input
 from .vecmath import sigmoid_inplace, tanh_inplace
 
 
@@ -35,10 +35,12 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
     oU = 3 * n * n
     ob = oU + 3 * n * m
     obr = ob + 3 * n
+    matvec_rows(theta, 0, n, s_prev, 0, 2 * n, cache_out)
     for r in range(2 * n):
-        cache_out[r] = row_dot(theta, r * n, s_prev, 0, n) + row_input(theta, oU, ob, m, r, x, xi)
+        cache_out[r] += row_input(theta, oU, ob, m, r, x, xi)
+    matvec_rows(theta, 2 * n * n, n, s_prev, 0, n, cache_out[3 * n:4 * n])
     for k in range(n):
-        cache_out[3 * n + k] = row_dot(theta, (2 * n + k) * n, s_prev, 0, n) + theta[obr + k]
+        cache_out[3 * n + k] += theta[obr + k]
     sigmoid_inplace(cache_out[0:2 * n])
     for k in range(n):
         cache_out[2 * n + k] = row_input(theta, oU, ob, m, 2 * n + k, x, xi) + cache_out[n + k] * cache_out[3 * n + k]

@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from .layout import FAST, D_M, D_N
-from .common import add_input_row, input_and_bias_grad, row_dot, row_input
+from .common import add_input_row, input_and_bias_grad, matvec_rows, matvec_t_rows, row_input
 from .vecmath import sigmoid_inplace, tanh_inplace
 
 
@@ -38,8 +38,9 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
     oU = 4 * n * n
     ob = oU + 4 * n * m
     op = ob + 4 * n
+    matvec_rows(theta, 0, n, s_prev, 0, 4 * n, cache_out)
     for r in range(4 * n):
-        cache_out[r] = row_dot(theta, r * n, s_prev, 0, n) + row_input(theta, oU, ob, m, r, x, xi)
+        cache_out[r] += row_input(theta, oU, ob, m, r, x, xi)
     cp = s_prev[n:2 * n]
     if peep:
         for k in range(n):
@@ -91,13 +92,7 @@ def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_pr
         ds_prev_out[n + k] = dcp
     for j in range(n):
         ds_prev_out[j] = 0.0
-    for r in range(4 * n):
-        d = delta_out[r]
-        if d == 0.0:
-            continue
-        w = r * n
-        for j in range(n):
-            ds_prev_out[j] += theta[w + j] * d
+    matvec_t_rows(theta, 0, n, delta_out, 4 * n, ds_prev_out)
 
 
 @njit(cache=True, fastmath=FAST)
