@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 
 import numpy as np
 
@@ -85,11 +86,23 @@ def time_learner(model, learner, T: int = 100, min_seconds: float = 0.2, repeats
     state = learner.init(model, theta, sgd(1e-4))
     learner.train(model, theta, state, chunk)
     warm_s = time.perf_counter() - t0
+    peak_mb = _peak_mb(lambda: learner.train(model, theta, learner.init(model, theta, sgd(1e-4)), chunk))
     one = _time_calls(lambda: learner.train(model, theta, state, chunk), 1)
     calls = max(1, int(min_seconds / max(one, 1e-9)))
     times = [_time_calls(lambda: learner.train(model, theta, state, chunk), calls) for _ in range(repeats)]
     return {"us_per_step": 1e6 * float(np.median(times)) / (T * B), "us_per_step_min": 1e6 * min(times) / (T * B),
-            "state_mb": learner.state_bytes(state) / 2 ** 20, "warmup_s": warm_s}
+            "state_mb": learner.state_bytes(state) / 2 ** 20, "peak_mb": peak_mb, "warmup_s": warm_s}
+
+
+def _peak_mb(fn):
+    """Peak memory allocated through Python's allocators (numpy's arrays) while fn runs, in MiB: a fresh
+    learner state and one chunk, compiled code already loaded (the kernels allocate nothing themselves)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2 ** 20
+    finally:
+        tracemalloc.stop()
 
 
 def _time_calls(fn, calls):
@@ -185,13 +198,13 @@ def _blas_rows(sizes, threads, max_rtrl_n):
             yield {"impl": "blas", "model": "elman", "learner": "rtrl", "n": n, "batch": 1, "spec": "J M",
                    "params": None,
                    "us_per_step": flops_per_step("rtrl", model) / g / 1e3, "us_per_step_min": None,
-                   "state_mb": None, "warmup_s": None, "gflops": g}
+                   "state_mb": None, "peak_mb": None, "warmup_s": None, "gflops": g}
         if n <= MAX_N["ekf"]:
             g = refs.blas_rate_for_ekf(model.n_params, O_OUT, threads=threads)["total_gflops"]
             yield {"impl": "blas", "model": "elman", "learner": "ekf", "n": n, "batch": 1, "spec": "P H + update",
                    "params": None,
                    "us_per_step": flops_per_step("ekf", model) / g / 1e3, "us_per_step_min": None,
-                   "state_mb": None, "warmup_s": None, "gflops": g}
+                   "state_mb": None, "peak_mb": None, "warmup_s": None, "gflops": g}
 
 
 def _reference_rows(backend, sizes, T, threads, max_rtrl_n):
@@ -212,19 +225,20 @@ def _reference_rows(backend, sizes, T, threads, max_rtrl_n):
             yield {"impl": backend, "model": "elman", "learner": learner, "n": n, "batch": 1, "spec": learner,
                    "params": None,
                    "us_per_step": r["us_per_step"], "us_per_step_min": r.get("us_per_step_min"),
-                   "state_mb": None, "warmup_s": r.get("first_call_seconds"), "gflops": None}
+                   "state_mb": None, "peak_mb": None, "warmup_s": r.get("first_call_seconds"), "gflops": None}
 
 
 def _fmt(row) -> str:
     g = f"{row['gflops']:.1f}" if row.get("gflops") else "-"
     mb = f"{row['state_mb']:.3f}" if row.get("state_mb") is not None else "-"
+    pk = f"{row['peak_mb']:.3f}" if row.get("peak_mb") is not None else "-"
     w = f"{row['warmup_s']:.2f}" if row.get("warmup_s") is not None else "-"
     return (f"{row['impl']:<9} {row['model']:<10} {row['spec']:<8} {row['n']:>5} {row['batch']:>5} "
-            f"{row['us_per_step']:>12.2f} {g:>8} {mb:>10} {w:>8}")
+            f"{row['us_per_step']:>12.2f} {g:>8} {mb:>10} {pk:>10} {w:>8}")
 
 
 HEADER = (f"{'impl':<9} {'model':<10} {'learner':<8} {'n':>5} {'batch':>5} {'us/step':>12} {'GFLOP/s':>8} "
-          f"{'state MB':>10} {'warmup s':>8}")
+          f"{'state MB':>10} {'peak MB':>10} {'warmup s':>8}")
 
 
 def ratios(rows) -> list[str]:

@@ -23,6 +23,8 @@ def test_bench_writes_a_row_per_model_learner_size_and_batch(tmp_path):
     assert {(r["model"], r["learner"], r["n"], r["batch"]) for r in rows} == expected
     assert all(float(r["us_per_step"]) > 0 and math.isfinite(float(r["us_per_step"])) for r in rows)
     assert all(float(r["state_mb"]) > 0 for r in rows)
+    # peak memory while a fresh state trains one chunk: at least the state itself
+    assert all(float(r["peak_mb"]) >= float(r["state_mb"]) for r in rows)
     assert "us/step" in res.stdout
 
 
