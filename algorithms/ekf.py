@@ -62,6 +62,9 @@ from ..models.readout import readout
 from .base import NONFINITE_JACOBIAN, NONFINITE_LOSS, NOT_POSITIVE_DEFINITE, OK, Learner, check_int
 from .tbptt import advance
 
+# plain booleans for flags passed to callees: a literal True or False compiles the callee once more for each
+TRUE, FALSE = np.bool_(True), np.bool_(False)
+
 # flags[...]
 F_JAC, F_JOSEPH, F_NEED_REC = 0, 1, 2
 JAC_RTRL, JAC_TBPTT = 0, 1
@@ -412,7 +415,7 @@ def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout,
         rt = max(hyper[H_R_MIN], hyper[H_R] * hyper[H_R_DECAY] ** tg) / mask[t]
         qt = max(hyper[H_Q_MIN], hyper[H_Q] * hyper[H_Q_DECAY] ** tg)
         status = covariance_pass(gstart, poff, Pflat, ctr[2] != 0, joseph, hyper[H_Q_PENDING], Bt, Kt, Ct,
-                                 PJt, True, Hp, PHt)
+                                 PJt, TRUE, Hp, PHt)
         ctr[2] = 0
         if status == OK:
             status = measurement_update(theta, err, rt, joseph, perm, Hp, PHt, A, L, Bt, z, Kt, Ct, PJt)
@@ -421,7 +424,7 @@ def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout,
         ctr[2] = 1
         hyper[H_Q_PENDING] = qt
     if ctr[2] != 0:  # leave P up to date between calls
-        status = covariance_pass(gstart, poff, Pflat, True, joseph, hyper[H_Q_PENDING], Bt, Kt, Ct, PJt, False,
+        status = covariance_pass(gstart, poff, Pflat, TRUE, joseph, hyper[H_Q_PENDING], Bt, Kt, Ct, PJt, FALSE,
                                  Hp, PHt)
         ctr[2] = 0
         if status != OK:

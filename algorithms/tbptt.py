@@ -26,6 +26,11 @@ from ..models.readout import V_ADD, V_SKIP, V_WRITE, readout_rows, readout_sgd_r
 from ..optim import SGD, OptState, apply_update, apply_update_sparse
 from .base import NONFINITE_LOSS, OK, Learner, check_int
 
+# Numba compiles a callee once more for each literal constant it is passed (0, -1, True): constants that reach
+# a callee go through these numpy scalars, which it types as plain int64 (0.6-1.3 s of compile each).
+ZERO = np.int64(0)
+NONE = np.int64(-1)
+
 
 class TBPTTState(NamedTuple):
     s: np.ndarray        # (S,) state after the last step
@@ -69,7 +74,7 @@ def read_out(dims, theta, count, newest, s_next, yhat, dy, tloc, tabs, ys, mask,
     a, b, c, d = _newest_rows(newest, count, H)
     readout_rows(dims, theta, s_next, a, b, yhat)
     readout_rows(dims, theta, s_next, c, d, yhat)
-    bad = _loss_rows(dims, c, d, yhat, dy, tloc, tabs, ys, mask, losses, -1)  # the older rows first
+    bad = _loss_rows(dims, c, d, yhat, dy, tloc, tabs, ys, mask, losses, NONE)  # the older rows first
     return _loss_rows(dims, a, b, yhat, dy, tloc, tabs, ys, mask, losses, bad)
 
 
@@ -205,7 +210,7 @@ def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, 
     flush: at the end, also sweep the errors still waiting for a window. Returns (status, step)."""
     T = xs.shape[0]
     sgd_lr = fused_sgd_lr(dims[:], codes, hyper, s_next, update)
-    t = 0
+    t = ZERO
     while t < T:
         t_hi = min(T, t + k1 - ctr[3])
         advance(dims, aux, theta, xs, xis, resets, t, t_hi, s, s_prev, s_next, x, xi, cache, reset, tabs, tloc,
@@ -245,7 +250,7 @@ def tbptt_batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, f
     (prange over the batch, one core each), the mean gradient makes one update."""
     B = xs.shape[0]
     T = xs.shape[1]
-    t = 0
+    t = ZERO
     while t < T:
         t_hi = min(T, t + k1 - ctr[0, 3])
         full = ctr[0, 3] + (t_hi - t) == k1

@@ -185,7 +185,7 @@ def apply_update_sparse(codes, hyper, moments, counts, u, theta, grad, lo, rows,
         else:
             if skip_hi > skip_lo:
                 raise ValueError("a skipped block cannot be clipped")
-            norm = abs(f) * np.sqrt(_sparse_sum(grad, grad, lo, hi, width, cols, 0, 0, 0.0))
+            norm = abs(f) * np.sqrt(_sparse_sum(grad, grad, lo, hi, width, cols, skip_lo, skip_hi, 0.0))
             if norm > hyper[k, 0]:
                 f *= hyper[k, 0] / norm
     _sparse_sum(theta, grad, lo, hi, width, cols, skip_lo, skip_hi, f)
