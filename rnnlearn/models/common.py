@@ -19,6 +19,13 @@ def row_dot(theta, w, v, lo, width):
     return a
 
 
+@njit(cache=True, inline="always")
+def _four_rows(theta, q, width):
+    """Four consecutive rows of a row-major block starting at offset q, as slices."""
+    return (theta[q:q + width], theta[q + width:q + 2 * width], theta[q + 2 * width:q + 3 * width],
+            theta[q + 3 * width:q + 4 * width])
+
+
 @njit(cache=True, fastmath=FAST)
 def matvec_rows(theta, w, width, v, lo, rows, out):
     """out[r] = sum_j theta[w + r width + j] v[lo + j] for r < rows: a row-major block of W times (part of)
@@ -26,11 +33,7 @@ def matvec_rows(theta, w, width, v, lo, rows, out):
     vv = v[lo:lo + width]
     r = 0
     while r + 4 <= rows:
-        q = w + r * width
-        w0 = theta[q:q + width]
-        w1 = theta[q + width:q + 2 * width]
-        w2 = theta[q + 2 * width:q + 3 * width]
-        w3 = theta[q + 3 * width:q + 4 * width]
+        w0, w1, w2, w3 = _four_rows(theta, w + r * width, width)
         a0 = 0.0
         a1 = 0.0
         a2 = 0.0
@@ -58,11 +61,7 @@ def matvec_t_rows(theta, w, width, d, rows, out):
     o = out[:width]
     r = 0
     while r + 4 <= rows:
-        q = w + r * width
-        w0 = theta[q:q + width]
-        w1 = theta[q + width:q + 2 * width]
-        w2 = theta[q + 2 * width:q + 3 * width]
-        w3 = theta[q + 3 * width:q + 4 * width]
+        w0, w1, w2, w3 = _four_rows(theta, w + r * width, width)
         d0, d1, d2, d3 = d[r], d[r + 1], d[r + 2], d[r + 3]
         for j in range(width):
             o[j] += w0[j] * d0 + w1[j] * d1 + w2[j] * d2 + w3[j] * d3
