@@ -151,10 +151,14 @@ def _cost(config) -> float:
 
 #: learners that run the same compiled kernel (BPTT is truncated BPTT with k1 = k2)
 _KERNEL_FAMILY = {"bptt": "tbptt"}
+#: the order the first runs of kernel families start in: the two largest kernels side by side, then RTRL's,
+#: which reuses much of what they compiled. Default compare from an empty cache, 2 workers: compile 11.9 s
+#: of wall time (21.5 s summed over the workers) in this order, 14.4 s (22.8 s) with RTRL beside the EKF.
+_COMPILE_ORDER = ("ekf", "tbptt", "rtrl")
 
 
 def _schedule(todo):
-    """The order to start runs in: first one run of each kernel family, most expensive first, so that
+    """The order to start runs in: first one run of each kernel family (_COMPILE_ORDER first), so that
     workers compile different kernels side by side on a fresh install instead of all compiling the same
     one; then the rest, longest first (better packing on several workers)."""
     order = {h: k for k, (h, _) in enumerate(todo)}
@@ -165,6 +169,9 @@ def _schedule(todo):
                   c["learner"]["params"].get("batch", 1) > 1)
         (rest if family in seen else firsts).append((h, c))
         seen.add(family)
+    rank = {name: k for k, name in enumerate(_COMPILE_ORDER)}
+    firsts.sort(key=lambda hc: rank.get(_KERNEL_FAMILY.get(hc[1]["learner"]["name"], hc[1]["learner"]["name"]),
+                                        len(rank)))
     return firsts + rest
 
 

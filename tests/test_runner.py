@@ -190,3 +190,12 @@ def test_save_models(tmp_path):
     (m,) = Store(tmp_path).manifest().values()
     model, theta, task = load_model(tmp_path / m["model_path"])
     assert model.n_hidden == 4 and task.name == "add" and theta.shape == (model.n_params,)
+
+
+def test_first_runs_start_one_per_kernel_family_largest_kernels_first():
+    """On a fresh install the workers should compile different kernels side by side: the first runs are one
+    per kernel family (BPTT shares truncated BPTT's), the EKF's and truncated BPTT's before RTRL's."""
+    configs = expand(tiny(learners=["rtrl", "tbptt", "ekf", "bptt", "tbptt:k1=1,k2=5"], seeds=2))
+    order = [c["learner"]["name"] for _, c in runner._schedule([(config_hash(c), c) for c in configs])]
+    assert order[:3] == ["ekf", order[1], "rtrl"] and order[1] in ("bptt", "tbptt")
+    assert sorted(order) == sorted(c["learner"]["name"] for c in configs)
