@@ -60,6 +60,7 @@ from ..models.layout import D_G, D_LOSS, D_M, D_N, D_O, D_OU, D_PREC, D_S, XENT
 from ..models.losses import logsumexp, loss_only
 from ..models.readout import readout
 from .base import NONFINITE_JACOBIAN, NONFINITE_LOSS, NOT_POSITIVE_DEFINITE, OK, Learner, check_int
+from .rtrl import influence_step
 from .tbptt import advance
 
 # plain booleans for flags passed to callees: a literal True or False compiles the callee once more for each
@@ -356,12 +357,11 @@ def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout,
             if resets[t]:
                 s[:] = 0.0
                 M[:, :] = 0.0
-            cell.step(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache)
             if need_rec:
-                cell.jac_state(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache, J)
-                np.dot(J, M, Mn)
-                cell.add_immediate(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache, Mn)
+                influence_step(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache, J, M, Mn)
                 ctr[1] = 1 - ctr[1]
+            else:
+                cell.step(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache)
             for j in range(S):
                 s[j] = s_new[j]
         else:

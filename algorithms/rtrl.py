@@ -38,6 +38,16 @@ class RTRLState(NamedTuple):
 
 
 @njit(cache=True)
+def influence_step(dims, aux, theta, s, x, xi, t, s_new, cache, J, M, Mn):
+    """One step of the state and of the influence matrix (Williams and Zipser 1989, eq. 12-13):
+    s_new = f(s, x_t) and Mn = J_t M + Mbar_t, with J_t = ds_t/ds_{t-1} and J_t M one BLAS product."""
+    cell.step(dims, aux, theta, s, x, xi, t, s_new, cache)
+    cell.jac_state(dims, aux, theta, s, x, xi, t, s_new, cache, J)
+    np.dot(J, M, Mn)
+    cell.add_immediate(dims, aux, theta, s, x, xi, t, s_new, cache, Mn)
+
+
+@njit(cache=True)
 def rtrl_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, losses,
                s, s_new, Mb, J, cache, yhat, dy, ds, ctr, g, gacc, codes, hyper, moments, counts, u):
     """Run RTRL over one chunk; update: apply the optimizer every step, else add into gacc."""
@@ -52,10 +62,7 @@ def rtrl_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, losses,
             s[:] = 0.0
             M[:, :] = 0.0
         tg = ctr[0]
-        cell.step(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache)
-        cell.jac_state(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache, J)
-        np.dot(J, M, Mn)
-        cell.add_immediate(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache, Mn)
+        influence_step(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache, J, M, Mn)
         ctr[1] = 1 - ctr[1]
         for j in range(S):
             s[j] = s_new[j]

@@ -85,11 +85,7 @@ def loss_only(loss_kind, yhat, y, w):
             r = yhat[k] - y[k]
             l += r * r
         return 0.5 * w * l
-    lse = logsumexp(yhat)
-    l = 0.0
-    for k in range(o):
-        l -= y[k] * (yhat[k] - lse)
-    return w * l
+    return w * _xent_sums(yhat, y, logsumexp(yhat))[0]
 
 
 def softmax(logits):
