@@ -1,14 +1,19 @@
 """Learners: interchangeable, numba-compiled ways of training any model of rnnlearn.models.
 
-Installed as `rnnlearn.algorithms` (the folder is algorithms/ at the top of the repository)."""
-from .base import Diverged, Learner
-from .bptt import BPTT
-from .ekf import EKF
-from .rtrl import RTRL
-from .tbptt import TBPTT
+Installed as `rnnlearn.algorithms` (the folder is algorithms/ at the top of the repository). Each learner is
+one module whose class declares what it is (algorithms/base.py) and joins the registry with `@register`;
+the import line below is its one registration line.
+"""
+from rnnlearn.algorithms.base import (Diverged, ExactGradient, GradientLearner, Learner, Minibatch, OwnUpdate,
+                                      Stochastic, register)
 
-#: name -> Learner class, for the command line and saved results.
-LEARNERS: dict[str, type[Learner]] = {cls.name: cls for cls in (BPTT, TBPTT, RTRL, EKF)}
+#: name -> Learner class, for the command line and saved results (filled by @register)
+LEARNERS: dict[str, type[Learner]] = {}
+
+from rnnlearn.algorithms.tbptt import TBPTT  # noqa: E402  (each import registers its learner)
+from rnnlearn.algorithms.bptt import BPTT  # noqa: E402
+from rnnlearn.algorithms.rtrl import RTRL  # noqa: E402
+from rnnlearn.algorithms.ekf import EKF  # noqa: E402
 
 
 def make_learner(name: str, **params) -> Learner:
@@ -25,4 +30,5 @@ def make_learner(name: str, **params) -> Learner:
     return learner
 
 
-__all__ = ["Learner", "Diverged", "BPTT", "TBPTT", "RTRL", "EKF", "LEARNERS", "make_learner"]
+__all__ = ["Learner", "GradientLearner", "OwnUpdate", "Minibatch", "Stochastic", "ExactGradient", "Diverged",
+           "register", "BPTT", "TBPTT", "RTRL", "EKF", "LEARNERS", "make_learner"]

@@ -1,15 +1,26 @@
-"""What every learner is: hyperparameters in the constructor and nothing else (scikit-learn's rule), `init`
-returning the arrays it owns (optax's idea), `train` running a compiled chunk of the stream, and
-`gradient` for the fixed-parameter gradient of a sequence (what the correctness tests compare).
+"""What every learner is, and what it says about itself.
+
+A learner is a small object (optax's idea): hyperparameters in the constructor and nothing else there
+(scikit-learn's rule), `init` returning the arrays it owns, `train` learning from a chunk of a stream inside
+one compiled call, and, for gradient learners, `gradient` for the fixed-parameter gradient of a sequence
+(what the correctness tests compare).
+
+Everything the package needs to know about a learner is declared on its class, and nowhere else (diffrax's
+solvers carry their order the same way): its display name, default learning rate, the hyperparameters that
+label it, its declared cost per step as powers of n, its FLOPs per step where known, its bench settings and
+size cap, and its capabilities as base classes (`OwnUpdate`, `Minibatch`, `Stochastic`, `ExactGradient`).
+The commands, the runner, the sweep, the plots and the bench read these; `register` checks them when a
+learner joins the registry (rnnlearn.algorithms.LEARNERS).
 """
 from __future__ import annotations
 
+import inspect
 from typing import ClassVar
 
 import numpy as np
 
-from ..optim import Optimizer, sgd
-from ..tasks.base import Chunk
+from rnnlearn.optim import Optimizer, sgd
+from rnnlearn.tasks.base import Chunk
 
 
 class Diverged(RuntimeError):
@@ -24,31 +35,120 @@ NONFINITE_JACOBIAN = 3     # EKF: the measurement Jacobian H_t overflowed (explo
 
 
 class Learner:
-    """Base class of the learners.
+    """Base class of the learners. A subclass declares the facts below and implements `init` and `_run`."""
 
-    Subclasses set `name`, the declared cost per time step as powers of n (`time_exponent`,
-    `memory_exponent`; a test fits measured slopes against them), and implement `init` and `_run`.
-    """
-
+    # ---- what a learner declares about itself ---------------------------------------------------------
+    #: registry name, as written on the command line and stored in results
     name: ClassVar[str] = ""
-    time_exponent: ClassVar[float] = 0.0
-    memory_exponent: ClassVar[float] = 0.0
-    #: True for learners that make their own update (EKF); gradient learners use an Optimizer.
-    own_update: ClassVar[bool] = False
+    #: name in figures and tables
+    display_name: ClassVar[str] = ""
+    #: the paper (author year) the learner implements
+    reference: ClassVar[str] = ""
+    #: plain-SGD learning rate used when a run names none (measured on the add task, Elman n = 32);
+    #: None for learners that make their own update
+    default_lr: ClassVar[float | None] = None
+    #: hyperparameters always shown in a label, even at their defaults (they say what the method is)
+    key_params: ClassVar[tuple[str, ...]] = ()
+    #: declared cost per time step of the default configuration, as powers of n (see `cost_exponents`)
+    time_exponent: ClassVar[float | None] = None
+    memory_exponent: ClassVar[float | None] = None
+    #: largest n the bench and the cost sweep time by default (None: no cap)
+    bench_max_n: ClassVar[int | None] = None
+    #: learners that run the same compiled kernel share a family (they compile once between them)
+    kernel_family: ClassVar[str] = ""
+    #: rough seconds to compile the kernel family from an empty cache on the machine of BENCHMARKS.md; the
+    #: runner starts the costliest families first, side by side, on a fresh install
+    compile_seconds: ClassVar[float] = 5.0
 
+    def cost_exponents(self) -> tuple[float, float]:
+        """(time, memory) per step as powers of n, for this configuration: the one source the cost figure,
+        the bench, the runner and the tests read. Subclasses whose cost depends on a hyperparameter override it."""
+        return float(self.time_exponent), float(self.memory_exponent)
+
+    def flops_per_step(self, model) -> float | None:
+        """The dominant floating-point work of one step, where it is known (for a GFLOP/s figure)."""
+        return None
+
+    def max_n(self) -> int | None:
+        """Largest n the bench and the cost sweep time this configuration at by default (None: no cap)."""
+        return self.bench_max_n
+
+    def bench_fits(self, model) -> bool:
+        """Whether the bench and the cost sweep time this configuration on `model` by default."""
+        cap = self.max_n()
+        return cap is None or model.n_hidden <= cap
+
+    @classmethod
+    def bench_params(cls, T: int) -> dict:
+        """Hyperparameters the bench times this learner with on sequences of T steps (others: defaults)."""
+        return {}
+
+    def supports(self, model) -> str | None:
+        """None when this learner can train `model`, else the reason it cannot (one line)."""
+        return None
+
+    # ---- capabilities (declared by the base classes below) --------------------------------------------
+    @property
+    def own_update(self) -> bool:
+        """True for learners that make their own update (the EKF); gradient learners use an Optimizer."""
+        return isinstance(self, OwnUpdate)
+
+    @property
+    def stochastic(self) -> bool:
+        return isinstance(self, Stochastic)
+
+    @property
+    def exact(self) -> bool:
+        """True when `gradient` is exactly BPTT's gradient of the sequence (theta held fixed)."""
+        return isinstance(self, ExactGradient)
+
+    @property
+    def batch_size(self) -> int:
+        """Independent sequences trained on at once (1 unless the learner is a Minibatch learner)."""
+        return int(getattr(self, "batch", 1)) if isinstance(self, Minibatch) else 1
+
+    @classmethod
+    def capabilities(cls) -> list[str]:
+        """The capability base classes of this learner, by name (for `rnnlearn list`)."""
+        return [c.__name__ for c in (OwnUpdate, Minibatch, Stochastic, ExactGradient) if issubclass(cls, c)]
+
+    # ---- hyperparameters ------------------------------------------------------------------------------
     def check(self) -> None:
         """Raise ValueError naming the bad hyperparameter (the constructor does no work)."""
 
     def params(self) -> dict:
         """The constructor arguments."""
-        return dict(vars(self))
+        return {k: getattr(self, k) for k in _constructor_params(type(self))}
+
+    def label(self) -> str:
+        """'tbptt(k1=1,k2=10)': the name with the hyperparameters that differ from their defaults, and always
+        the key ones (stored with every run: nothing parses it back)."""
+        shown = self._shown()
+        return f"{self.name}({_format(shown, ',')})" if shown else self.name
+
+    def display_label(self) -> str:
+        """'TBPTT (k1=1, k2=10)': the label as figures show it."""
+        shown = self._shown()
+        return f"{self.display_name} ({_format(shown, ', ')})" if shown else self.display_name
+
+    def _shown(self) -> dict:
+        defaults = _constructor_params(type(self))
+        return {k: v for k, v in self.params().items() if k in self.key_params or not _same(defaults[k], v)}
 
     def __repr__(self):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params().items())})"
 
-    def init(self, model, theta, optimizer: Optimizer | None = None):
-        """Fresh learner state (all workspaces preallocated) for training `model` from `theta`."""
+    # ---- running --------------------------------------------------------------------------------------
+    def init(self, model, theta, optimizer: Optimizer | None = None, seed: int = 0):
+        """Fresh learner state (all workspaces preallocated) for training `model` from `theta`. A stochastic
+        learner seeds its random state from `seed`; the others ignore it."""
         raise NotImplementedError
+
+    def check_model(self, model) -> None:
+        """ValueError (one line) when this learner cannot train `model`."""
+        why = self.supports(model)
+        if why:
+            raise ValueError(f"learner {self.name!r} cannot train a {model.name} network: {why}")
 
     def train(self, model, theta: np.ndarray, state, chunk: Chunk) -> np.ndarray:
         """Learn online from one chunk of a stream: updates theta and state in place and returns the
@@ -57,50 +157,181 @@ class Learner:
         model.check_chunk(chunk)
         losses = np.empty(chunk.mask.shape)
         status, where = self._run(model, theta, state, chunk, True, False, losses)
-        _raise_status(status, where, state)
+        raise_status(status, where)
         return losses
-
-    def gradient(self, model, theta, xs, ys, mask=None, resets=None, x_index=None):
-        """(loss, grad) of one sequence with theta held fixed: loss = sum_t mask_t l_t, and grad the
-        learner's gradient estimate summed over the sequence (for BPTT and RTRL, exactly dL/dtheta).
-        Learners with batch > 1 take (B, T, ...) arrays: the loss is summed over the batch, the gradient
-        is the batch's mean."""
-        self.check()
-        model._check_theta(theta)
-        chunk = Chunk.make(xs, ys, mask, resets, x_index)
-        model.check_chunk(chunk)
-        theta = theta.copy()
-        state = self.init(model, theta, sgd(1.0))
-        losses = np.empty(chunk.mask.shape)
-        status, where = self._run(model, theta, state, chunk, False, True, losses)
-        _raise_status(status, where, state)
-        return float(losses.sum()), state.gacc.copy()
 
     def _run(self, model, theta, state, chunk, update: bool, flush: bool, losses) -> tuple[int, int]:
         raise NotImplementedError
 
     def state_bytes(self, state) -> int:
         """Memory the learner's state holds, in bytes (what it costs to keep, per step, beyond theta)."""
-        total = 0
-        for v in vars(state).values() if hasattr(state, "__dict__") else state._asdict().values():
-            if isinstance(v, np.ndarray):
-                total += v.nbytes
-            elif hasattr(v, "__dict__"):
-                total += sum(a.nbytes for a in vars(v).values() if isinstance(a, np.ndarray))
-        return total
+        return _nbytes(state)
 
 
-def _raise_status(status, where, state):
+class GradientLearner(Learner):
+    """A learner that hands a gradient to a separate optimizer (rnnlearn.optim)."""
+
+    default_lr: ClassVar[float | None] = 0.01
+
+    def gradient(self, model, theta, xs, ys, mask=None, resets=None, x_index=None, seed: int = 0):
+        """(loss, grad) of one sequence with theta held fixed: loss = sum_t mask_t l_t, and grad the
+        learner's gradient estimate summed over the sequence (for exact learners, dL/dtheta). Learners with
+        batch > 1 take (B, T, ...) arrays: the loss is summed over the batch, the gradient is the batch's
+        mean. `seed` seeds a stochastic learner's random draws."""
+        self.check()
+        model._check_theta(theta)
+        chunk = Chunk.make(xs, ys, mask, resets, x_index)
+        model.check_chunk(chunk)
+        self.check_model(model)
+        theta = theta.copy()
+        state = self.init(model, theta, sgd(1.0), seed=seed)
+        losses = np.empty(chunk.mask.shape)
+        status, where = self._run(model, theta, state, chunk, False, True, losses)
+        raise_status(status, where)
+        return float(losses.sum()), state.gacc.copy()
+
+
+# ---- capabilities, as base classes ----------------------------------------------------------------------
+
+class OwnUpdate(Learner):
+    """Makes its own parameter update (no optimizer, no learning rate): the EKF."""
+
+    default_lr: ClassVar[float | None] = None
+
+
+class Minibatch(Learner):
+    """Takes a `batch` hyperparameter: trains on that many independent sequences at once."""
+
+
+class Stochastic(Learner):
+    """Draws random numbers while it learns (UORO's signs, random feedback): its state owns a numpy Generator
+    seeded through `init(..., seed)` and `gradient(..., seed)`, which its kernels draw from (numba compiles
+    numpy's Generator and caches it on disk), so the same seed gives the same numbers in any process."""
+
+    @staticmethod
+    def make_rng(seed: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence(int(seed)))
+
+
+class ExactGradient(Learner):
+    """`gradient` is exactly the gradient of the sequence's loss (what BPTT computes), to rounding."""
+
+
+# ---- the registry -----------------------------------------------------------------------------------------
+
+def register(cls):
+    """Add a learner class to rnnlearn.algorithms.LEARNERS after checking what it declares (a decorator)."""
+    from rnnlearn.algorithms import LEARNERS
+    problems = declaration_problems(cls)
+    if problems:
+        raise TypeError(f"learner class {cls.__name__}: " + "; ".join(problems))
+    if cls.name in LEARNERS and LEARNERS[cls.name] is not cls:
+        raise TypeError(f"learner name {cls.name!r} is taken by {LEARNERS[cls.name].__name__}")
+    LEARNERS[cls.name] = cls
+    return cls
+
+
+def declaration_problems(cls) -> list[str]:
+    """What a learner class fails to declare (empty when it is complete)."""
+    out = []
+    if not (isinstance(cls, type) and issubclass(cls, Learner)):
+        return ["not a Learner subclass"]
+    if not cls.name or not cls.name.replace("_", "").isalnum() or not cls.name.islower():
+        out.append(f"name must be a lower-case identifier, got {cls.name!r}")
+    if not cls.display_name:
+        out.append("display_name is not set")
+    if not cls.reference:
+        out.append("reference (the paper) is not set")
+    for attr in ("time_exponent", "memory_exponent"):
+        v = getattr(cls, attr)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+            out.append(f"{attr} must be a number >= 0, got {v!r}")
+    if issubclass(cls, OwnUpdate):
+        if cls.default_lr is not None:
+            out.append("an OwnUpdate learner has no default_lr")
+    elif not issubclass(cls, GradientLearner):
+        out.append("a learner is a GradientLearner or an OwnUpdate learner")
+    elif not (isinstance(cls.default_lr, float) and cls.default_lr > 0):
+        out.append(f"default_lr must be a positive float, got {cls.default_lr!r}")
+    try:
+        params = _constructor_params(cls)
+    except TypeError as exc:
+        return out + [str(exc)]
+    missing = [k for k in cls.key_params if k not in params]
+    if missing:
+        out.append(f"key_params {missing} are not constructor arguments")
+    if issubclass(cls, Minibatch) and "batch" not in params:
+        out.append("a Minibatch learner takes a batch argument")
+    try:
+        learner = cls()
+        if learner.params() != params:
+            out.append("the constructor must store each argument under its own name and do nothing else")
+        learner.check()
+    except Exception as exc:  # noqa: BLE001 - reported as a declaration problem
+        out.append(f"the default configuration fails: {exc}")
+    return out
+
+
+# ---- helpers ----------------------------------------------------------------------------------------------
+
+def _constructor_params(cls) -> dict:
+    """{name: default} of the constructor's arguments (every one must have a default)."""
+    out = {}
+    for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.default is inspect.Parameter.empty:
+            raise TypeError(f"constructor argument {p.name!r} has no default")
+        out[p.name] = p.default
+    return out
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b) and type(a) is type(b) or (isinstance(a, float) and isinstance(b, (int, float))
+                                                          and not isinstance(b, bool) and float(b) == a)
+    except Exception:  # noqa: BLE001 - arrays and the like: shown
+        return False
+
+
+def _format(params: dict, sep: str) -> str:
+    return sep.join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def _nbytes(obj) -> int:
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if isinstance(obj, tuple):
+        return sum(_nbytes(v) for v in obj)
+    if hasattr(obj, "__dict__"):
+        return sum(_nbytes(v) for v in vars(obj).values())
+    return 0
+
+
+def raise_status(status, where):
+    """Turn a kernel's status code into Diverged with its reason (OK: nothing)."""
+    if status == OK:
+        return
     if status == NONFINITE_LOSS:
         raise Diverged(f"non-finite loss at step {where}")
     if status == NOT_POSITIVE_DEFINITE:
         raise Diverged(f"covariance not positive definite at step {where}")
     if status == NONFINITE_JACOBIAN:
         raise Diverged(f"non-finite measurement Jacobian at step {where}")
-    if status != OK:
-        raise Diverged(f"kernel status {status} at step {where}")
+    raise Diverged(f"kernel status {status} at step {where}")
 
 
 def check_int(name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_number(name, value, lo=None, hi=None, lo_open=False):
+    """A finite float in [lo, hi] (or (lo, hi] with lo_open); ValueError naming the hyperparameter."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v) or (lo is not None and (v <= lo if lo_open else v < lo)) or (hi is not None and v > hi):
+        rng = f"{'(' if lo_open else '['}{lo}, {hi if hi is not None else 'inf'}{']' if hi is not None else ')'}"
+        raise ValueError(f"{name} must be a finite number in {rng}, got {value!r}")
+    return v

@@ -7,16 +7,26 @@ h = h' = window, so it shares truncated BPTT's kernel (`tbptt.tbptt_chunk`) rath
 """
 import numpy as np
 
-from .base import check_int
-from .tbptt import TBPTT
+from rnnlearn.algorithms.base import ExactGradient, check_int, register
+from rnnlearn.algorithms.tbptt import TBPTT
 
 
-class BPTT(TBPTT):
+@register
+class BPTT(ExactGradient, TBPTT):
     """Epochwise BPTT over pieces of `window` steps; `gradient` is exact over the whole given sequence.
     batch > 1 trains on that many independent sequences at once (see TBPTT).
     Cost per step: O(n^2) time, O(window n + n^2) memory."""
 
     name = "bptt"
+    display_name = "BPTT"
+    reference = "Rumelhart, Hinton and Williams 1986; Werbos 1990"
+    default_lr = 0.02
+    key_params = ("window",)
+    kernel_family = "tbptt"  # truncated BPTT's kernel with k1 = k2 = window
+
+    @classmethod
+    def bench_params(cls, T):
+        return {"window": T}  # one update per sequence
 
     def __init__(self, window: int = 20, batch: int = 1):
         self.window = window

@@ -14,12 +14,12 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from ..models import cell
-from ..models.layout import D_LOSS, D_P, D_PREC, D_S
-from ..models.losses import loss_grad
-from ..models.readout import readout, readout_vjp
-from ..optim import OptState, apply_update
-from .base import NONFINITE_LOSS, OK, Learner
+from rnnlearn.models import cell
+from rnnlearn.models.layout import D_LOSS, D_P, D_PREC, D_S
+from rnnlearn.models.losses import loss_grad
+from rnnlearn.models.readout import readout, readout_vjp
+from rnnlearn.optim import OptState, apply_update
+from rnnlearn.algorithms.base import NONFINITE_LOSS, OK, ExactGradient, GradientLearner, register
 
 
 class RTRLState(NamedTuple):
@@ -86,19 +86,30 @@ def rtrl_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, losses,
     return OK, ctr[0]
 
 
-class RTRL(Learner):
+@register
+class RTRL(ExactGradient, GradientLearner):
     """Real-time recurrent learning: exact online gradient, parameters updated every step.
     Cost per step: O(n^4) time (J_t M_{t-1}), O(n^3) memory (M)."""
 
     name = "rtrl"
+    display_name = "RTRL"
+    reference = "Williams and Zipser 1989"
+    default_lr = 0.03
     time_exponent = 4.0
     memory_exponent = 3.0
+    bench_max_n = 128
+    kernel_family = "rtrl"
+    compile_seconds = 4.0  # after truncated BPTT's and the EKF's, with which it shares most callees
+
+    def flops_per_step(self, model):
+        """J_t M_{t-1}: 2 S^2 P_rec."""
+        return 2.0 * model.n_state ** 2 * model.n_rec
 
     def __init__(self):
         pass
 
-    def init(self, model, theta, optimizer=None):
-        from ..optim import sgd
+    def init(self, model, theta, optimizer=None, seed=0):
+        from rnnlearn.optim import sgd
         optimizer = optimizer or sgd(0.01)
         S, P = model.n_state, model.n_params
         return RTRLState(np.zeros(S), np.zeros(S), np.zeros((2, S, model.n_rec)), np.zeros((S, S)),

@@ -18,13 +18,13 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from ..models import cell
-from ..models.common import clear_input_columns, distinct_columns, project_inputs
-from ..models.layout import D_G, D_LOSS, D_M, D_N, D_O, D_OU, D_P, D_PREC, D_S, PROJECTED
-from ..models.losses import loss_grad
-from ..models.readout import V_ADD, V_SKIP, V_WRITE, readout_rows, readout_sgd_rows, readout_vjp_rows
-from ..optim import SGD, OptState, apply_update, apply_update_sparse
-from .base import NONFINITE_LOSS, OK, Learner, check_int
+from rnnlearn.models import cell
+from rnnlearn.models.common import clear_input_columns, distinct_columns, project_inputs
+from rnnlearn.models.layout import D_G, D_LOSS, D_M, D_N, D_O, D_OU, D_P, D_PREC, D_S, PROJECTED
+from rnnlearn.models.losses import loss_grad
+from rnnlearn.models.readout import V_ADD, V_SKIP, V_WRITE, readout_rows, readout_sgd_rows, readout_vjp_rows
+from rnnlearn.optim import SGD, OptState, apply_update, apply_update_sparse
+from rnnlearn.algorithms.base import NONFINITE_LOSS, OK, GradientLearner, Minibatch, check_int, register
 
 # Numba compiles a callee once more for each literal constant it is passed (0, -1, True): constants that reach
 # a callee go through these numpy scalars, which it types as plain int64 (0.6-1.3 s of compile each).
@@ -333,7 +333,8 @@ class TBPTTBatchState(NamedTuple):
     opt: OptState
 
 
-class TBPTT(Learner):
+@register
+class TBPTT(Minibatch, GradientLearner):
     """Truncated BPTT(k2; k1) (Williams and Peng 1990): every k1 steps, backpropagate k2 steps.
 
     k1 = k2: non-overlapping windows; k1 = 1: BPTT(k2) with an update every step. Requires k2 >= k1.
@@ -342,8 +343,18 @@ class TBPTT(Learner):
     Cost per step: O((k2/k1) n^2) time, O(k2 n + n^2) memory."""
 
     name = "tbptt"
+    display_name = "TBPTT"
+    reference = "Williams and Peng 1990"
+    default_lr = 0.03
+    key_params = ("k1", "k2")
     time_exponent = 2.0
     memory_exponent = 2.0
+    kernel_family = "tbptt"
+    compile_seconds = 9.0
+
+    @classmethod
+    def bench_params(cls, T):
+        return {"k1": 10, "k2": 10}  # windows of 10, as the numpy references of ANCHORS.md
 
     def __init__(self, k1: int = 10, k2: int = 10, batch: int = 1):
         self.k1 = k1
@@ -362,8 +373,8 @@ class TBPTT(Learner):
     def _window(self):
         return self.k1, self.k2
 
-    def init(self, model, theta, optimizer=None):
-        from ..optim import sgd
+    def init(self, model, theta, optimizer=None, seed=0):
+        from rnnlearn.optim import sgd
         self.check()
         optimizer = optimizer or sgd(0.01)
         k1, H = self._window

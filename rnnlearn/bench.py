@@ -23,24 +23,11 @@ import numpy as np
 
 M_IN, O_OUT = 4, 2
 
-#: learner name -> hyperparameters used in the benchmark (others: their defaults)
-BENCH_PARAMS = {"bptt": lambda T: {"window": T}, "tbptt": lambda T: {"k1": 10, "k2": 10},
-                # random targets drive the default filter chaotic (a diverged run has no time per step);
-                # a large R keeps the weights nearly still at the same cost per step
-                "ekf": lambda T: {"r": 1e6}}
-#: largest n per learner, and largest parameter count p for the global EKF, whose p x p covariance is
-#: 160 MB at p = 4,500 (Elman, n = 64) and 2.5 GB for an LSTM of the same n
-MAX_N = {"ekf": 64}
-MAX_EKF_PARAMS = 5000
-
-
-BATCHED = ("bptt", "tbptt")  # the learners that take minibatches
-
-
 def make_learner(name: str, T: int, batch: int = 1, **given):
-    """The learner `name` as the benchmark runs it: its bench settings, overridden by `given`."""
-    from .algorithms import make_learner as make
-    params = {**BENCH_PARAMS.get(name, lambda T: {})(T), **given}
+    """The learner `name` as the benchmark runs it: its class's bench settings (Learner.bench_params),
+    overridden by `given`."""
+    from .algorithms import LEARNERS, make_learner as make
+    params = {**(LEARNERS[name].bench_params(T) if name in LEARNERS else {}), **given}
     if batch > 1:
         params["batch"] = batch
     return make(name, **params)
@@ -59,16 +46,6 @@ def parse_learners(tokens) -> list[tuple[str, dict]]:
 
 def spec_label(name: str, params: dict) -> str:
     return name + (":" + ",".join(f"{k}={v}" for k, v in params.items()) if params else "")
-
-
-def flops_per_step(learner_name: str, model) -> float | None:
-    """The dominant floating-point work per step, where it is known: RTRL's J_t M_{t-1} (2 S^2 P_rec); the
-    global EKF's covariance update, P H and the rank-o update of P (4 p^2 o)."""
-    if learner_name == "rtrl":
-        return 2.0 * model.n_state ** 2 * model.n_rec
-    if learner_name == "ekf":
-        return 4.0 * model.n_params ** 2 * model.n_out
-    return None
 
 
 def time_learner(model, learner, T: int = 100, min_seconds: float = 0.2, repeats: int = 5, seed: int = 0):
@@ -156,25 +133,26 @@ def _blas_threads(threads):
 def run_bench(models, learners, sizes, T=100, threads=1, min_seconds=0.2, repeats=5, compare=(),
               max_rtrl_n=128, progress=print, batches=(1,)):
     """All rows of the benchmark as dicts (one per model, learner, n, batch; plus reference rows)."""
+    from .algorithms import Minibatch
     from .models import make_model
     rows = []
     with _blas_threads(threads):
         for model_name in models:
             for name, given in learners:
-                glob = name == "ekf" and given.get("decoupling", "global") == "global"
-                quartic = name == "rtrl" or (name == "ekf" and given.get("jacobian", "rtrl") == "rtrl")
                 for n in sizes:
-                    if (quartic and n > max_rtrl_n) or (glob and n > MAX_N["ekf"]):
-                        continue
                     for B in batches:
-                        if B > 1 and name not in BATCHED:
+                        learner = make_learner(name, T, 1, **given)
+                        if B > 1 and not isinstance(learner, Minibatch):
                             continue
                         model = make_model(model_name, n_in=M_IN, n_hidden=n, n_out=O_OUT)
-                        if glob and model.n_params > MAX_EKF_PARAMS:
+                        cap = learner.max_n()
+                        if learner.cost_exponents()[0] >= 4 and max_rtrl_n is not None:
+                            cap = max_rtrl_n if cap is None else min(cap, max_rtrl_n)
+                        if (cap is not None and n > cap) or not learner.bench_fits(model):
                             continue
                         learner = make_learner(name, T, B, **given)
                         r = time_learner(model, learner, T, min_seconds, repeats)
-                        f = flops_per_step(name, model) if not given or not name == "ekf" or glob else None
+                        f = learner.flops_per_step(model)
                         row = {"impl": "rnnlearn", "model": model_name, "learner": name, "n": n, "batch": B,
                                "spec": spec_label(name, given), "params": model.n_params, **r,
                                "gflops": (f / r["us_per_step"] / 1e3) if f else None}
@@ -190,6 +168,7 @@ def run_bench(models, learners, sizes, T=100, threads=1, min_seconds=0.2, repeat
 def _blas_rows(sizes, threads, max_rtrl_n):
     """numpy's BLAS on the operations that dominate RTRL (J M) and the EKF (P H and P -= K (P H)^T)."""
     from . import bench_refs as refs
+    from .algorithms import EKF, RTRL
     from .models import Elman
     for n in sizes:
         model = Elman(M_IN, n, O_OUT)
@@ -197,13 +176,13 @@ def _blas_rows(sizes, threads, max_rtrl_n):
             g = refs.blas_matmul_gflops((n, n), (n, model.n_rec), threads=threads)["gflops"]
             yield {"impl": "blas", "model": "elman", "learner": "rtrl", "n": n, "batch": 1, "spec": "J M",
                    "params": None,
-                   "us_per_step": flops_per_step("rtrl", model) / g / 1e3, "us_per_step_min": None,
+                   "us_per_step": RTRL().flops_per_step(model) / g / 1e3, "us_per_step_min": None,
                    "state_mb": None, "peak_mb": None, "warmup_s": None, "gflops": g}
-        if n <= MAX_N["ekf"]:
+        if n <= EKF().max_n():
             g = refs.blas_rate_for_ekf(model.n_params, O_OUT, threads=threads)["total_gflops"]
             yield {"impl": "blas", "model": "elman", "learner": "ekf", "n": n, "batch": 1, "spec": "P H + update",
                    "params": None,
-                   "us_per_step": flops_per_step("ekf", model) / g / 1e3, "us_per_step_min": None,
+                   "us_per_step": EKF().flops_per_step(model) / g / 1e3, "us_per_step_min": None,
                    "state_mb": None, "peak_mb": None, "warmup_s": None, "gflops": g}
 
 

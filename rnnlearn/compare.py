@@ -25,8 +25,6 @@ def _settings_from_args(args) -> dict:
     settings = default_settings()
     if args.config:
         own = load_settings(args.config)
-        if "learners" in own:   # a file that names its learners runs those (and its own optional ones)
-            settings["learners_if_available"] = []
         settings.update(own)
     cli = {"tasks": args.tasks, "models": args.models, "learners": args.learners, "sizes": args.sizes,
            "seeds": args.seeds, "steps": args.steps, "eval_every": args.eval_every,
@@ -34,9 +32,7 @@ def _settings_from_args(args) -> dict:
     given = {k: v for k, v in cli.items() if v is not None}
     if "sizes" in given:
         given["sizes"] = _int_list(given["sizes"], "--sizes")
-    if given.get("learners") is not None:
-        settings["learners_if_available"] = []   # the learners named on the command line, and only them
-    elif any(k in given for k in ("optimizer", "lr", "clip")):
+    if given.get("learners") is None and any(k in given for k in ("optimizer", "lr", "clip")):
         # an optimizer chosen on the command line applies to the learners of the config too
         from .sweep import format_params, parse_spec
         specs = []
@@ -144,7 +140,7 @@ def cost_sweep(folder, learners, sizes, model_name="elman", T=100, T_heavy=20, r
     from .models import make_model
     from .results import COST, COST_COLUMNS, Store
     from .sweep import learner_label, parse_spec
-    max_n = {"rtrl": 128, "ekf": 64} if max_n is None else max_n
+    max_n = {} if max_n is None else max_n
     sizes = [int(n) for n in sizes]
     if not sizes or min(sizes) < 1:
         raise ValueError(f"sizes must be positive integers, got {sizes}")
@@ -155,10 +151,10 @@ def cost_sweep(folder, learners, sizes, model_name="elman", T=100, T_heavy=20, r
         learner = make_learner(name, **params)
         make_model(model_name, n_in=M_IN, n_hidden=1, n_out=O_OUT)
         label = learner_label({"learner": {"name": name, "params": learner.params()}})
-        te, me = (learner.cost_exponents() if hasattr(learner, "cost_exponents")
-                  else (learner.time_exponent, learner.memory_exponent))
+        te, me = learner.cost_exponents()
+        cap = max_n.get(name, learner.max_n())
         for n in sizes:
-            if n <= max_n.get(name, 10 ** 9):
+            if cap is None or n <= cap:
                 plan.append((name, params, label, n, float(te), float(me)))
     measured = 0
     with store.lock():
@@ -306,8 +302,9 @@ def add_parser(sub):
                    help="learner specs (default: bptt tbptt rtrl)")
     p.add_argument("--sizes", nargs="+", default=["8,16,32,64,128,256"], metavar="N",
                    help="hidden units n (default: 8,16,32,64,128,256)")
-    p.add_argument("--max-n", default="rtrl=128,ekf=64", metavar="NAME=N,...",
-                   help="largest n per learner (default: rtrl=128,ekf=64)")
+    p.add_argument("--max-n", default="", metavar="NAME=N,...",
+                   help="largest n per learner (default: each learner's own cap, Learner.max_n: rtrl 128, "
+                        "ekf 64)")
     p.add_argument("--model", default="elman", help="model (default: elman)")
     p.add_argument("--T", type=int, default=100, help="sequence length of a timed call (default: 100)")
     p.add_argument("--T-heavy", type=int, default=20,

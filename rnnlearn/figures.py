@@ -8,8 +8,8 @@ convergence_add.png     the default comparison (rnnlearn/defaults.toml): BPTT, t
                         Same as `rnnlearn compare --out DIR` then `rnnlearn plot DIR`.
 cost.png                us/step and learner state against n, log-log: BPTT and TBPTT at n = 4..512, RTRL at
                         n = 4..128, EKF at n = 4..64; slopes fitted over each learner's 3 largest sizes.
-                        Same as `rnnlearn cost --out DIR --sizes 4,8,...,512 --learners bptt tbptt rtrl ekf
-                        --max-n rtrl=128,ekf=64`.
+                        Same as `rnnlearn cost --out DIR --sizes 4,8,...,512 --learners bptt tbptt rtrl ekf`
+                        (each learner's own size cap, Learner.max_n).
 vanishing_gradient.png  ||dL_T/dh_t|| against T - t for spectral radius 0.8, 1.0, 1.2 (Elman n = 64, T = 100,
                         20 networks). Same as `rnnlearn vanishing --out DIR`.
 """
@@ -24,7 +24,6 @@ RESULTS = os.path.join("results", "figures")
 
 COST_SIZES = [4, 8, 16, 32, 64, 128, 256, 512]
 COST_LEARNERS = ["bptt", "tbptt", "rtrl", "ekf"]
-COST_MAX_N = {"rtrl": 128, "ekf": 64}
 
 
 def convergence_add(results, figures, jobs, log):
@@ -45,7 +44,7 @@ def cost(results, figures, jobs, log):
     from .compare import cost_sweep, _print_slopes
     from .plots import cost_figure
     learners = [l for l in COST_LEARNERS if l in LEARNERS]
-    cost_sweep(results, learners, COST_SIZES, max_n=COST_MAX_N, log=log)
+    cost_sweep(results, learners, COST_SIZES, log=log)
     _print_slopes(results)
     return [cost_figure(results, os.path.join(figures, "cost.png"))]
 

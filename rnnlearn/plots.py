@@ -16,7 +16,6 @@ DPI = 150
 #: the fit of a cost slope uses each learner's FIT_POINTS largest sizes (where per-step overheads no longer
 #: dominate); the sizes of an experiment are chosen so that these are in the asymptotic range.
 FIT_POINTS = 3
-NAMES = {"bptt": "BPTT", "tbptt": "TBPTT", "rtrl": "RTRL", "ekf": "EKF"}
 LOSS_AXIS = {"xent": "test cross-entropy (nats per step)", "mse": "test loss (½ squared error per step)"}
 
 
@@ -48,8 +47,9 @@ def _save(fig, path) -> str:
 
 def display_label(label: str, optimizer: str | None = None) -> str:
     """'tbptt(k1=1,k2=10)', 'sgd lr=0.01' -> 'TBPTT (k1=1, k2=10), sgd lr=0.01'."""
+    from .algorithms import LEARNERS
     name, _, rest = label.partition("(")
-    out = NAMES.get(name, name)
+    out = LEARNERS[name].display_name if name in LEARNERS else name
     if rest:
         out += " (" + rest.rstrip(")").replace(",", ", ") + ")"
     if optimizer:
@@ -61,8 +61,9 @@ def _learner_order(key):
     label = key[0] if isinstance(key, tuple) else key
     if isinstance(key, tuple) and len(key) == 2 and not isinstance(key[1], str):
         label = key[1]   # (model, label) keys of the cost data
+    from .algorithms import LEARNERS
     name = label.partition("(")[0]
-    rank = list(NAMES).index(name) if name in NAMES else len(NAMES)
+    rank = list(LEARNERS).index(name) if name in LEARNERS else len(LEARNERS)
     return (rank, key)
 
 

@@ -140,38 +140,38 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _cost(config) -> float:
-    """A rough relative cost, to start the longest runs first (better packing on several workers)."""
+def _learner_class(config):
     from .algorithms import LEARNERS
-    cls = LEARNERS.get(config["learner"]["name"])
-    exp = getattr(cls, "time_exponent", 2.0) or 2.0
-    own = 2.0 if getattr(cls, "own_update", False) else 1.0   # the EKF: RTRL's Jacobian and a covariance
-    return own * config["steps"] * float(config["model"]["params"]["n_hidden"]) ** exp
+    return LEARNERS.get(config["learner"]["name"])
 
 
-#: learners that run the same compiled kernel (BPTT is truncated BPTT with k1 = k2)
-_KERNEL_FAMILY = {"bptt": "tbptt"}
-#: the order the first runs of kernel families start in: the two largest kernels side by side, then RTRL's,
-#: which reuses much of what they compiled. Default compare from an empty cache, 2 workers: compile 11.9 s
-#: of wall time (21.5 s summed over the workers) in this order, 14.4 s (22.8 s) with RTRL beside the EKF.
-_COMPILE_ORDER = ("ekf", "tbptt", "rtrl")
+def _cost(config) -> float:
+    """A rough relative cost from the learner's declared time exponent, to start the longest runs first
+    (better packing on several workers)."""
+    from .algorithms import make_learner
+    try:
+        exp = make_learner(config["learner"]["name"], **config["learner"]["params"]).cost_exponents()[0]
+    except ValueError:  # a learner this rnnlearn does not have: its run will fail, cheaply
+        exp = 0.0
+    return config["steps"] * float(config["model"]["params"]["n_hidden"]) ** exp
 
 
 def _schedule(todo):
-    """The order to start runs in: first one run of each kernel family (_COMPILE_ORDER first), so that
-    workers compile different kernels side by side on a fresh install instead of all compiling the same
-    one; then the rest, longest first (better packing on several workers)."""
+    """The order to start runs in: first one run of each kernel family (Learner.kernel_family), the families
+    that take longest to compile first (Learner.compile_seconds), so that workers compile different kernels
+    side by side on a fresh install instead of all compiling the same one; then the rest, longest first
+    (better packing on several workers). Default compare from an empty cache, 2 workers: compile 11.9 s of
+    wall time with the EKF and truncated BPTT side by side and RTRL after them, 14.4 s with RTRL beside the
+    EKF (RTRL reuses much of what they compiled)."""
     order = {h: k for k, (h, _) in enumerate(todo)}
     todo = sorted(todo, key=lambda hc: (-_cost(hc[1]), order[hc[0]]))
     firsts, rest, seen = [], [], set()
     for h, c in todo:
-        family = (_KERNEL_FAMILY.get(c["learner"]["name"], c["learner"]["name"]),
-                  c["learner"]["params"].get("batch", 1) > 1)
+        cls = _learner_class(c)
+        family = (cls.kernel_family if cls else c["learner"]["name"], c["learner"]["params"].get("batch", 1) > 1)
         (rest if family in seen else firsts).append((h, c))
         seen.add(family)
-    rank = {name: k for k, name in enumerate(_COMPILE_ORDER)}
-    firsts.sort(key=lambda hc: rank.get(_KERNEL_FAMILY.get(hc[1]["learner"]["name"], hc[1]["learner"]["name"]),
-                                        len(rank)))
+    firsts.sort(key=lambda hc: -(_learner_class(hc[1]).compile_seconds if _learner_class(hc[1]) else 0.0))
     return firsts + rest
 
 

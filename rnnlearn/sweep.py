@@ -6,9 +6,8 @@ its own optimizer with the reserved keys `optimizer` (sgd, momentum, adam), `lr`
 clipping before the step): `rtrl:lr=0.03`, `bptt:window=50,optimizer=adam,lr=0.001,clip=1`.
 
 Settings (the command's options, or the same keys in a TOML file; rnnlearn/defaults.toml is the default):
-tasks, models, learners (lists of specs), learners_if_available (learners run only when installed, so the
-default comparison picks up new learners such as the EKF), sizes (hidden units n), seeds (a count, or a list),
-steps, eval_every, optimizer, lr, clip.
+tasks, models, learners (lists of specs), sizes (hidden units n), seeds (a count, or a list), steps, eval_every,
+optimizer, lr, clip. A gradient learner with no learning rate given uses its class's `default_lr`.
 
 A run config is a plain dict, JSON-able, with every parameter spelled out (defaults included, so `tbptt` and
 `tbptt:k1=10,k2=10` are the same run): task, model, learner (each {name, params}), optimizer ({name, lr, clip}
@@ -26,12 +25,7 @@ from dataclasses import dataclass, field
 
 OPTIMIZER_KEYS = ("optimizer", "lr", "clip")
 OPTIMIZERS = ("sgd", "momentum", "adam")
-#: learning rates that work on the add task with n = 32 (measured by the core engineer on 20k steps, seed 0,
-#: sgd): used when neither the learner's spec nor the settings give one.
-DEFAULT_LR = {"bptt": 0.02, "tbptt": 0.03, "rtrl": 0.03}
-FALLBACK_LR = 0.01
-SETTINGS = ("tasks", "models", "learners", "learners_if_available", "sizes", "seeds", "steps", "eval_every",
-            "optimizer", "lr", "clip")
+SETTINGS = ("tasks", "models", "learners", "sizes", "seeds", "steps", "eval_every", "optimizer", "lr", "clip")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -134,7 +128,6 @@ class Sweep:
     tasks: list = field(default_factory=lambda: ["add"])
     models: list = field(default_factory=lambda: ["elman"])
     learners: list = field(default_factory=lambda: ["bptt", "tbptt", "rtrl"])
-    learners_if_available: list = field(default_factory=list)
     sizes: list = field(default_factory=lambda: [32])
     seeds: object = 3
     steps: int = 20_000
@@ -196,11 +189,11 @@ def make_optimizer(spec: dict | None):
     return opt
 
 
-def _optimizer_spec(learner_name, own: dict, sweep: Sweep):
+def _optimizer_spec(learner, own: dict, sweep: Sweep):
     name = own.get("optimizer", sweep.optimizer) or "sgd"
     lr = own.get("lr", sweep.lr)
     if lr is None:
-        lr = DEFAULT_LR.get(learner_name, FALLBACK_LR)
+        lr = learner.default_lr
     clip = own.get("clip", sweep.clip)
     if not isinstance(name, str) or name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
@@ -214,19 +207,13 @@ def _optimizer_spec(learner_name, own: dict, sweep: Sweep):
 
 def expand(sweep: Sweep, log=None) -> list[dict]:
     """Every run config of the sweep, checked (an unknown name, a bad parameter or size: ValueError)."""
-    from .algorithms import LEARNERS, make_learner
+    from .algorithms import make_learner
     from .models import make_model
     from .tasks import make_task
 
     tasks = [parse_spec(s, "task") for s in _as_list(sweep.tasks, "tasks")]
     models = [parse_spec(s, "model") for s in _as_list(sweep.models, "models")]
     learners = [parse_spec(s, "learner") for s in _as_list(sweep.learners, "learners")]
-    for s in sweep.learners_if_available or []:
-        name, params = parse_spec(s, "learner")
-        if name in LEARNERS:
-            learners.append((name, params))
-        elif log is not None:
-            log(f"note: learner {name!r} is not available in this version of rnnlearn; skipped")
     sizes = sweep.sizes
     if isinstance(sizes, str):
         sizes = [parse_value(v) for v in sizes.split(",") if v.strip()]
@@ -239,7 +226,9 @@ def expand(sweep: Sweep, log=None) -> list[dict]:
     for name, params in learners:
         own = {k: params.pop(k) for k in OPTIMIZER_KEYS if k in params}
         learner = make_learner(name, **params)
-        opt = None if getattr(learner, "own_update", False) else _optimizer_spec(name, own, sweep)
+        if learner.own_update and own:
+            raise ValueError(f"learner {name!r} makes its own update: it takes no {', '.join(sorted(own))}")
+        opt = None if learner.own_update else _optimizer_spec(learner, own, sweep)
         learner_cfgs.append(({"name": name, "params": _jsonable(learner.params())}, opt))
 
     configs = []
@@ -289,23 +278,18 @@ def group_key(config: dict) -> str:
     return config_hash({k: v for k, v in config.items() if k != "seed"})
 
 
-#: hyperparameters shown in a learner's label even at their default values (they define the method)
-KEY_PARAMS = {"bptt": ("window",), "tbptt": ("k1", "k2")}
-
-
 def learner_label(config: dict) -> str:
-    """'tbptt(k1=1,k2=10)': the learner with the hyperparameters that differ from its defaults (and, always,
-    the ones in KEY_PARAMS, which say what the method is)."""
-    import inspect
+    """'tbptt(k1=1,k2=10)': the learner's own label (Learner.label), or its bare name when the installed
+    rnnlearn no longer has it."""
     from .algorithms import LEARNERS
     lc = config["learner"]
-    params = lc["params"]
     cls = LEARNERS.get(lc["name"])
-    if cls is not None:
-        sig = inspect.signature(cls.__init__).parameters
-        keep = KEY_PARAMS.get(lc["name"], ())
-        params = {k: v for k, v in params.items() if k in keep or k not in sig or sig[k].default != v}
-    return f"{lc['name']}({format_params(params)})" if params else lc["name"]
+    if cls is None:
+        return lc["name"]
+    try:
+        return cls(**lc["params"]).label()
+    except TypeError:
+        return lc["name"]
 
 
 def optimizer_label(config: dict) -> str:

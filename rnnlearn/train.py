@@ -39,10 +39,11 @@ class TrainResult:
         return self.records[-1]["test_loss"] if self.records else float("nan")
 
 
-def seeds_for(seed: int) -> tuple[int, int]:
-    """Independent seeds for the initial parameters and the training stream of run `seed`."""
-    a, b = np.random.SeedSequence(int(seed)).generate_state(2)
-    return int(a), int(b)
+def seeds_for(seed: int) -> tuple[int, int, int]:
+    """Independent seeds for the initial parameters, the training stream and the learner's own random draws
+    of run `seed` (the first two are what they were before learners drew random numbers)."""
+    a, b, c = np.random.SeedSequence(int(seed)).generate_state(3)
+    return int(a), int(b), int(c)
 
 
 def evaluate(model, theta, task, test: Chunk) -> dict:
@@ -81,16 +82,17 @@ def _train(model, learner, task, steps, optimizer, theta, seed, eval_every, chun
         raise ValueError(f"task {task.name!r} needs loss {task.loss!r}, the model has {model.loss!r}")
     if steps < 0 or eval_every < 1:
         raise ValueError("steps must be >= 0 and eval_every >= 1")
-    init_seed, stream_seed = seeds_for(seed)
+    init_seed, stream_seed, learner_seed = seeds_for(seed)
     theta = model.init_params(init_seed) if theta is None else np.array(theta, dtype=np.float64)
     optimizer = optimizer or sgd(0.01)
     if chunk_len is None:
         chunk_len = max(1, min(eval_every, 1000, 4_000_000 // (8 * (model.n_in + model.n_out))))
-    stream = _Streams(task, stream_seed, getattr(learner, "batch", 1))
+    stream = _Streams(task, stream_seed, learner.batch_size)
     test = task.test_set(seed) if test_length is None else task.test_set(seed, test_length)
 
+    learner.check_model(model)
     compile_s = _warm_up(model, learner, task, theta, optimizer)
-    state = learner.init(model, theta, optimizer)
+    state = learner.init(model, theta, optimizer, seed=learner_seed)
     result = TrainResult([], theta, compile_s=compile_s, state_bytes=learner.state_bytes(state))
 
     def record(train_loss):
@@ -142,7 +144,7 @@ def _warm_up(model, learner, task, theta, optimizer) -> float:
     """Run every kernel the run will use once, on copies, and return the seconds it took (compiling, or
     loading the compiled code from numba's disk cache)."""
     t0 = time.perf_counter()
-    chunk = _Streams(task, 0, getattr(learner, "batch", 1)).next(3)
+    chunk = _Streams(task, 0, learner.batch_size).next(3)
     th = theta.copy()
     state = learner.init(model, th, optimizer)
     try:

@@ -4,7 +4,7 @@ import math
 import subprocess
 import sys
 
-from rnnlearn.bench import cold_start_seconds, flops_per_step
+from rnnlearn.bench import cold_start_seconds
 from rnnlearn.models import Elman
 
 
@@ -29,10 +29,12 @@ def test_bench_writes_a_row_per_model_learner_size_and_batch(tmp_path):
 
 
 def test_flop_counts_are_the_dominant_products():
+    from rnnlearn.algorithms import BPTT, EKF, RTRL
     model = Elman(4, 8, 2)
-    assert flops_per_step("rtrl", model) == 2 * 8 * 8 * model.n_rec
-    assert flops_per_step("ekf", model) == 4 * model.n_params ** 2 * 2
-    assert flops_per_step("bptt", model) is None
+    assert RTRL().flops_per_step(model) == 2 * 8 * 8 * model.n_rec
+    assert EKF().flops_per_step(model) == 4 * model.n_params ** 2 * 2
+    assert EKF(decoupling="node").flops_per_step(model) is None
+    assert BPTT().flops_per_step(model) is None
 
 
 def test_cold_start_probe_runs_for_every_model_kind():

@@ -124,8 +124,8 @@ def test_measurement_jacobian_matches_finite_differences(loss, jacobian):
 class KeepState(EKF):
     """EKF that keeps the last state it made (test hook: train() does not return the learner's state)."""
 
-    def init(self, model, theta, optimizer=None):
-        self.state = super().init(model, theta, optimizer)
+    def init(self, model, theta, optimizer=None, seed=0):
+        self.state = super().init(model, theta, optimizer, seed)
         return self.state
 
 

@@ -130,10 +130,6 @@ class Model:
         _, yhat = self.forward(theta, chunk, s0)
         return float(total_loss(self.dims[:], yhat, chunk.ys, chunk.mask))
 
-    def mean_loss(self, theta, chunk, s0=None) -> float:
-        """Loss per unit of mask weight: the figure reported as train or test loss."""
-        return self.sequence_loss(theta, chunk, s0) / max(float(chunk.mask.sum()), 1e-300)
-
     def _check_inputs(self, xs):
         if xs.ndim not in (2, 3) or xs.shape[-1] != self.n_in:
             raise ValueError(f"inputs must have shape (T, {self.n_in}) or (B, T, {self.n_in}), got {xs.shape}")
