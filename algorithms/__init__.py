@@ -14,6 +14,7 @@ from rnnlearn.algorithms.tbptt import TBPTT  # noqa: E402  (each import register
 from rnnlearn.algorithms.bptt import BPTT  # noqa: E402
 from rnnlearn.algorithms.rtrl import RTRL  # noqa: E402
 from rnnlearn.algorithms.ekf import EKF  # noqa: E402
+from rnnlearn.algorithms.uoro import UORO  # noqa: E402
 
 
 def make_learner(name: str, **params) -> Learner:
@@ -31,4 +32,4 @@ def make_learner(name: str, **params) -> Learner:
 
 
 __all__ = ["Learner", "GradientLearner", "OwnUpdate", "Minibatch", "Stochastic", "ExactGradient", "Diverged",
-           "register", "BPTT", "TBPTT", "RTRL", "EKF", "LEARNERS", "make_learner"]
+           "register", "BPTT", "TBPTT", "RTRL", "EKF", "UORO", "LEARNERS", "make_learner"]
