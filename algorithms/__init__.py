@@ -32,4 +32,4 @@ def make_learner(name: str, **params) -> Learner:
 
 
 __all__ = ["Learner", "GradientLearner", "OwnUpdate", "Minibatch", "Stochastic", "ExactGradient", "Diverged",
-           "register", "BPTT", "TBPTT", "RTRL", "EKF", "UORO", "LEARNERS", "make_learner"]
+           "register", "LEARNERS", "make_learner"] + [cls.__name__ for cls in LEARNERS.values()]

@@ -163,8 +163,11 @@ def test_interrupt_keeps_finished_runs(tmp_path, monkeypatch):
     assert len(man) == 4 and len({(r["run"], r["step"]) for r in rows}) == len(rows) == 16
 
 
+STOCHASTIC = ["bptt:window=5", "tbptt:k1=1,k2=5,lr=0.01", "uoro"]  # UORO draws from its own seeded Generator
+
+
 def test_parallel_processes_give_the_same_results(tmp_path):
-    configs = expand(tiny())
+    configs = expand(tiny(learners=STOCHASTIC))
     run_sweep(configs, tmp_path / "one", jobs=1, progress=False)
     run_sweep(configs, tmp_path / "two", jobs=2, progress=False)
     assert _table(tmp_path / "one") == _table(tmp_path / "two")
@@ -172,7 +175,7 @@ def test_parallel_processes_give_the_same_results(tmp_path):
 
 def test_dask_local_cluster_gives_the_same_results(tmp_path):
     import distributed  # in the test extra: this test must run, never skip
-    configs = expand(tiny())
+    configs = expand(tiny(learners=STOCHASTIC))
     run_sweep(configs, tmp_path / "local", jobs=1, progress=False)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) \
             as cluster:
