@@ -3,7 +3,7 @@ RTRL's, so that the compiled learners can be checked against them step by step."
 import numpy as np
 import pytest
 
-from naive import elman_rtrl
+from naive import elman_rtrl, step_loss
 from naive_kf import (elman_kf_rtrl, elman_rkf_rtrl, elman_snap, kf_influence, rkf_influence, snap_mask,
                       snap_reach, wprime_columns)
 from naive_online import _immediate, all_sign_patterns
@@ -29,7 +29,6 @@ def _targets(ys, loss):
 def _dense_rtrl(p, xs, ys, loss, mask=None):
     """RTRL by whole-matrix products, M_t = (J_t M_{t-1} + Mbar_t) * mask: (gradient of theta_rec as a vector,
     M_T). With mask=None, the plain recursion."""
-    from naive import step_loss
     n, m = p["U"].shape
     P = n * n + n * m + n
     mask = np.ones((n, P)) if mask is None else mask
