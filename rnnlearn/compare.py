@@ -49,7 +49,7 @@ def _settings_from_args(args) -> dict:
 
 def run_compare(args) -> int:
     from . import runner
-    from .sweep import Sweep, config_hash, describe, expand, optimizer_label
+    from .sweep import Sweep, expand
     from .results import Store
     settings = _settings_from_args(args)
     out = args.out or settings.pop("out", None) or DEFAULT_OUT
@@ -64,8 +64,8 @@ def run_compare(args) -> int:
     if args.dry_run:
         done = Store(out).finished() if os.path.isdir(out) else {}
         for c in configs:
-            h = config_hash(c)
-            print(f"{h}  {'done' if h in done else 'todo':<4}  {describe(c)}  {optimizer_label(c)}")
+            h = c.hash()
+            print(f"{h}  {'done' if h in done else 'todo':<4}  {c.describe()}  {c.optimizer_label}")
         return 0
     store = Store(out).prepare()
     if not args.quiet:
@@ -90,10 +90,9 @@ def run_compare(args) -> int:
 
 def _shape(configs) -> str:
     k = lambda f: len({f(c) for c in configs})  # noqa: E731
-    from .sweep import learner_label, optimizer_label
-    return (f"{k(lambda c: c['task']['name'])} task x {k(lambda c: c['model']['name'])} model x "
-            f"{k(lambda c: c['model']['params']['n_hidden'])} size x "
-            f"{k(lambda c: (learner_label(c), optimizer_label(c)))} learner x {k(lambda c: c['seed'])} seed")
+    return (f"{k(lambda c: c.task.name)} task x {k(lambda c: c.model.name)} model x "
+            f"{k(lambda c: c.n_hidden)} size x "
+            f"{k(lambda c: (c.label, c.optimizer_label))} learner x {k(lambda c: c.seed)} seed")
 
 
 def _has_figures(folder) -> bool:
@@ -139,7 +138,7 @@ def cost_sweep(folder, learners, sizes, model_name="elman", T=100, T_heavy=20, r
     from .bench import M_IN, O_OUT, time_learner
     from .models import make_model
     from .results import COST, COST_COLUMNS, Store
-    from .sweep import learner_label, parse_spec
+    from .sweep import parse_spec
     max_n = {} if max_n is None else max_n
     sizes = [int(n) for n in sizes]
     if not sizes or min(sizes) < 1:
@@ -150,16 +149,16 @@ def cost_sweep(folder, learners, sizes, model_name="elman", T=100, T_heavy=20, r
         name, params = parse_spec(spec)
         learner = make_learner(name, **params)
         make_model(model_name, n_in=M_IN, n_hidden=1, n_out=O_OUT)
-        label = learner_label({"learner": {"name": name, "params": learner.params()}})
+        label, display = learner.label(), learner.display_label()
         te, me = learner.cost_exponents()
         cap = max_n.get(name, learner.max_n())
         for n in sizes:
             if cap is None or n <= cap:
-                plan.append((name, params, label, n, float(te), float(me)))
+                plan.append((name, params, label, display, n, float(te), float(me)))
     measured = 0
     with store.lock():
         have = {(r["model"], r["label"], r["n"]) for r in store.read_table(COST, COST_COLUMNS)}
-        for name, params, label, n, te, me in plan:
+        for name, params, label, display, n, te, me in plan:
             if not again and (model_name, label, n) in have:
                 continue
             model = make_model(model_name, n_in=M_IN, n_hidden=n, n_out=O_OUT)
@@ -167,7 +166,8 @@ def cost_sweep(folder, learners, sizes, model_name="elman", T=100, T_heavy=20, r
             T_run = T if te < 3 else T_heavy
             with threadpool_limits(limits=1, user_api="blas"):
                 r = time_learner(model, learner, T_run, min_seconds, repeats)
-            row = {"model": model_name, "learner": name, "label": label, "n": n, "params": model.n_params,
+            row = {"model": model_name, "learner": name, "label": label, "display": display, "n": n,
+                   "params": model.n_params,
                    "T": T_run, "us_per_step": r["us_per_step"], "us_per_step_min": r["us_per_step_min"],
                    "state_mb": r["state_mb"], "time_exponent": te, "memory_exponent": me,
                    "version": __version__}
