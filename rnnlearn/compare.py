@@ -32,13 +32,14 @@ def _settings_from_args(args) -> dict:
     given = {k: v for k, v in cli.items() if v is not None}
     if "sizes" in given:
         given["sizes"] = _int_list(given["sizes"], "--sizes")
-    if given.get("learners") is None and any(k in given for k in ("optimizer", "lr", "clip")):
-        # an optimizer chosen on the command line applies to the learners of the config too
+    own = ("optimizer", "lr", "clip", "steps", "eval_every")
+    if given.get("learners") is None and any(k in given for k in own):
+        # an optimizer or a run length chosen on the command line applies to the learners of the config too
         from .sweep import format_params, parse_spec
         specs = []
         for s in settings.get("learners", []):
             name, params = parse_spec(s)
-            for k in ("optimizer", "lr", "clip"):
+            for k in own:
                 if k in given:
                     params.pop(k, None)
             specs.append(f"{name}:{format_params(params)}" if params else name)
@@ -60,7 +61,7 @@ def run_compare(args) -> int:
         raise ValueError(f"--jobs must be a positive integer, got {jobs!r}")
     log = (lambda *a, **k: None) if args.quiet else (lambda msg: print(msg, flush=True))
     sweep = Sweep.from_settings(settings)
-    configs = expand(sweep, log=log)
+    configs = expand(sweep)
     if args.dry_run:
         done = Store(out).finished() if os.path.isdir(out) else {}
         for c in configs:
@@ -70,7 +71,11 @@ def run_compare(args) -> int:
     store = Store(out).prepare()
     if not args.quiet:
         print(f"rnnlearn compare: {len(configs)} runs ({_shape(configs)}) -> {store.folder}", flush=True)
-    summary = runner.run_sweep(configs, out, jobs=jobs, dask=args.dask, save_models=args.save_models,
+    if args.config:   # what `rnnlearn report` quotes from this folder
+        from .report import keep_config
+        keep_config(out, args.config)
+    summary = runner.run_sweep(configs, out, jobs=jobs, dask=args.dask,
+                               save_models=args.save_models or bool(settings.get("save_models")),
                                progress=not args.quiet, log=log)
     if summary.interrupted:
         print(f"rnnlearn compare: interrupted; {summary.ran} finished runs are kept in {store.folder}. "
@@ -255,9 +260,11 @@ def add_parser(sub):
     p = sub.add_parser("compare", help="train learners side by side and store the results",
                        description=COMPARE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("what to run (default: rnnlearn/defaults.toml)")
-    g.add_argument("--config", metavar="FILE.toml", help="settings from a TOML file (the same keys as these "
-                   "options: tasks, models, learners, sizes, seeds, steps, eval_every, optimizer, lr, clip, out, "
-                   "jobs); options given here win")
+    g.add_argument("--config", metavar="FILE.toml|NAME", help="settings from a TOML file, or the name of a "
+                   "shipped experiment (rnnlearn/experiments/NAME.toml: ekf_vs_rtrl, clockwork_vs_elman, anbncn_lstm, "
+                   "char_lm), with the same keys as these options: tasks, models, learners, sizes, seeds, steps, "
+                   "eval_every, optimizer, lr, clip, out, jobs, save_models; options given here win. Its [[quote]] "
+                   "tables are what `rnnlearn report DIR` prints")
     g.add_argument("--tasks", nargs="+", metavar="SPEC", help="tasks, e.g. add add:t1=3,t2=6 (see rnnlearn list)")
     g.add_argument("--models", nargs="+", metavar="SPEC", help="models, e.g. elman")
     g.add_argument("--learners", nargs="+", metavar="SPEC",

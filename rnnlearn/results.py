@@ -4,7 +4,9 @@ A results folder holds
 
 results.csv   one row per evaluation point of every run, with the columns `RESULT_COLUMNS`
 metrics.csv   the tasks' own measures (bits per character, accuracy, ...) in long form: run, step, metric,
-              value (a task's metrics differ from another's, so they cannot share fixed columns)
+              value (a task's metrics differ from another's, so they cannot share fixed columns); read by
+              `rnnlearn report` (rnnlearn.report)
+config.toml   the sweep config `rnnlearn compare --config` ran with, whose [[quote]] tables the report prints
 runs.jsonl    one line per finished run: its config and config hash, status (done, diverged, failed) and
               reason, compile_s, us_per_step, peak_mem_mb, the package version, ...
 cost.csv      timings of learners at sizes n (`rnnlearn cost`), `COST_COLUMNS`

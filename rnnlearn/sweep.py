@@ -214,7 +214,7 @@ def _optimizer_spec(learner, own: dict, sweep: Sweep) -> OptimizerSpec:
     return spec
 
 
-def expand(sweep: Sweep, log=None) -> list[RunConfig]:
+def expand(sweep: Sweep) -> list[RunConfig]:
     """Every run config of the sweep, checked (an unknown name, a bad parameter or size: ValueError)."""
     from .algorithms import make_learner
     from .models import make_model
