@@ -11,8 +11,8 @@ from . import __version__
 
 
 def _commands():
-    from . import bench, compare, figures, listing
-    return [listing, compare, figures, bench, _Sample]
+    from . import bench, compare, figures, listing, report_command
+    return [listing, compare, figures, bench, _Sample, report_command]
 
 
 class _Sample:

@@ -32,13 +32,14 @@ def _settings_from_args(args) -> dict:
     given = {k: v for k, v in cli.items() if v is not None}
     if "sizes" in given:
         given["sizes"] = _int_list(given["sizes"], "--sizes")
-    if given.get("learners") is None and any(k in given for k in ("optimizer", "lr", "clip")):
-        # an optimizer chosen on the command line applies to the learners of the config too
+    own = ("optimizer", "lr", "clip", "steps", "eval_every")
+    if given.get("learners") is None and any(k in given for k in own):
+        # an optimizer or a run length chosen on the command line applies to the learners of the config too
         from .sweep import format_params, parse_spec
         specs = []
         for s in settings.get("learners", []):
             name, params = parse_spec(s)
-            for k in ("optimizer", "lr", "clip"):
+            for k in own:
                 if k in given:
                     params.pop(k, None)
             specs.append(f"{name}:{format_params(params)}" if params else name)
@@ -49,7 +50,7 @@ def _settings_from_args(args) -> dict:
 
 def run_compare(args) -> int:
     from . import runner
-    from .sweep import Sweep, config_hash, describe, expand, optimizer_label
+    from .sweep import Sweep, expand
     from .results import Store
     settings = _settings_from_args(args)
     out = args.out or settings.pop("out", None) or DEFAULT_OUT
@@ -60,17 +61,21 @@ def run_compare(args) -> int:
         raise ValueError(f"--jobs must be a positive integer, got {jobs!r}")
     log = (lambda *a, **k: None) if args.quiet else (lambda msg: print(msg, flush=True))
     sweep = Sweep.from_settings(settings)
-    configs = expand(sweep, log=log)
+    configs = expand(sweep)
     if args.dry_run:
         done = Store(out).finished() if os.path.isdir(out) else {}
         for c in configs:
-            h = config_hash(c)
-            print(f"{h}  {'done' if h in done else 'todo':<4}  {describe(c)}  {optimizer_label(c)}")
+            h = c.hash()
+            print(f"{h}  {'done' if h in done else 'todo':<4}  {c.describe()}  {c.optimizer_label}")
         return 0
     store = Store(out).prepare()
     if not args.quiet:
         print(f"rnnlearn compare: {len(configs)} runs ({_shape(configs)}) -> {store.folder}", flush=True)
-    summary = runner.run_sweep(configs, out, jobs=jobs, dask=args.dask, save_models=args.save_models,
+    if args.config:   # what `rnnlearn report` quotes from this folder
+        from .report import keep_config
+        keep_config(out, args.config)
+    summary = runner.run_sweep(configs, out, jobs=jobs, dask=args.dask,
+                               save_models=args.save_models or bool(settings.get("save_models")),
                                progress=not args.quiet, log=log)
     if summary.interrupted:
         print(f"rnnlearn compare: interrupted; {summary.ran} finished runs are kept in {store.folder}. "
@@ -90,10 +95,9 @@ def run_compare(args) -> int:
 
 def _shape(configs) -> str:
     k = lambda f: len({f(c) for c in configs})  # noqa: E731
-    from .sweep import learner_label, optimizer_label
-    return (f"{k(lambda c: c['task']['name'])} task x {k(lambda c: c['model']['name'])} model x "
-            f"{k(lambda c: c['model']['params']['n_hidden'])} size x "
-            f"{k(lambda c: (learner_label(c), optimizer_label(c)))} learner x {k(lambda c: c['seed'])} seed")
+    return (f"{k(lambda c: c.task.name)} task x {k(lambda c: c.model.name)} model x "
+            f"{k(lambda c: c.n_hidden)} size x "
+            f"{k(lambda c: (c.label, c.optimizer_label))} learner x {k(lambda c: c.seed)} seed")
 
 
 def _has_figures(folder) -> bool:
@@ -139,7 +143,7 @@ def cost_sweep(folder, learners, sizes, model_name="elman", T=100, T_heavy=20, r
     from .bench import M_IN, O_OUT, time_learner
     from .models import make_model
     from .results import COST, COST_COLUMNS, Store
-    from .sweep import learner_label, parse_spec
+    from .sweep import parse_spec
     max_n = {} if max_n is None else max_n
     sizes = [int(n) for n in sizes]
     if not sizes or min(sizes) < 1:
@@ -150,16 +154,16 @@ def cost_sweep(folder, learners, sizes, model_name="elman", T=100, T_heavy=20, r
         name, params = parse_spec(spec)
         learner = make_learner(name, **params)
         make_model(model_name, n_in=M_IN, n_hidden=1, n_out=O_OUT)
-        label = learner_label({"learner": {"name": name, "params": learner.params()}})
+        label, display = learner.label(), learner.display_label()
         te, me = learner.cost_exponents()
         cap = max_n.get(name, learner.max_n())
         for n in sizes:
             if cap is None or n <= cap:
-                plan.append((name, params, label, n, float(te), float(me)))
+                plan.append((name, params, label, display, n, float(te), float(me)))
     measured = 0
     with store.lock():
         have = {(r["model"], r["label"], r["n"]) for r in store.read_table(COST, COST_COLUMNS)}
-        for name, params, label, n, te, me in plan:
+        for name, params, label, display, n, te, me in plan:
             if not again and (model_name, label, n) in have:
                 continue
             model = make_model(model_name, n_in=M_IN, n_hidden=n, n_out=O_OUT)
@@ -167,7 +171,8 @@ def cost_sweep(folder, learners, sizes, model_name="elman", T=100, T_heavy=20, r
             T_run = T if te < 3 else T_heavy
             with threadpool_limits(limits=1, user_api="blas"):
                 r = time_learner(model, learner, T_run, min_seconds, repeats)
-            row = {"model": model_name, "learner": name, "label": label, "n": n, "params": model.n_params,
+            row = {"model": model_name, "learner": name, "label": label, "display": display, "n": n,
+                   "params": model.n_params,
                    "T": T_run, "us_per_step": r["us_per_step"], "us_per_step_min": r["us_per_step_min"],
                    "state_mb": r["state_mb"], "time_exponent": te, "memory_exponent": me,
                    "version": __version__}
@@ -255,9 +260,11 @@ def add_parser(sub):
     p = sub.add_parser("compare", help="train learners side by side and store the results",
                        description=COMPARE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("what to run (default: rnnlearn/defaults.toml)")
-    g.add_argument("--config", metavar="FILE.toml", help="settings from a TOML file (the same keys as these "
-                   "options: tasks, models, learners, sizes, seeds, steps, eval_every, optimizer, lr, clip, out, "
-                   "jobs); options given here win")
+    g.add_argument("--config", metavar="FILE.toml|NAME", help="settings from a TOML file, or the name of a "
+                   "shipped experiment (rnnlearn/experiments/NAME.toml: ekf_vs_rtrl, clockwork_vs_elman, anbncn_lstm, "
+                   "char_lm), with the same keys as these options: tasks, models, learners, sizes, seeds, steps, "
+                   "eval_every, optimizer, lr, clip, out, jobs, save_models; options given here win. Its [[quote]] "
+                   "tables are what `rnnlearn report DIR` prints")
     g.add_argument("--tasks", nargs="+", metavar="SPEC", help="tasks, e.g. add add:t1=3,t2=6 (see rnnlearn list)")
     g.add_argument("--models", nargs="+", metavar="SPEC", help="models, e.g. elman")
     g.add_argument("--learners", nargs="+", metavar="SPEC",

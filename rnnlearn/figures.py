@@ -32,7 +32,7 @@ def convergence_add(results, figures, jobs, log):
     from .plots import convergence_figures
     sweep = Sweep.from_settings({k: v for k, v in default_settings().items()
                                         if k not in ("out", "jobs")})
-    configs = expand(sweep, log=log)
+    configs = expand(sweep)
     s = runner.run_sweep(configs, results, jobs=jobs, progress=True, log=log)
     if s.interrupted:
         raise KeyboardInterrupt

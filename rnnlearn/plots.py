@@ -45,26 +45,18 @@ def _save(fig, path) -> str:
     return path
 
 
-def display_label(label: str, optimizer: str | None = None) -> str:
-    """'tbptt(k1=1,k2=10)', 'sgd lr=0.01' -> 'TBPTT (k1=1, k2=10), sgd lr=0.01'."""
+def _rank(learner: str) -> int:
+    """A learner's place in the registry (rnnlearn.algorithms.LEARNERS): the order figures list learners in."""
     from .algorithms import LEARNERS
-    name, _, rest = label.partition("(")
-    out = LEARNERS[name].display_name if name in LEARNERS else name
-    if rest:
-        out += " (" + rest.rstrip(")").replace(",", ", ") + ")"
-    if optimizer:
-        out += f", {optimizer}"
-    return out
+    return list(LEARNERS).index(learner) if learner in LEARNERS else len(LEARNERS)
 
 
-def _learner_order(key):
-    label = key[0] if isinstance(key, tuple) else key
-    if isinstance(key, tuple) and len(key) == 2 and not isinstance(key[1], str):
-        label = key[1]   # (model, label) keys of the cost data
-    from .algorithms import LEARNERS
-    name = label.partition("(")[0]
-    rank = list(LEARNERS).index(name) if name in LEARNERS else len(LEARNERS)
-    return (rank, key)
+class _Seeds(dict):
+    """{seed: series} of one curve, with the stored learner name and display label of its runs."""
+
+    def __init__(self, learner: str, display: str):
+        super().__init__()
+        self.learner, self.display = learner, display
 
 
 def _colors(keys):
@@ -78,13 +70,17 @@ def _colors(keys):
 # ----------------------------------------------------------------------------------------------------------
 
 def convergence_data(folder):
-    """{(task, model, n_hidden): {(label, optimizer): {seed: {"step", "wall_s", "test_loss"} arrays}}}, the
-    manifest, and the configs by run."""
+    """{(task, model, n_hidden): {(label, optimizer): {seed: {"step", "wall_s", "test_loss"} arrays}}} and the
+    manifest. Each curve's {seed: ...} also carries `learner` and `display` (the stored display label; the
+    stored label in folders written before it was stored)."""
     rows, manifest = Store(folder).load()
     data: dict = {}
     for r in rows:
         key = (r["task"], r["model"], r["n_hidden"])
-        series = data.setdefault(key, {}).setdefault((r["label"], r["optimizer"]), {})
+        group = data.setdefault(key, {})
+        series = group.get((r["label"], r["optimizer"]))
+        if series is None:
+            series = group[(r["label"], r["optimizer"])] = _Seeds(r["learner"], r["display"] or r["label"])
         s = series.setdefault(r["seed"], {"step": [], "wall_s": [], "test_loss": [], "run": r["run"]})
         s["step"].append(r["step"])
         s["wall_s"].append(r["wall_s"])
@@ -109,12 +105,12 @@ def _stack(series, field, steps):
 
 
 def _reference_levels(manifest, task_name):
+    from .runconfig import RunConfig
     for entry in manifest.values():
         cfg = entry.get("config", {})
         if cfg.get("task", {}).get("name") == task_name:
             try:
-                from .tasks import make_task
-                return make_task(task_name, **cfg["task"]["params"]).reference_levels()
+                return RunConfig.from_manifest(entry).build_task().reference_levels()
             except Exception:  # a task no longer available: draw without its levels
                 return {}
     return {}
@@ -128,7 +124,7 @@ def convergence_figure(key, groups, manifest, path) -> str:
     task, model, n = key
     fig = _figure(11, 4.6)
     ax_s, ax_w = fig.subplots(1, 2, sharey=True)
-    keys = sorted(groups, key=_learner_order)
+    keys = sorted(groups, key=lambda k: (_rank(groups[k].learner), k))
     colors = _colors(keys)
     finals, starts, lows = [], [], []
     handles = []
@@ -151,8 +147,7 @@ def convergence_figure(key, groups, manifest, path) -> str:
             wmed = np.nanmedian(wall, 0)
         diverged = sum(1 for s in series.values()
                        if manifest.get(s["run"], {}).get("status") == "diverged")
-        label, opt = k
-        text = display_label(label, opt)
+        text = f"{series.display}, {k[1]}"
         if diverged:
             text += f" [{diverged}/{len(series)} diverged]"
         c = colors[k]
@@ -253,7 +248,7 @@ def cost_figure(folder, path, points: int = FIT_POINTS) -> str:
     if not rows:
         raise ValueError(f"no cost data in {os.fspath(folder)!r} (run `rnnlearn cost --out {os.fspath(folder)}`)")
     groups = _by_learner(rows)
-    keys = sorted(groups, key=_learner_order)
+    keys = sorted(groups, key=lambda k: (_rank(groups[k][0]["learner"]), k))
     colors = _colors(keys)
     markers = "osD^vP*X"
     fig = _figure(11, 4.6)
@@ -267,8 +262,8 @@ def cost_figure(folder, path, points: int = FIT_POINTS) -> str:
             y = np.array([r[field] for r in rs], dtype=float)
             slope, nfit = fit_slope(n, y, points)
             theory = rs[0][theory_key]
-            model, label = k
-            name = display_label(label) + (f" [{model}]" if len({m for m, _ in keys}) > 1 else "")
+            model = k[0]
+            name = (rs[0]["display"] or rs[0]["label"]) + (f" [{model}]" if len({m for m, _ in keys}) > 1 else "")
             text = f"{name}: slope {slope:.2f} (theory {theory:g})" if np.isfinite(slope) else name
             ax.plot(n, y, marker=markers[i % len(markers)], ms=5, lw=1.2, color=colors[k], label=text)
             if np.isfinite(slope) and len(nfit) >= 2:

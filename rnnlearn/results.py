@@ -4,7 +4,9 @@ A results folder holds
 
 results.csv   one row per evaluation point of every run, with the columns `RESULT_COLUMNS`
 metrics.csv   the tasks' own measures (bits per character, accuracy, ...) in long form: run, step, metric,
-              value (a task's metrics differ from another's, so they cannot share fixed columns)
+              value (a task's metrics differ from another's, so they cannot share fixed columns); read by
+              `rnnlearn report` (rnnlearn.report)
+config.toml   the sweep config `rnnlearn compare --config` ran with, whose [[quote]] tables the report prints
 runs.jsonl    one line per finished run: its config and config hash, status (done, diverged, failed) and
               reason, compile_s, us_per_step, peak_mem_mb, the package version, ...
 cost.csv      timings of learners at sizes n (`rnnlearn cost`), `COST_COLUMNS`
@@ -36,13 +38,17 @@ COST = "cost.csv"
 VANISHING = "vanishing.csv"
 LOCK = ".rnnlearn.lock"
 
-#: results.csv columns. `run` is the config hash; `label` names the learner with its hyperparameters and
-#: `optimizer` its optimizer (so several settings of one learner can be told apart on a plot).
-RESULT_COLUMNS = ["run", "task", "model", "learner", "label", "optimizer", "n_hidden", "seed", "step", "wall_s",
-                  "train_loss", "test_loss"]
+#: results.csv columns. `run` is the config hash; `label` names the learner with its hyperparameters
+#: (Learner.label), `display` is the same as figures show it (Learner.display_label), and `optimizer` names
+#: its optimizer (so several settings of one learner can be told apart on a plot). Stored, never parsed.
+RESULT_COLUMNS = ["run", "task", "model", "learner", "label", "display", "optimizer", "n_hidden", "seed", "step",
+                  "wall_s", "train_loss", "test_loss"]
 METRIC_COLUMNS = ["run", "step", "metric", "value"]
-COST_COLUMNS = ["model", "learner", "label", "n", "params", "T", "us_per_step", "us_per_step_min", "state_mb",
-                "time_exponent", "memory_exponent", "version"]
+COST_COLUMNS = ["model", "learner", "label", "display", "n", "params", "T", "us_per_step", "us_per_step_min",
+                "state_mb", "time_exponent", "memory_exponent", "version"]
+#: a column added since folders were first written: files without it are read with it empty (readers fall back
+#: to `label`), and rows appended to such a file are written in its own columns
+ADDED = "display"
 VANISHING_COLUMNS = ["rho", "n_hidden", "T", "input_scale", "seed", "lag", "grad_norm"]
 
 _INT = {"n_hidden", "seed", "step", "n", "params", "T", "lag"}
@@ -177,7 +183,8 @@ class Store:
         if os.path.exists(mp) and os.path.getsize(mp) and _last_byte(mp) != b"\n":
             self.compact()  # a manifest line torn by a killed writer: drop it before appending
         if rows:
-            append_atomic(self.path(RESULTS), csv_text(rows, RESULT_COLUMNS), RESULT_COLUMNS)
+            cols = _file_columns(self.path(RESULTS), RESULT_COLUMNS)
+            append_atomic(self.path(RESULTS), csv_text(rows, cols), cols)
         if metrics:
             append_atomic(self.path(METRICS), csv_text(metrics, METRIC_COLUMNS), METRIC_COLUMNS)
         line = json.dumps(manifest, sort_keys=True, allow_nan=True, default=_json_default) + "\n"
@@ -245,7 +252,8 @@ class Store:
 
     # --- other tables -----------------------------------------------------------------------------------
     def append_rows(self, name: str, columns: list[str], rows: list[dict]) -> None:
-        append_atomic(self.path(name), csv_text(rows, columns), columns)
+        cols = _file_columns(self.path(name), columns)
+        append_atomic(self.path(name), csv_text(rows, cols), cols)
 
     def read_table(self, name: str, columns: list[str]) -> list[dict]:
         """All complete rows of a plain table (cost.csv, vanishing.csv); a torn last line is ignored."""
@@ -280,7 +288,10 @@ def _csv_lines(path, columns):
         return
     lines = text.split("\n")
     header = lines[0]
-    if header.split(",") != columns:
+    pad = None
+    if ADDED in columns and header.split(",") == [c for c in columns if c != ADDED]:
+        pad = columns.index(ADDED)   # a folder written before the column was added
+    elif header.split(",") != columns:
         raise CorruptResults(f"{path}: unexpected header {header[:60]!r}; expected the columns "
                              f"{','.join(columns[:4])},... (corrupt results file, or not written by rnnlearn)")
     last = len(lines) - 1
@@ -293,6 +304,8 @@ def _csv_lines(path, columns):
             fields = next(csv.reader([line]))
         except csv.Error:
             fields = None
+        if pad is not None and fields is not None and len(fields) == len(columns) - 1:
+            fields.insert(pad, "")
         complete = k - 1 < last  # followed by a newline
         if fields is None or len(fields) != len(columns):
             if not complete:
@@ -301,6 +314,16 @@ def _csv_lines(path, columns):
             yield k, fields, None  # malformed complete line: the caller decides
             continue
         yield k, fields, complete
+
+
+def _file_columns(path, columns: list[str]) -> list[str]:
+    """The columns of an existing CSV file when it is of the form before `ADDED` (else `columns`)."""
+    if ADDED not in columns or not os.path.exists(path) or not os.path.getsize(path):
+        return columns
+    with open(path, "r", newline="") as fh:
+        header = fh.readline().rstrip("\n").split(",")
+    old = [c for c in columns if c != ADDED]
+    return old if header == old else columns
 
 
 def _typed(row: dict, path, k) -> dict:

@@ -13,15 +13,15 @@ import time
 from dataclasses import dataclass
 
 from .results import Store
-from .sweep import config_hash, describe, group_key, learner_label, make_optimizer, optimizer_label
+from .runconfig import RunConfig
 
 
 # ----------------------------------------------------------------------------------------------------------
 # one run
 # ----------------------------------------------------------------------------------------------------------
 
-def execute(config: dict, keep_theta: bool = False, queue=None, key=None, callback=None) -> dict:
-    """Train one run config and return {run, manifest, rows, metrics[, theta]}. Never raises for a failing
+def execute(config: RunConfig, keep_theta: bool = False, queue=None, key=None, callback=None) -> dict:
+    """Train one run config and return {run, config, manifest, rows, metrics[, theta]}. Never raises for a failing
     run: an exception inside it is recorded as status "failed" with the reason (a diverged run is "diverged",
     as train() reports). Progress after each evaluation goes to `callback(key, step, test_loss)` or, from a
     worker process, onto `queue`.
@@ -32,15 +32,13 @@ def execute(config: dict, keep_theta: bool = False, queue=None, key=None, callba
     the theory predicts (memory_exponent). `max_rss_mb` (the worker process's resident-set high-water mark,
     from getrusage) is recorded beside it for information: it includes the interpreter, numba and LLVM, and,
     for runs sharing a process, the largest earlier run."""
-    h = config_hash(config)
+    h = config.hash()
     t_start = time.time()
     rows, metrics, theta = [], [], None
     status, reason = "failed", ""
     res = None
-    base = {"run": h, "task": config["task"]["name"], "model": config["model"]["name"],
-            "learner": config["learner"]["name"], "label": learner_label(config),
-            "optimizer": optimizer_label(config), "n_hidden": config["model"]["params"]["n_hidden"],
-            "seed": config["seed"]}
+    base = {"run": h, "task": config.task.name, "model": config.model.name, "learner": config.learner.name,
+            **config.labels(), "n_hidden": config.n_hidden, "seed": config.seed}
 
     def on_record(rec):
         if queue is not None:
@@ -52,19 +50,12 @@ def execute(config: dict, keep_theta: bool = False, queue=None, key=None, callba
             callback(key, rec["step"], rec["test_loss"])
 
     try:
-        from .algorithms import make_learner
-        from .models import make_model
-        from .tasks import make_task
         from .train import train
-        task = make_task(config["task"]["name"], **config["task"]["params"])
-        mp = dict(config["model"]["params"])
-        n = mp.pop("n_hidden")
-        model = make_model(config["model"]["name"], n_in=task.n_in, n_hidden=n, n_out=task.n_out,
-                           loss=task.loss, **mp)
-        learner = make_learner(config["learner"]["name"], **config["learner"]["params"])
+        task = config.build_task()
+        model = config.build_model(task)
         # train() holds BLAS to one thread: the same order of sums in every process, on every worker
-        res = train(model, learner, task, steps=config["steps"], optimizer=make_optimizer(config["optimizer"]),
-                    seed=config["seed"], eval_every=config["eval_every"], callback=on_record, blas_threads=1)
+        res = train(model, config.build_learner(), task, steps=config.steps, optimizer=config.build_optimizer(),
+                    seed=config.seed, eval_every=config.eval_every, callback=on_record, blas_threads=1)
         status, reason = res.status, res.reason
         std = {"step", "wall_s", "train_loss", "test_loss"}
         for rec in res.records:
@@ -78,8 +69,8 @@ def execute(config: dict, keep_theta: bool = False, queue=None, key=None, callba
     except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
         status, reason = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0]
         rows, metrics = [], []
-    manifest = {"run": h, "group": group_key(config), "config": config, "status": status, "reason": reason,
-                "label": base["label"], "optimizer": base["optimizer"],
+    manifest = {"run": h, "group": config.group(), "config": config.to_dict(), "status": status,
+                "reason": reason, **config.labels(),
                 "steps_done": res.steps if res else 0,
                 "compile_s": res.compile_s if res else None, "run_s": res.run_s if res else None,
                 "us_per_step": res.us_per_step if res else None,
@@ -88,7 +79,7 @@ def execute(config: dict, keep_theta: bool = False, queue=None, key=None, callba
                 "final_test_loss": res.final_test_loss if res and res.records else None,
                 "elapsed_s": time.time() - t_start, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "version": _version(), "host": platform.node(), "python": platform.python_version()}
-    out = {"run": h, "manifest": manifest, "rows": rows, "metrics": metrics}
+    out = {"run": h, "config": config, "manifest": manifest, "rows": rows, "metrics": metrics}
     if theta is not None:
         out["theta"] = theta
     return out
@@ -140,20 +131,14 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _learner_class(config):
-    from .algorithms import LEARNERS
-    return LEARNERS.get(config["learner"]["name"])
-
-
-def _cost(config) -> float:
+def _cost(config: RunConfig) -> float:
     """A rough relative cost from the learner's declared time exponent, to start the longest runs first
     (better packing on several workers)."""
-    from .algorithms import make_learner
     try:
-        exp = make_learner(config["learner"]["name"], **config["learner"]["params"]).cost_exponents()[0]
+        exp = config.build_learner().cost_exponents()[0]
     except ValueError:  # a learner this rnnlearn does not have: its run will fail, cheaply
         exp = 0.0
-    return config["steps"] * float(config["model"]["params"]["n_hidden"]) ** exp
+    return config.steps * float(config.n_hidden) ** exp
 
 
 def _schedule(todo):
@@ -167,21 +152,22 @@ def _schedule(todo):
     todo = sorted(todo, key=lambda hc: (-_cost(hc[1]), order[hc[0]]))
     firsts, rest, seen = [], [], set()
     for h, c in todo:
-        cls = _learner_class(c)
-        family = (cls.kernel_family if cls else c["learner"]["name"], c["learner"]["params"].get("batch", 1) > 1)
+        cls = c.learner_class()
+        family = (cls.kernel_family if cls else c.learner.name, c.learner.params.get("batch", 1) > 1)
         (rest if family in seen else firsts).append((h, c))
         seen.add(family)
-    firsts.sort(key=lambda hc: -(_learner_class(hc[1]).compile_seconds if _learner_class(hc[1]) else 0.0))
+    firsts.sort(key=lambda hc: -(hc[1].learner_class().compile_seconds if hc[1].learner_class() else 0.0))
     return firsts + rest
 
 
-def run_sweep(configs: list[dict], folder, jobs: int = 1, dask: str | None = None, save_models: bool = False,
+def run_sweep(configs: list[RunConfig], folder, jobs: int = 1, dask: str | None = None, save_models: bool = False,
               progress: bool = True, log=print) -> Summary:
     """Run every config not already finished in `folder`, writing each run as it finishes.
 
     jobs > 1: in that many local processes; dask: on the Dask distributed scheduler at that address (or a
     dask.distributed.Client object). Ctrl-C stops the sweep: finished runs are kept; the summary says
     interrupted, and the caller exits with 130."""
+    configs = [c if isinstance(c, RunConfig) else RunConfig.from_dict(c) for c in configs]
     store = Store(folder).prepare()
     summary = Summary(total=len(configs))
     t0 = time.time()
@@ -192,12 +178,12 @@ def run_sweep(configs: list[dict], folder, jobs: int = 1, dask: str | None = Non
         finished = store.finished()
         todo, seen = [], set()
         for c in configs:
-            h = config_hash(c)
+            h = c.hash()
             if h in finished or h in seen:
                 continue
             seen.add(h)
             todo.append((h, c))
-        summary.skipped = len({config_hash(c) for c in configs}) - len(todo)
+        summary.skipped = len({c.hash() for c in configs}) - len(todo)
         if not todo:
             log(f"nothing to do: all {summary.skipped} runs are already in {store.folder} "
                 "(use another --out folder, or change the settings, to run again)")
@@ -232,17 +218,11 @@ def _store_result(store: Store, out: dict, save_models: bool) -> None:
     man = out["manifest"]
     if save_models and "theta" in out and man["status"] == "done":
         from .textgen import save_model
-        cfg = man["config"]
-        from .models import make_model
-        from .tasks import make_task
-        task = make_task(cfg["task"]["name"], **cfg["task"]["params"])
-        mp = dict(cfg["model"]["params"])
-        n = mp.pop("n_hidden")
-        model = make_model(cfg["model"]["name"], n_in=task.n_in, n_hidden=n, n_out=task.n_out, loss=task.loss,
-                           **mp)
+        config = out["config"]
+        task = config.build_task()
         os.makedirs(store.path("models"), exist_ok=True)
         rel = os.path.join("models", f"{out['run']}.npz")
-        save_model(store.path(rel), model, out["theta"], task)
+        save_model(store.path(rel), config.build_model(task), out["theta"], task, config=config)
         man = dict(man, model_path=rel)
     store.append_run(man, out["rows"], out["metrics"])
 
@@ -320,11 +300,11 @@ def _run_dask(todo, address, save_models):
             client.close()
 
 
-def _failed(h, config, exc) -> dict:
-    return {"run": h, "rows": [], "metrics": [],
-            "manifest": {"run": h, "group": group_key(config), "config": config, "status": "failed",
-                         "reason": f"{type(exc).__name__}: {exc}".splitlines()[0], "label": learner_label(config),
-                         "optimizer": optimizer_label(config), "version": _version(),
+def _failed(h, config: RunConfig, exc) -> dict:
+    return {"run": h, "config": config, "rows": [], "metrics": [],
+            "manifest": {"run": h, "group": config.group(), "config": config.to_dict(), "status": "failed",
+                         "reason": f"{type(exc).__name__}: {exc}".splitlines()[0], **config.labels(),
+                         "version": _version(),
                          "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}}
 
 
@@ -334,8 +314,8 @@ class _Progress:
 
     def __init__(self, todo, enabled=True):
         self.enabled = enabled
-        self.steps = {h: c["steps"] for h, c in todo}
-        self.desc = {h: describe(c) for h, c in todo}
+        self.steps = {h: c.steps for h, c in todo}
+        self.desc = {h: c.describe() for h, c in todo}
         self.frac = {}
         self.bar = None
         if enabled:

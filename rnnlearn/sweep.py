@@ -3,29 +3,34 @@
 Specs. Tasks, models and learners are named with their parameters as `name:key=value,key=value`, values read
 as int, float, bool (true/false) or str: `add:t1=3,t2=6`, `tbptt:k1=1,k2=10`. A learner spec may also carry
 its own optimizer with the reserved keys `optimizer` (sgd, momentum, adam), `lr` and `clip` (gradient norm
-clipping before the step): `rtrl:lr=0.03`, `bptt:window=50,optimizer=adam,lr=0.001,clip=1`.
+clipping before the step), and its own run length with `steps` and `eval_every`: `rtrl:lr=0.03`,
+`bptt:window=50,optimizer=adam,lr=0.001,clip=1`, `ekf:steps=10000`. A model spec may fix its own size with
+`n_hidden` (that model then runs at that size only, whatever `sizes` says): `elman:n_hidden=25`.
 
 Settings (the command's options, or the same keys in a TOML file; rnnlearn/defaults.toml is the default):
 tasks, models, learners (lists of specs), sizes (hidden units n), seeds (a count, or a list), steps, eval_every,
-optimizer, lr, clip. A gradient learner with no learning rate given uses its class's `default_lr`.
+optimizer, lr, clip. A gradient learner with no learning rate given uses its class's `default_lr`. A file may
+also hold what the command does with the runs (`COMMAND_KEYS`): out, jobs, save_models, a description, and
+the numbers `rnnlearn report` quotes from the results ([[quote]] tables, rnnlearn.report). The experiments
+behind README's numbers ship as such files (rnnlearn/experiments/NAME.toml; `--config NAME` finds them).
 
-A run config is a plain dict, JSON-able, with every parameter spelled out (defaults included, so `tbptt` and
-`tbptt:k1=10,k2=10` are the same run): task, model, learner (each {name, params}), optimizer ({name, lr, clip}
-or None for learners that make their own update, like the EKF), seed, steps, eval_every. Its hash (sha256 of
-the canonical JSON, first 16 hex digits) is the run's identity in the store: a rerun skips the runs whose
-hash has a final status (done or diverged), and retries the failed ones.
+Each run is a rnnlearn.runconfig.RunConfig; its hash is its identity in the store: a rerun skips the runs
+whose hash has a final status (done or diverged), and retries the failed ones.
 """
 from __future__ import annotations
 
-import copy
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 
+from .runconfig import OPTIMIZERS, OptimizerSpec, Part, RunConfig
+
 OPTIMIZER_KEYS = ("optimizer", "lr", "clip")
-OPTIMIZERS = ("sgd", "momentum", "adam")
+#: reserved keys of a learner spec that set its run length
+RUN_KEYS = ("steps", "eval_every")
 SETTINGS = ("tasks", "models", "learners", "sizes", "seeds", "steps", "eval_every", "optimizer", "lr", "clip")
+#: keys a settings file may hold beside SETTINGS, for the command (not the sweep)
+COMMAND_KEYS = ("out", "jobs", "save_models", "description", "quote")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -87,16 +92,33 @@ def default_settings() -> dict:
     return parse_settings(resources.files("rnnlearn").joinpath("defaults.toml").read_text(), "defaults.toml")
 
 
-def load_settings(path) -> dict:
-    """Settings from a TOML file; ValueError for a missing file, a syntax error or an unknown key."""
+def shipped_configs() -> list[str]:
+    """Names of the sweep configs that ship with the package (rnnlearn/experiments/NAME.toml)."""
+    from importlib import resources
+    folder = resources.files("rnnlearn").joinpath("experiments")
+    return sorted(f.name[:-5] for f in folder.iterdir() if f.name.endswith(".toml"))
+
+
+def config_text(path) -> tuple[str, str]:
+    """(TOML text, where) of a settings file: a path, or the name of a shipped config (`shipped_configs`)."""
+    p = os.fspath(path)
+    if not os.path.exists(p) and p in shipped_configs():
+        from importlib import resources
+        return resources.files("rnnlearn").joinpath("experiments", p + ".toml").read_text(), p + ".toml"
     try:
         with open(path, "r", encoding="utf-8") as fh:
-            text = fh.read()
+            return fh.read(), p
     except FileNotFoundError:
-        raise ValueError(f"config file {os.fspath(path)!r} does not exist") from None
+        raise ValueError(f"config file {p!r} does not exist (nor is it a shipped config: "
+                         f"{', '.join(shipped_configs())})") from None
     except OSError as exc:
-        raise ValueError(f"config file {os.fspath(path)!r}: {exc.strerror or exc}") from None
-    return parse_settings(text, os.fspath(path))
+        raise ValueError(f"config file {p!r}: {exc.strerror or exc}") from None
+
+
+def load_settings(path) -> dict:
+    """Settings from a TOML file or a shipped config's name; ValueError for a missing file, a syntax error or
+    an unknown key."""
+    return parse_settings(*config_text(path))
 
 
 def parse_settings(text: str, where: str = "config") -> dict:
@@ -108,11 +130,12 @@ def parse_settings(text: str, where: str = "config") -> dict:
     out = {}
     for key, value in data.items():
         k = key.replace("-", "_")
-        if k in ("out", "jobs"):   # allowed in a file, used by the command
+        if k in COMMAND_KEYS:   # allowed in a file, used by the command
             out[k] = value
             continue
         if k not in SETTINGS:
-            raise ValueError(f"config file {where}: unknown setting {key!r}; known: {', '.join(SETTINGS)}")
+            raise ValueError(f"config file {where}: unknown setting {key!r}; known: "
+                             f"{', '.join(SETTINGS + COMMAND_KEYS)}")
         out[k] = value
     return out
 
@@ -138,7 +161,7 @@ class Sweep:
 
     @classmethod
     def from_settings(cls, settings: dict) -> "Sweep":
-        unknown = set(settings) - set(SETTINGS) - {"out", "jobs"}
+        unknown = set(settings) - set(SETTINGS) - set(COMMAND_KEYS)
         if unknown:
             raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}")
         return cls(**{k: v for k, v in settings.items() if k in SETTINGS})
@@ -175,21 +198,7 @@ def _positive_int(name, value) -> int:
     return value
 
 
-def make_optimizer(spec: dict | None):
-    """An rnnlearn.optim optimizer from {name, lr, clip}; None stays None (the EKF makes its own update)."""
-    if spec is None:
-        return None
-    from . import optim
-    name = spec["name"]
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
-    opt = getattr(optim, name)(spec["lr"])
-    if spec.get("clip") is not None:
-        opt = optim.chain(optim.clip_norm(spec["clip"]), opt)
-    return opt
-
-
-def _optimizer_spec(learner, own: dict, sweep: Sweep):
+def _optimizer_spec(learner, own: dict, sweep: Sweep) -> OptimizerSpec:
     name = own.get("optimizer", sweep.optimizer) or "sgd"
     lr = own.get("lr", sweep.lr)
     if lr is None:
@@ -200,12 +209,12 @@ def _optimizer_spec(learner, own: dict, sweep: Sweep):
     for key, v in (("lr", lr), ("clip", clip)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
             raise ValueError(f"{key} must be a positive number, got {v!r}")
-    spec = {"name": name, "lr": float(lr), "clip": None if clip is None else float(clip)}
-    make_optimizer(spec)  # checks the values
+    spec = OptimizerSpec(name, float(lr), None if clip is None else float(clip))
+    spec.build()  # checks the values
     return spec
 
 
-def expand(sweep: Sweep, log=None) -> list[dict]:
+def expand(sweep: Sweep) -> list[RunConfig]:
     """Every run config of the sweep, checked (an unknown name, a bad parameter or size: ValueError)."""
     from .algorithms import make_learner
     from .models import make_model
@@ -225,25 +234,30 @@ def expand(sweep: Sweep, log=None) -> list[dict]:
     learner_cfgs = []
     for name, params in learners:
         own = {k: params.pop(k) for k in OPTIMIZER_KEYS if k in params}
+        run = {k: _positive_int(f"learner {name!r}: {k}", params.pop(k)) for k in RUN_KEYS if k in params}
         learner = make_learner(name, **params)
         if learner.own_update and own:
             raise ValueError(f"learner {name!r} makes its own update: it takes no {', '.join(sorted(own))}")
         opt = None if learner.own_update else _optimizer_spec(learner, own, sweep)
-        learner_cfgs.append(({"name": name, "params": _jsonable(learner.params())}, opt))
+        learner_cfgs.append((Part(name, _jsonable(learner.params())), opt, learner.label(),
+                             learner.display_label(), run.get("steps", steps), run.get("eval_every", eval_every)))
 
     configs = []
     for tname, tparams in tasks:
         task = make_task(tname, **tparams)
-        tcfg = {"name": tname, "params": _jsonable(task.params())}
+        tcfg = Part(tname, _jsonable(task.params()))
         for mname, mparams in models:
-            for n in sizes:
+            mparams = dict(mparams)
+            own_n = mparams.pop("n_hidden", None)
+            for n in sizes if own_n is None else [_positive_int(f"model {mname!r}: n_hidden", own_n)]:
                 model = _make_model(make_model, mname, mparams, n, task)
-                mcfg = {"name": mname, "params": _jsonable(_model_params(model))}
-                for lcfg, opt in learner_cfgs:
+                mcfg = Part(mname, _jsonable(_model_params(model)))
+                for lcfg, opt, label, display, l_steps, l_every in learner_cfgs:
                     for seed in seeds:
-                        configs.append({"task": tcfg, "model": mcfg, "learner": lcfg, "optimizer": opt,
-                                        "seed": seed, "steps": steps, "eval_every": eval_every})
-    return copy.deepcopy(configs)
+                        configs.append(RunConfig(task=tcfg, model=mcfg, learner=lcfg, optimizer=opt, seed=seed,
+                                                 steps=l_steps, eval_every=l_every, label=label,
+                                                 display=display))
+    return configs
 
 
 def _make_model(make_model, name, params, n, task):
@@ -265,41 +279,3 @@ def _model_params(model) -> dict:
 
 def _jsonable(d: dict) -> dict:
     return json.loads(json.dumps(d, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
-
-
-def config_hash(config: dict) -> str:
-    """sha256 of the canonical JSON of a run config (sorted keys, no spaces), first 16 hex digits."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def group_key(config: dict) -> str:
-    """The hash of a config without its seed: runs that differ only in the seed share it."""
-    return config_hash({k: v for k, v in config.items() if k != "seed"})
-
-
-def learner_label(config: dict) -> str:
-    """'tbptt(k1=1,k2=10)': the learner's own label (Learner.label), or its bare name when the installed
-    rnnlearn no longer has it."""
-    from .algorithms import LEARNERS
-    lc = config["learner"]
-    cls = LEARNERS.get(lc["name"])
-    if cls is None:
-        return lc["name"]
-    try:
-        return cls(**lc["params"]).label()
-    except TypeError:
-        return lc["name"]
-
-
-def optimizer_label(config: dict) -> str:
-    o = config["optimizer"]
-    if o is None:
-        return "own update"
-    s = f"{o['name']} lr={o['lr']:g}"
-    return s + (f" clip={o['clip']:g}" if o.get("clip") is not None else "")
-
-
-def describe(config: dict) -> str:
-    return (f"{config['task']['name']} {config['model']['name']} n={config['model']['params']['n_hidden']} "
-            f"{learner_label(config)} seed={config['seed']}")

@@ -110,9 +110,10 @@ def _unigram(task):
     return f / f.sum()
 
 
-def save_model(path, model, theta, task=None) -> None:
+def save_model(path, model, theta, task=None, config=None) -> None:
     """Write theta and a JSON description of the model (class name, constructor arguments) and of the task
-    (name, parameters) to an .npz file."""
+    (name, parameters) to an .npz file; with `config` (the rnnlearn.runconfig.RunConfig the model was trained
+    by, as `compare --save-models` saves it), the run config too, which load_model then builds them from."""
     theta = np.ascontiguousarray(theta, dtype=np.float64)
     if theta.shape != (model.n_params,):
         raise ValueError(f"theta must have {model.n_params} entries for this model, got shape {theta.shape}")
@@ -120,6 +121,8 @@ def save_model(path, model, theta, task=None) -> None:
                                         "args": model.config()}}
     if task is not None:
         meta["task"] = {"name": task.name, "params": task.params()}
+    if config is not None:
+        meta["run"] = config.to_dict()
     try:
         from . import __version__
         meta["rnnlearn_version"] = __version__
@@ -141,13 +144,19 @@ def load_model(path):
         theta = np.ascontiguousarray(data["theta"], dtype=np.float64)
     if meta.get("format") != FORMAT:
         raise ValueError(f"path {p!r} has format {meta.get('format')!r}, expected {FORMAT!r}")
-    model = _build_model(meta["model"])
+    task = None
+    if "run" in meta:   # saved by a run of a comparison: its config builds the task and the model
+        from .runconfig import RunConfig
+        config = RunConfig.from_dict(meta["run"])
+        task = config.build_task()
+        model = config.build_model(task)
+    else:
+        model = _build_model(meta["model"])
+        if "task" in meta:
+            from .tasks import make_task
+            task = make_task(meta["task"]["name"], **meta["task"]["params"])
     if theta.shape != (model.n_params,):
         raise ValueError(f"path {p!r}: theta has {theta.size} entries, the model needs {model.n_params}")
-    task = None
-    if "task" in meta:
-        from .tasks import make_task
-        task = make_task(meta["task"]["name"], **meta["task"]["params"])
     return model, theta, task
 
 

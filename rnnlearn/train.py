@@ -7,7 +7,7 @@ the parameters before the clock starts; `wall_s` counts only the learner's own t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,7 +28,6 @@ class TrainResult:
     compile_s: float = 0.0        # warm-up: compiling, or loading the kernels from the disk cache
     run_s: float = 0.0            # time inside the learner
     state_bytes: int = 0          # memory the learner's state holds
-    extra: dict = field(default_factory=dict)
 
     @property
     def us_per_step(self) -> float:

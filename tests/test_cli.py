@@ -33,7 +33,8 @@ def assert_user_error(res, *words):
         assert w in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("command", ["list", "compare", "plot", "cost", "vanishing", "figures", "bench", "sample"])
+@pytest.mark.parametrize("command", ["list", "compare", "plot", "cost", "vanishing", "figures", "bench", "sample",
+                                     "report"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args([command, "--help"])
@@ -142,7 +143,7 @@ def test_killed_sweep_resumes_without_losing_or_duplicating_rows(tmp_path):
         rows = list(csv.DictReader(fh))
     keys = [(r["run"], int(r["step"])) for r in rows]
     assert len(keys) == len(set(keys)) == 6 * 11            # steps 0, 2000, ..., 20000 for every run
-    assert all(len(r) == 12 and r["test_loss"] for r in rows)
+    assert all(len(r) == 13 and r["test_loss"] for r in rows)
 
 
 def test_train_save_sample(tmp_path, capsys):

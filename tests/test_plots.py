@@ -86,3 +86,43 @@ def test_vanishing_and_plot_all(tmp_path):
     assert [p.rsplit("/", 1)[-1] for p in paths] == ["vanishing_gradient.png"] and _is_png(paths[0])
     with pytest.raises(ValueError, match="no results"):
         plots.plot_all(tmp_path / "empty") if (tmp_path / "empty").mkdir() is None else None
+
+
+def _synthetic(folder, curves, with_display=True):
+    """A results folder of made-up runs of the add task: curves = [(learner, label, display, optimizer)]."""
+    import json
+    from rnnlearn.results import MANIFEST, RESULT_COLUMNS, RESULTS, append_atomic, csv_text
+    (cfg,) = expand(Sweep(learners=["rtrl"], sizes=[4], seeds=1, steps=200, eval_every=100))
+    st = Store(folder).prepare()
+    for k, (learner, label, display, opt) in enumerate(curves):
+        rows = [{"run": f"r{k}", "task": "add", "model": "elman", "learner": learner, "label": label,
+                 "display": display, "optimizer": opt, "n_hidden": 4, "seed": 0, "step": 100 * i,
+                 "wall_s": 0.01 * i, "train_loss": 0.7, "test_loss": 0.7 - 0.01 * i - 0.001 * k} for i in range(3)]
+        man = {"run": f"r{k}", "status": "done", "config": cfg.to_dict(), "label": label, "optimizer": opt}
+        if with_display:
+            st.append_run(dict(man, display=display), rows)
+        else:   # a folder written before display labels were stored
+            cols = [c for c in RESULT_COLUMNS if c != "display"]
+            append_atomic(st.path(RESULTS), csv_text(rows, cols), cols)
+            append_atomic(st.path(MANIFEST), json.dumps(dict(man, n_rows=3)) + "\n")
+
+
+def _legend(monkeypatch, folder):
+    figs = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figs.append(fig) or str(path))
+    plots.convergence_figures(folder)
+    (fig,) = figs
+    return [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_legends_are_the_stored_display_labels_in_registry_order(tmp_path, monkeypatch):
+    # a display label that could not be derived from the label: the stored text is drawn, not recomputed
+    _synthetic(tmp_path, [("rtrl", "rtrl", "Real-time RL", "sgd lr=0.03"),
+                          ("bptt", "zzz(window=5)", "Backprop (w 5)", "sgd lr=0.02")])
+    assert _legend(monkeypatch, tmp_path) == ["Backprop (w 5), sgd lr=0.02", "Real-time RL, sgd lr=0.03"]
+
+
+def test_legends_of_folders_without_display_labels_are_the_stored_labels(tmp_path, monkeypatch):
+    _synthetic(tmp_path, [("rtrl", "rtrl", "", "sgd lr=0.03"), ("tbptt", "tbptt(k1=1,k2=10)", "", "sgd lr=0.01")],
+               with_display=False)
+    assert _legend(monkeypatch, tmp_path) == ["tbptt(k1=1,k2=10), sgd lr=0.01", "rtrl, sgd lr=0.03"]

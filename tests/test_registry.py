@@ -142,7 +142,7 @@ def test_a_new_learner_runs_through_the_sweep_and_runner(toy_registered, tmp_pat
     from rnnlearn.sweep import Sweep, expand
     configs = expand(Sweep(tasks=["add"], learners=["toy_one_step"], sizes=[4], seeds=1, steps=200,
                            eval_every=100))
-    assert configs[0]["optimizer"]["lr"] == OneStep.default_lr   # its own default, read from the class
+    assert configs[0].optimizer.lr == OneStep.default_lr   # its own default, read from the class
     summary = runner.run_sweep(configs, tmp_path, progress=False, log=lambda m: None)
     assert summary.done == 1
     rows, manifest = Store(tmp_path).load()

@@ -10,7 +10,7 @@ from rnnlearn.results import (COST, COST_COLUMNS, MANIFEST, METRICS, RESULT_COLU
 
 def _rows(run, k=3, seed=0):
     return [{"run": run, "task": "add", "model": "elman", "learner": "tbptt", "label": "tbptt(k1=1,k2=10)",
-             "optimizer": "sgd lr=0.01", "n_hidden": 8, "seed": seed, "step": 100 * i, "wall_s": 0.001 * i,
+             "display": "TBPTT (k1=1, k2=10)", "optimizer": "sgd lr=0.01", "n_hidden": 8, "seed": seed, "step": 100 * i, "wall_s": 0.001 * i,
              "train_loss": float("nan") if i == 0 else 0.1 / 3 * i, "test_loss": 0.7 - i / 7.0}
             for i in range(k)]
 
@@ -133,7 +133,7 @@ def test_prepare_refuses_a_file_and_an_uncreatable_folder(tmp_path):
 
 def test_plain_tables(tmp_path):
     st = Store(tmp_path).prepare()
-    row = {"model": "elman", "learner": "rtrl", "label": "rtrl", "n": 8, "params": 100, "T": 20,
+    row = {"model": "elman", "learner": "rtrl", "label": "rtrl", "display": "RTRL", "n": 8, "params": 100, "T": 20,
            "us_per_step": 1.5, "us_per_step_min": 1.25, "state_mb": 0.5, "time_exponent": 4.0,
            "memory_exponent": 3.0, "version": "0.1.0"}
     st.append_rows(COST, COST_COLUMNS, [row])
@@ -141,3 +141,26 @@ def test_plain_tables(tmp_path):
         fh.write("elman,rtrl,rt")  # torn
     assert st.read_table(COST, COST_COLUMNS) == [row]
     assert not os.path.exists(st.path(METRICS))
+
+
+def test_folders_written_before_the_display_column_still_load_and_resume(tmp_path):
+    """results.csv and cost.csv of older folders have no `display` column: they read with it empty (readers
+    fall back to the label), and rows appended to them keep the file's own columns."""
+    old = [c for c in RESULT_COLUMNS if c != "display"]
+    st = Store(tmp_path).prepare()
+    append_atomic(st.path(RESULTS), csv_text(_rows("a"), old), old)
+    append_atomic(st.path(MANIFEST), json.dumps(dict(_man("a"), n_rows=3, n_metrics=0)) + "\n")
+    st.append_run(_man("b"), _rows("b"))
+    import csv
+    with open(st.path(RESULTS)) as fh:
+        lines = list(csv.reader(fh))
+    assert lines[0] == old and all(len(line) == len(old) for line in lines)
+    rows, man = st.load()
+    assert len(rows) == 6 and {r["display"] for r in rows} == {""} and set(man) == {"a", "b"}
+    old_cost = [c for c in COST_COLUMNS if c != "display"]
+    row = {"model": "elman", "learner": "rtrl", "label": "rtrl", "n": 8, "params": 100, "T": 20,
+           "us_per_step": 1.5, "us_per_step_min": 1.25, "state_mb": 0.5, "time_exponent": 4.0,
+           "memory_exponent": 3.0, "version": "0.1.0"}
+    append_atomic(st.path(COST), csv_text([row], old_cost), old_cost)
+    st.append_rows(COST, COST_COLUMNS, [dict(row, n=16, display="RTRL")])
+    assert [(r["n"], r["display"]) for r in st.read_table(COST, COST_COLUMNS)] == [(8, ""), (16, "")]

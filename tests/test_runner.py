@@ -8,7 +8,8 @@ import pytest
 from rnnlearn import runner, sweep
 from rnnlearn.results import MANIFEST, RESULTS, Store
 from rnnlearn.runner import run_sweep
-from rnnlearn.sweep import Sweep, config_hash, expand, parse_spec, parse_value
+from rnnlearn.runconfig import OptimizerSpec, Part, RunConfig
+from rnnlearn.sweep import Sweep, expand, parse_spec, parse_value
 
 TIMING = {"wall_s"}
 
@@ -50,27 +51,68 @@ def test_malformed_specs(bad):
 def test_expand_normalises_defaults_so_equal_runs_share_a_hash():
     a = expand(tiny(learners=["tbptt"], seeds=1))
     b = expand(tiny(learners=["tbptt:k1=10,k2=10"], seeds=1))
-    assert [config_hash(c) for c in a] == [config_hash(c) for c in b]
+    assert [c.hash() for c in a] == [c.hash() for c in b]
     c = expand(tiny(learners=["tbptt"], seeds=[1]))
-    assert config_hash(a[0]) != config_hash(c[0])
-    assert sweep.group_key(a[0]) == sweep.group_key(c[0])
-    json.dumps(a[0], allow_nan=False)  # JSON-able
-    assert len(config_hash(a[0])) == 16
+    assert a[0].hash() != c[0].hash()
+    assert a[0].group() == c[0].group()
+    json.dumps(a[0].to_dict(), allow_nan=False)  # JSON-able
+    assert len(a[0].hash()) == 16
+
+
+def test_run_config_round_trips_and_keeps_the_hash_of_its_dict():
+    """The hash is over the same canonical JSON dict as when run configs were dicts: these values were
+    computed by that code (rnnlearn 0.1.0, commit e8b21ec), so results folders written then still resume."""
+    tb, ekf = expand(Sweep(tasks=["add"], models=["elman"], learners=["tbptt:k1=1,k2=10,lr=0.01", "ekf"],
+                           sizes=[8], seeds=[3], steps=500, eval_every=100))
+    assert (tb.hash(), tb.group(), ekf.hash()) == ("ca85abe0e3d7c019", "0f67a36ff6de26a1", "cb12f99a0ff70e41")
+    assert tb.to_dict() == {"task": {"name": "add", "params": {"labels": "soft", "t1": 5, "t2": 9}},
+                            "model": {"name": "elman", "params": {"n_hidden": 8}},
+                            "learner": {"name": "tbptt", "params": {"batch": 1, "k1": 1, "k2": 10}},
+                            "optimizer": {"name": "sgd", "lr": 0.01, "clip": None},
+                            "seed": 3, "steps": 500, "eval_every": 100}
+    for c in (tb, ekf):
+        back = RunConfig.from_dict(json.loads(json.dumps(c.to_dict())))
+        assert back == c and back.hash() == c.hash() and back.to_dict() == c.to_dict()
+        assert (back.label, back.display, back.optimizer_label) == (c.label, c.display, c.optimizer_label)
+    assert (tb.label, tb.display, tb.optimizer_label) == ("tbptt(k1=1,k2=10)", "TBPTT (k1=1, k2=10)", "sgd lr=0.01")
+    assert ekf.optimizer is None and ekf.optimizer_label == "own update"
+    # stored labels are kept as stored (never recomputed from, or parsed out of, anything else)
+    old = RunConfig.from_manifest({"config": tb.to_dict(), "label": "x", "display": "X"})
+    assert (old.label, old.display) == ("x", "X") and old.hash() == tb.hash()
+    # it builds its objects
+    task = tb.build_task()
+    model = tb.build_model(task)
+    assert (task.name, model.n_hidden, model.n_in) == ("add", 8, task.n_in)
+    assert tb.build_learner().params() == {"k1": 1, "k2": 10, "batch": 1}
+    assert tb.build_optimizer() is not None and ekf.build_optimizer() is None
+    assert OptimizerSpec("adam", 0.001, 1.0).label() == "adam lr=0.001 clip=1"
+    assert Part("rtrl", {}).to_dict() == {"name": "rtrl", "params": {}}
+
+
+def test_learner_specs_set_their_own_steps_and_models_their_own_size():
+    configs = expand(tiny(learners=["rtrl:steps=50,eval_every=25", "bptt"], models=["elman:n_hidden=6", "gru"],
+                          sizes=[3, 4], seeds=1))
+    got = sorted((c.model.name, c.n_hidden, c.learner.name, c.steps, c.eval_every) for c in configs)
+    assert got == [("elman", 6, "bptt", 300, 100), ("elman", 6, "rtrl", 50, 25),
+                   ("gru", 3, "bptt", 300, 100), ("gru", 3, "rtrl", 50, 25),
+                   ("gru", 4, "bptt", 300, 100), ("gru", 4, "rtrl", 50, 25)]
+    with pytest.raises(ValueError, match="steps"):
+        expand(tiny(learners=["rtrl:steps=0"]))
 
 
 def test_expand_counts_and_optimizer_precedence():
     configs = expand(tiny(learners=["bptt", "rtrl:lr=0.5,optimizer=adam,clip=1", "tbptt"], sizes=[3, 5], seeds=2))
     assert len(configs) == 2 * 3 * 2
-    opt = {sweep.learner_label(c): c["optimizer"] for c in configs}
-    assert opt["bptt(window=20)"] == {"name": "sgd", "lr": 0.02, "clip": None}
-    assert opt["rtrl"] == {"name": "adam", "lr": 0.5, "clip": 1.0}
-    g = {sweep.learner_label(c): c["optimizer"] for c in expand(tiny(learners=["bptt", "rtrl:lr=0.5"], lr=0.1))}
-    assert g["bptt(window=20)"]["lr"] == 0.1 and g["rtrl"]["lr"] == 0.5
+    opt = {c.label: c.optimizer for c in configs}
+    assert opt["bptt(window=20)"] == OptimizerSpec("sgd", 0.02, None)
+    assert opt["rtrl"] == OptimizerSpec("adam", 0.5, 1.0)
+    g = {c.label: c.optimizer for c in expand(tiny(learners=["bptt", "rtrl:lr=0.5"], lr=0.1))}
+    assert g["bptt(window=20)"].lr == 0.1 and g["rtrl"].lr == 0.5
 
 
 def test_own_update_learner_has_no_optimizer():
     (c,) = expand(tiny(learners=["ekf"], seeds=1))
-    assert c["optimizer"] is None and sweep.optimizer_label(c) == "own update"
+    assert c.optimizer is None and c.optimizer_label == "own update"
 
 
 @pytest.mark.parametrize("sweep, match", [
@@ -127,8 +169,9 @@ def test_sweep_resumes_and_reruns_nothing(tmp_path, capsys):
 
 def test_failed_and_diverged_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
     good = expand(tiny(seeds=1, learners=["bptt:window=5"]))
-    bad = json.loads(json.dumps(good[0]))
+    bad = good[0].to_dict()
     bad["learner"]["params"]["window"] = 0          # raises inside the run
+    bad = RunConfig.from_dict(bad)
     diverging = expand(Sweep(tasks=["sine"], learners=["rtrl:lr=10"], sizes=[4], seeds=1, steps=300,
                              eval_every=100))
     s = run_sweep([bad] + diverging + good, tmp_path, progress=False)
@@ -199,6 +242,6 @@ def test_first_runs_start_one_per_kernel_family_largest_kernels_first():
     """On a fresh install the workers should compile different kernels side by side: the first runs are one
     per kernel family (BPTT shares truncated BPTT's), the EKF's and truncated BPTT's before RTRL's."""
     configs = expand(tiny(learners=["rtrl", "tbptt", "ekf", "bptt", "tbptt:k1=1,k2=5"], seeds=2))
-    order = [c["learner"]["name"] for _, c in runner._schedule([(config_hash(c), c) for c in configs])]
+    order = [c.learner.name for _, c in runner._schedule([(c.hash(), c) for c in configs])]
     assert order[:3] == ["ekf", order[1], "rtrl"] and order[1] in ("bptt", "tbptt")
-    assert sorted(order) == sorted(c["learner"]["name"] for c in configs)
+    assert sorted(order) == sorted(c.learner.name for c in configs)
