@@ -73,8 +73,10 @@ def leaky_bptt(p, xs, ys, loss, alpha=1.0):
 
 def leaky_rflo(p, xs, ys, loss, alpha=1.0, feedback=None):
     """RFLO, random-feedback local online learning (Murray 2019, "Local online learning in recurrent
-    networks with random feedback", eLife 8: e43299; the discrete-time rule of its Results, "Learning rule",
-    as restated by Marschall, Cho and Savin 2020, JMLR 21(135), sec. 4.4): an eligibility trace per synapse,
+    networks with random feedback", eLife 8: e43299, its discrete-time learning rule; in the notation of
+    Marschall, Cho and Savin 2020, "A unified framework of online learning algorithms for training recurrent
+    neural networks", JMLR 21: 1-34, their RFLO section; equation numbers not checked against either PDF):
+    an eligibility trace per synapse,
     the immediate influence low-pass filtered by the network's own time constant,
 
         B_t,ij = (1 - alpha) B_{t-1},ij + alpha f'(pre_t,i) a_hat_t,j,       B_0 = 0,
@@ -123,11 +125,13 @@ def leaky_learning_signals(p, xs, ys, loss, alpha=1.0):
 
 def leaky_eprop(p, xs, ys, loss, alpha=1.0, feedback=None, learning_signals=None):
     """e-prop (Bellec et al. 2020, "A solution to the learning dilemma for recurrent networks of spiking
-    neurons", Nat. Commun. 11: 3625) for the rate network in the form of leaky_learning_signals. The
+    neurons", Nat. Commun. 11: 3625; equations numbered as in the paper: 1 and 3 the factorisation, Methods
+    14 the traces' forward recursion) for the rate network in the form of leaky_learning_signals. The
     factorisation (eq. 1) dE/dW_ji = sum_t dE/dz_j^t [dz_j^t/dW_ji]_local, whose local factor is the
-    eligibility trace (eqs. 2 and 13-14 of Methods)
+    eligibility trace (eq. 2, computed forward by the recursion of Methods eq. 14)
 
-        eps_t,ji = dh_j^t/dh_j^{t-1} eps_{t-1},ji + dh_j^t/dW_ji = (1 - alpha) eps_{t-1},ji + alpha d_t,j a_hat_t,i,
+        eps_t,ji = dh_j^t/dh_j^{t-1} eps_{t-1},ji + dh_j^t/dW_ji
+                 = (1 - alpha) eps_{t-1},ji + alpha d_t,j a_hat_t,i,
         e_t,ji = dz_j^t/dh_j^t eps_t,ji = eps_t,ji,
 
     the partial derivatives taken with z_{t-1} held fixed, so that only the neuron's own hidden-state
@@ -136,9 +140,11 @@ def leaky_eprop(p, xs, ys, loss, alpha=1.0, feedback=None, learning_signals=None
         dE/dW_ji = sum_t L_t,j e_t,ji,
 
     with the learning signal `learning_signals` (T, n) if given (e.g. leaky_learning_signals: the exact
-    dE/dz_t, with which this is BPTT's gradient exactly), else (eq. 4) L_t = B e_t with the output error
-    e_t = dl_t/dy_hat_t through `feedback` (n x o; random e-prop) or, if None, B = V^T (symmetric e-prop).
-    For Elman (alpha = 1) the trace has no memory and e_t,ji = d_t,j a_hat_t,i."""
+    dE/dz_t, with which this is BPTT's gradient exactly), else the online approximation L_t = B e_t, that
+    is L_j^t = sum_k B_jk (y_k^t - y*_k^t), of the output error e_t = dl_t/dy_hat_t through `feedback`
+    (n x o; random e-prop) or, if None, B = V^T (symmetric e-prop). For Elman (alpha = 1) the trace has no
+    memory, e_t,ji = d_t,j a_hat_t,i. For these rate units the trace and signals are RFLO's (leaky_rflo),
+    which this loop over synapses re-derives independently."""
     a, ahat, d = leaky_forward(p, xs, alpha)
     gV, gc, dys = _readout(p, a, ys, loss)
     n, k = len(p["b"]), ahat.shape[1]
@@ -159,8 +165,9 @@ def leaky_eprop(p, xs, ys, loss, alpha=1.0, feedback=None, learning_signals=None
 
 def leaky_kernl(p, xs, ys, loss, beta, gamma, alpha=1.0, feedback=None):
     """KeRNL's gradient estimate (Roth, Kanitscheider and Fiete 2019, "Kernel RNN learning (KeRNL)", ICLR;
-    sec. 3, the ansatz of eq. 5 and the rule of Algorithm 1; Marschall et al. 2020 sec. 4.4) with its
-    learned quantities passed in: the sensitivity matrix beta (n x n) and the per-unit timescales gamma (n,).
+    its factorised ansatz for the sensitivity tensor and the weight update of its pseudocode, Algorithm 1;
+    equation numbers not checked against the PDF) with its learned quantities passed in: the sensitivity
+    matrix beta (n x n) and the per-unit timescales gamma (n,).
     The influence of a unit's past on the present is approximated as
 
         da_t,k / da_s,i ~ beta_ki exp(-gamma_i (t - s)),
@@ -172,8 +179,11 @@ def leaky_kernl(p, xs, ys, loss, beta, gamma, alpha=1.0, feedback=None):
 
     and the gradient sum_t sum_k q_t,k beta_ki e_t,ij, q_t = dl_t/da_t = V^T e_t (KeRNL's signal), or B_fb e_t
     with `feedback` (n x o) fixed random. gamma_i = inf gives a memoryless trace. At beta = I and
-    exp(-gamma_i) = 1 - alpha for every unit it is RFLO (Marschall et al. 2020, sec. 4.4: RFLO is KeRNL with
-    the sensitivity fixed to the identity and the timescales to the network's), with the same feedback."""
+    exp(-gamma_i) = 1 - alpha for every unit (beta and gamma not learned) it is RFLO with the same feedback:
+    the reduction as Marschall et al. state and test it (their code's test "KeRNL reduces to RFLO in special
+    case": beta the identity, the timescales the network's alpha, zero learning rate for beta and gamma,
+    and the kernel taken as 1 - alpha_i rather than exp(-alpha_i)). Here the kernel is Roth et al.'s
+    exp(-gamma_i), so the reduction is at gamma_i = -log(1 - alpha) (gamma_i = inf for Elman)."""
     Bfb = p["V"].T if feedback is None else np.asarray(feedback)
     lam = np.exp(-np.asarray(gamma, dtype=float))
     a, ahat, d = leaky_forward(p, xs, alpha)
@@ -187,8 +197,8 @@ def leaky_kernl(p, xs, ys, loss, beta, gamma, alpha=1.0, feedback=None):
 
 
 def leaky_kernl_perturbation(p, xs, beta, gamma, noises, alpha=1.0):
-    """KeRNL's own learning of beta and gamma by node perturbation (Roth et al. 2019, sec. 3.1 and
-    Algorithm 1), the parameters and beta, gamma fixed over the sequence and the noise `noises` (T, n)
+    """KeRNL's own learning of beta and gamma by node perturbation (Roth et al. 2019, Algorithm 1), the
+    parameters and beta, gamma fixed over the sequence and the noise `noises` (T, n)
     passed in: a perturbed copy of the network with noise xi_t added to its state,
 
         a~_0 = 0,  a~_t = (1 - alpha) a~_{t-1} + alpha tanh(W a~_{t-1} + U x_t + b) + xi_t,
@@ -238,7 +248,8 @@ def elman_future_gradients(p, xs, ys, loss):
 
 def elman_dni(p, xs, ys, loss, k, A=None, synthetic=None):
     """DNI for a recurrent network (Jaderberg et al. 2017, "Decoupled neural interfaces using synthetic
-    gradients", ICML, sec. 3.1 and Fig. 3; Marschall et al. 2020 sec. 5.2), over an Elman network with the
+    gradients", ICML, its recurrent-network use: truncated BPTT with the boundary's future gradient
+    bootstrapped; as in Marschall et al. 2020, their DNI section), over an Elman network with the
     parameters fixed: BPTT within windows of k steps (0-based steps [w k, (w + 1) k) and a last shorter one),
     the gradient from beyond each window's last step s bootstrapped with a synthetic gradient
 
@@ -296,14 +307,15 @@ def elman_fss(p, xs, ys, loss, h, return_blocks=False):
     complexity learning algorithm for fully recurrent continually running networks", Neural Computation
     4(2): 243-248), with the parameters fixed: the sequence in blocks of h steps (the last one shorter when h
     does not divide T); within a block, the states are stored and the block's errors backpropagated to its
-    start (BPTT, the paper's sec. 2); across blocks, only the influence matrix
-    M_{t0} = dh_{t0}/dtheta_rec at the block's start is carried (RTRL's quantity, the paper's p^k_ij), so that
+    start (BPTT); across blocks, only the influence matrix M_{t0} = dh_{t0}/dtheta_rec at the block's start
+    is carried (RTRL's quantity p^k_ij), so that
 
         dE_block/dtheta = sum_{t in block} delta_t^T Mbar_t + delta_{t0}^T M_{t0},
 
     with delta_t the within-block backpropagated dE_block/dh_t and delta_{t0} what reaches the carried state;
     and the next block's M_{t1} = dh_{t1}/dtheta by n more backward passes through the block, one per unit k
-    of h_{t1} (the paper's sec. 3 update of p^k_ij at the block's end):
+    of h_{t1} (the update of p^k_ij at the block's end; with h = n, O(n^3) time per step amortised and
+    O(n^3) storage, the title's claim; section numbers not checked against the PDF):
 
         dh_{t1,k}/dtheta = sum_{t in block} gamma^k_t^T Mbar_t + gamma^k_{t0}^T M_{t0},
         gamma^k_{t1} = e_k, gamma^k_{t-1} = W^T (d_t * gamma^k_t).

@@ -214,7 +214,8 @@ def test_dni_with_the_true_synthetic_gradient_is_bptt(k):
 
 def test_dni_without_synthetic_gradient_is_truncated_bptt_and_its_module_gradient():
     for seed in range(3):
-        p, xs, ys = _problem(seed, T=6)  # k divides T: naive.elman_truncated's last update reaches k2 steps back
+        # k divides T: naive.elman_truncated's last update reaches k2 steps back, past a short last window
+        p, xs, ys = _problem(seed, T=6)
         n = len(p["b"])
         for k in (2, 3):
             g, gA, bounds, targets = elman_dni(p, xs, ys, "mse", k, A=np.zeros((n, n + 1)))
