@@ -129,6 +129,7 @@ class KeepState(EKF):
         return self.state
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", [{}, {"decoupling": "node", "jacobian": "tbptt", "r": 10.0, "r_decay": 0.9995, "r_min": 1.0},
                                     {"joseph": True}],
                          ids=["global", "node-tbptt", "joseph"])

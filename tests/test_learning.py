@@ -16,6 +16,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CASES)
 def test_add_task_reaches_047(name):
     learner, opt = CASES[name]
