@@ -1,4 +1,5 @@
-"""`rnnlearn list`: the tasks, models and learners, with their parameters and defaults."""
+"""What `rnnlearn list` shows: the tasks, models and learners, with their parameters and defaults, read from
+the registries and, for learners, from what each class declares (algorithms/base.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -28,20 +29,13 @@ def catalogue() -> dict[str, dict[str, type]]:
     return {"tasks": TASKS, "models": MODELS, "learners": LEARNERS}
 
 
-def run(args) -> int:
-    for section, table in catalogue().items():
-        if args.what not in (None, section):
-            continue
-        print(f"{section}:")
-        for name, cls in sorted(table.items()):
-            print(f"  {name:<14} {first_line(cls)}")
-            print(f"  {'':<14} parameters: {describe_params(cls) or '(none)'}")
-        print()
-    return 0
-
-
-def add_parser(sub):
-    p = sub.add_parser("list", help="show the tasks, models and learners with their parameters",
-                       description="Show the tasks, models and learners with their parameters and defaults.")
-    p.add_argument("what", nargs="?", choices=["tasks", "models", "learners"], help="only this section")
-    p.set_defaults(func=run)
+def learner_facts(cls) -> dict:
+    """What a learner class declares, as `rnnlearn list learners` shows it: display name, reference,
+    capabilities, default learning rate, cost exponents and size cap of its default configuration, and
+    its parameters with their defaults."""
+    learner = cls()
+    time_exp, memory_exp = learner.cost_exponents()
+    return {"name": cls.name, "display_name": cls.display_name, "reference": cls.reference,
+            "summary": first_line(cls), "capabilities": cls.capabilities(), "default_lr": cls.default_lr,
+            "time_exponent": time_exp, "memory_exponent": memory_exp, "max_n": learner.max_n(),
+            "key_params": list(cls.key_params), "parameters": describe_params(cls)}

@@ -64,3 +64,14 @@ def experiment(rhos=DEFAULT_RHOS, n_hidden: int = 64, T: int = 100, seeds: int =
                 rows.append({"rho": float(rho), "n_hidden": n_hidden, "T": T, "input_scale": input_scale,
                              "seed": seed, "lag": lag, "grad_norm": float(g)})
     return rows
+
+
+def vanishing_data(folder, rhos=DEFAULT_RHOS, n_hidden: int = 64, T: int = 100, seeds: int = 20) -> str:
+    """Compute the gradient norms and (re)write vanishing.csv in `folder` (cheap and deterministic); returns
+    its path."""
+    from .results import VANISHING, VANISHING_COLUMNS, Store, csv_text, replace_atomic
+    store = Store(folder).prepare()
+    rows = experiment(rhos, n_hidden, T, seeds)
+    with store.lock():
+        replace_atomic(store.path(VANISHING), ",".join(VANISHING_COLUMNS) + "\n" + csv_text(rows, VANISHING_COLUMNS))
+    return store.path(VANISHING)

@@ -4,17 +4,23 @@ The oracle is written here from the equations (rnnlearn/models/elman.py): a slow
 for gradients, and a slow dense RTRL for the online updates. numpy references are always checked; torch and
 jax cases are added only for the backends installed here (collected at import time, never skipped).
 """
+import importlib
 import math
 
 import numpy as np
 import pytest
 
-from rnnlearn import bench_refs as br
+from rnnlearn import references
+from rnnlearn.references import blas_ref, numpy_ref, ref_common
 
-BACKENDS = br.available_backends()
+BACKENDS = references.available_backends()
+if "torch" in BACKENDS:
+    from rnnlearn.references import torch_ref
+if "jax" in BACKENDS:
+    from rnnlearn.references import jax_ref
 N, M, O, T = 3, 2, 2, 5
 LR = 0.1
-NAMES = br.PARAM_NAMES
+NAMES = ref_common.PARAM_NAMES
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -82,8 +88,8 @@ def slow_online_rtrl(p, x, y, lr):
 
 @pytest.fixture(scope="module")
 def problem():
-    p = br.init_params(N, M, O, seed=3)
-    x, y = br.make_data(T, M, O, seed=3)
+    p = ref_common.init_params(N, M, O, seed=3)
+    x, y = ref_common.make_data(T, M, O, seed=3)
     return p, x, y
 
 
@@ -116,16 +122,16 @@ def test_online_oracle_single_step_is_gradient(problem):
 # ----------------------------------------------------------------------------------------------------------
 
 SEQUENCE_CASES = {
-    "numpy-bptt": lambda p, x, y: br.numpy_bptt_update(p, x, y, LR),
-    "numpy-rtrl-summed-kron": lambda p, x, y: br.numpy_rtrl_update(p, x, y, LR, online=False),
-    "numpy-rtrl-summed-sparse": lambda p, x, y: br.numpy_rtrl_update(p, x, y, LR, online=False,
+    "numpy-bptt": lambda p, x, y: numpy_ref.numpy_bptt_update(p, x, y, LR),
+    "numpy-rtrl-summed-kron": lambda p, x, y: numpy_ref.numpy_rtrl_update(p, x, y, LR, online=False),
+    "numpy-rtrl-summed-sparse": lambda p, x, y: numpy_ref.numpy_rtrl_update(p, x, y, LR, online=False,
                                                                      immediate="sparse"),
 }
 if "torch" in BACKENDS:
-    SEQUENCE_CASES["torch-bptt"] = lambda p, x, y: br.torch_bptt_update(p, x, y, LR)
+    SEQUENCE_CASES["torch-bptt"] = lambda p, x, y: torch_ref.torch_bptt_update(p, x, y, LR)
 if "jax" in BACKENDS:
-    SEQUENCE_CASES["jax-bptt"] = lambda p, x, y: br.jax_bptt_update(p, x, y, LR)
-    SEQUENCE_CASES["jax-rtrl-summed"] = lambda p, x, y: br.jax_rtrl_update(p, x, y, LR, online=False)
+    SEQUENCE_CASES["jax-bptt"] = lambda p, x, y: jax_ref.jax_bptt_update(p, x, y, LR)
+    SEQUENCE_CASES["jax-rtrl-summed"] = lambda p, x, y: jax_ref.jax_rtrl_update(p, x, y, LR, online=False)
 
 
 def _tbptt_by_rnnlearn(p, x, y, lr):
@@ -137,7 +143,7 @@ def _tbptt_by_rnnlearn(p, x, y, lr):
     n, m = p["U"].shape
     model = Elman(m, n, p["V"].shape[0])
     theta = np.concatenate([p[k].ravel() for k in NAMES])
-    learner = TBPTT(br.TBPTT_WINDOW, br.TBPTT_WINDOW)
+    learner = TBPTT(ref_common.TBPTT_WINDOW, ref_common.TBPTT_WINDOW)
     losses = learner.train(model, theta, learner.init(model, theta, sgd_opt(lr)), Chunk.make(x, y))
     return theta, losses.sum()
 
@@ -145,9 +151,9 @@ def _tbptt_by_rnnlearn(p, x, y, lr):
 if "jax" in BACKENDS:
     def test_jax_tbptt_is_rnnlearn_tbptt():
         rng = np.random.default_rng(5)
-        p = br.init_params(N, M, O, seed=3)
-        x, y = rng.normal(size=(2 * br.TBPTT_WINDOW, M)), rng.normal(size=(2 * br.TBPTT_WINDOW, O))
-        got, loss = br.jax_tbptt_update(p, x, y, LR)
+        p = ref_common.init_params(N, M, O, seed=3)
+        x, y = rng.normal(size=(2 * ref_common.TBPTT_WINDOW, M)), rng.normal(size=(2 * ref_common.TBPTT_WINDOW, O))
+        got, loss = jax_ref.jax_tbptt_update(p, x, y, LR)
         want, want_loss = _tbptt_by_rnnlearn(p, x, y, LR)
         assert loss == pytest.approx(want_loss, rel=1e-12)
         assert np.abs(np.concatenate([got[k].ravel() for k in NAMES]) - want).max() < 1e-13
@@ -161,7 +167,7 @@ def test_sequence_update_matches_finite_differences(case, problem, bptt_expected
     assert loss == pytest.approx(want_loss, rel=1e-10)
     assert_params_close(got, want, atol=1e-8)
     # the caller's parameters are not modified
-    np.testing.assert_array_equal(p["W"], br.init_params(N, M, O, seed=3)["W"])
+    np.testing.assert_array_equal(p["W"], ref_common.init_params(N, M, O, seed=3)["W"])
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -169,11 +175,11 @@ def test_sequence_update_matches_finite_differences(case, problem, bptt_expected
 # ----------------------------------------------------------------------------------------------------------
 
 ONLINE_CASES = {
-    "numpy-rtrl-kron": lambda p, x, y: br.numpy_rtrl_update(p, x, y, LR),
-    "numpy-rtrl-sparse": lambda p, x, y: br.numpy_rtrl_update(p, x, y, LR, immediate="sparse"),
+    "numpy-rtrl-kron": lambda p, x, y: numpy_ref.numpy_rtrl_update(p, x, y, LR),
+    "numpy-rtrl-sparse": lambda p, x, y: numpy_ref.numpy_rtrl_update(p, x, y, LR, immediate="sparse"),
 }
 if "jax" in BACKENDS:
-    ONLINE_CASES["jax-rtrl"] = lambda p, x, y: br.jax_rtrl_update(p, x, y, LR)
+    ONLINE_CASES["jax-rtrl"] = lambda p, x, y: jax_ref.jax_rtrl_update(p, x, y, LR)
 
 
 @pytest.mark.parametrize("case", sorted(ONLINE_CASES))
@@ -191,15 +197,15 @@ def test_online_rtrl_matches_oracle(case, problem):
 
 TINY = dict(m=M, o=O, T=T, repeats=1, warmup=1, min_repeat_seconds=0.0, seed=3, lr=LR)
 TIMING_CASES = {
-    "numpy_bptt": (lambda: br.numpy_bptt(N, **TINY), "bptt"),
-    "numpy_rtrl": (lambda: br.numpy_rtrl(N, **TINY), "online"),
+    "numpy_bptt": (lambda: numpy_ref.numpy_bptt(N, **TINY), "bptt"),
+    "numpy_rtrl": (lambda: numpy_ref.numpy_rtrl(N, **TINY), "online"),
 }
 if "torch" in BACKENDS:
-    TIMING_CASES["torch_bptt"] = (lambda: br.torch_bptt(N, **TINY), "bptt")
+    TIMING_CASES["torch_bptt"] = (lambda: torch_ref.torch_bptt(N, **TINY), "bptt")
 if "jax" in BACKENDS:
     # in a fresh subprocess with the XLA thread flags, as the benchmark runs it
-    TIMING_CASES["jax_bptt"] = (lambda: br.jax_bptt(N, **TINY), "bptt")
-    TIMING_CASES["jax_rtrl"] = (lambda: br.jax_rtrl(N, subprocess=False, **TINY), "online")
+    TIMING_CASES["jax_bptt"] = (lambda: jax_ref.jax_bptt(N, **TINY), "bptt")
+    TIMING_CASES["jax_rtrl"] = (lambda: jax_ref.jax_rtrl(N, subprocess=False, **TINY), "online")
 
 
 @pytest.mark.parametrize("case", sorted(TIMING_CASES))
@@ -216,12 +222,27 @@ def test_timing_functions_report_the_same_loss(case, problem):
 
 
 def test_missing_backend_message(monkeypatch):
-    monkeypatch.setattr(br.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ImportError, match=r"rnnlearn\[bench\]"):
-        br.torch_bptt(4)
-    with pytest.raises(ImportError, match=r"rnnlearn\[bench\]"):
-        br.jax_bptt(4)
-    assert br.available_backends() == []
+    import importlib
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    for module in ("torch_ref", "jax_ref"):  # importable without the framework; their functions say what to install
+        mod = importlib.import_module(f"rnnlearn.references.{module}")
+        fn = getattr(mod, module.replace("_ref", "_bptt"))
+        with pytest.raises(ImportError, match=r"rnnlearn\[bench\]"):
+            fn(4)
+    for framework in ("torch", "jax"):
+        with pytest.raises(ValueError, match=r"rnnlearn\[bench\]"):
+            references.load(framework)
+    assert references.available_backends() == []
+
+
+def test_every_framework_lists_what_it_times():
+    """Each framework module names the registered learner each of its references reimplements."""
+    from rnnlearn.algorithms import LEARNERS
+    for framework in references.FRAMEWORKS:
+        mod = importlib.import_module(f"rnnlearn.references.{references.FRAMEWORKS[framework]}")
+        assert mod.TIMED and all(alg in LEARNERS and callable(fn) for alg, fn, _ in mod.TIMED), framework
+    with pytest.raises(ValueError, match="unknown reference"):
+        references.load("matlab")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -276,13 +297,13 @@ def lm_truncated_fd_grad(p, words, targets, trunc, eps=1e-6):
 
 @pytest.mark.parametrize("length,trunc", [(4, 4), (8, 2)])
 def test_word_lm_step_matches_truncated_gradient(length, trunc):
-    p = br.init_word_lm_params(vocab=7, hidden=4, seed=2)
+    p = numpy_ref.init_word_lm_params(vocab=7, hidden=4, seed=2)
     for k in p:  # larger weights than the tutorial's so every term matters
         p[k] = p[k] * 3.0
     rng = np.random.default_rng(5)
     sent = rng.integers(0, 7, length + 1)
     words, targets = sent[:-1], sent[1:]
-    got, loss = br.numpy_word_lm_update(p, words, targets, lr=0.5, bptt_truncate=trunc)
+    got, loss = numpy_ref.numpy_word_lm_update(p, words, targets, lr=0.5, bptt_truncate=trunc)
     full = lm_losses_from(p, words, targets, 0, np.zeros(4), length)
     assert loss == pytest.approx(full, rel=1e-12)
     g = lm_truncated_fd_grad(p, words, targets, trunc)
@@ -295,7 +316,7 @@ def test_word_lm_step_matches_truncated_gradient(length, trunc):
 
 
 def test_word_lm_timing_runs():
-    res = br.numpy_word_lm_step(vocab=50, hidden=8, sentence_len=6, repeats=1)
+    res = numpy_ref.numpy_word_lm_step(vocab=50, hidden=8, sentence_len=6, repeats=1)
     assert res["ms_per_sentence"] > 0 and math.isfinite(res["loss"])
     assert res["loss"] == pytest.approx(6 * math.log(50), rel=0.2)  # near-uniform softmax at the start
 
@@ -305,20 +326,27 @@ def test_word_lm_timing_runs():
 # ----------------------------------------------------------------------------------------------------------
 
 def test_blas_threads_pins_and_restores():
-    handles = br._openblas_handles()
-    before = [get() for get, _ in handles]
-    with br.blas_threads(1) as pinned:
-        assert pinned == len(handles)
-        assert all(get() == 1 for get, _ in handles)
-    assert [get() for get, _ in handles] == before
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas()
+        with ref_common.blas_threads(1) as pinned:
+            assert pinned == len(before) >= 1
+            assert all(k == 1 for k in blas())
+        assert blas() == before
+    with ref_common.blas_threads(None) as pinned:
+        assert pinned == 0
 
 
 def test_blas_rates_are_sane():
-    r = br.blas_matmul_gflops((8, 8), (8, 8 * 8 + 8 * 4 + 8), threads=1, repeats=2,
+    r = blas_ref.blas_matmul_gflops((8, 8), (8, 8 * 8 + 8 * 4 + 8), threads=1, repeats=2,
                               min_repeat_seconds=0.0)
     assert r["flops"] == 2 * 8 * 8 * 104 and r["gflops"] > 0
     with pytest.raises(ValueError):
-        br.blas_matmul_gflops((3, 4), (5, 6))
-    e = br.blas_rate_for_ekf(40, 2, repeats=2, min_repeat_seconds=0.0)
+        blas_ref.blas_matmul_gflops((3, 4), (5, 6))
+    e = blas_ref.blas_rate_for_ekf(40, 2, repeats=2, min_repeat_seconds=0.0)
     for key in ("PH_gflops", "rank_update_numpy_gflops", "rank_update_gemm_gflops", "total_gflops"):
         assert e[key] > 0 and math.isfinite(e[key])

@@ -34,7 +34,7 @@ def assert_user_error(res, *words):
 
 
 @pytest.mark.parametrize("command", ["list", "compare", "plot", "cost", "vanishing", "figures", "bench", "sample",
-                                     "report"])
+                                     "report", "cache"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args([command, "--help"])
@@ -43,9 +43,97 @@ def test_every_command_has_help(command, capsys):
 
 
 def test_list_shows_learners_with_parameters(capsys):
+    from rnnlearn.algorithms import LEARNERS
     assert main(["list", "learners"]) == 0
     out = capsys.readouterr().out
     assert "tbptt" in out and "k1=10" in out and "rtrl" in out
+    for name, cls in LEARNERS.items():  # what each class declares
+        t, m = cls().cost_exponents()
+        assert name in out and cls.display_name in out and cls.reference in out
+        assert f"time n^{t:g}, memory n^{m:g}" in out
+        assert all(c in out for c in cls.capabilities())
+        if cls.default_lr is not None:
+            assert f"default learning rate: {cls.default_lr:g}" in out
+
+
+def test_every_command_module_has_add_parser_and_run():
+    import importlib
+    from rnnlearn.cli import COMMANDS
+    for name in COMMANDS:
+        module = importlib.import_module(name)
+        assert callable(module.add_parser) and callable(module.run), name
+
+
+def test_no_import_circle():
+    """The library does not import the commands, and no command module imports another."""
+    from rnnlearn.cli import COMMANDS
+    script = ("import sys, importlib; importlib.import_module(sys.argv[1]); "
+              "print(' '.join(m for m in sys.modules if m.startswith('rnnlearn.cli')))")
+    for lib in ("rnnlearn.timing", "rnnlearn.figures", "rnnlearn.references", "rnnlearn.kernel_cache"):
+        out = subprocess.run([sys.executable, "-c", script, lib], capture_output=True, text=True, check=True)
+        assert out.stdout.split() == [], (lib, out.stdout)
+    for name in COMMANDS:
+        out = subprocess.run([sys.executable, "-c", script, name], capture_output=True, text=True, check=True)
+        others = set(out.stdout.split()) & (set(COMMANDS) - {name})
+        assert not others, (name, others)
+
+
+def test_python_dash_m_rnnlearn():
+    for module in ("rnnlearn", "rnnlearn.cli"):
+        res = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True)
+        assert res.returncode == 0 and res.stdout.startswith("rnnlearn "), res.stderr
+
+
+def _fake_cache(tmp_path):
+    """A package tree with cached kernels in __pycache__ folders and in a NUMBA_CACHE_DIR-style folder."""
+    import hashlib
+    pkg = tmp_path / "pkg"
+    (pkg / "__pycache__").mkdir(parents=True)
+    (pkg / "sub" / "__pycache__").mkdir(parents=True)
+    (pkg / "mod.py").write_text("")
+    (pkg / "sub" / "kern.py").write_text("")
+    kernels = [pkg / "__pycache__" / "mod.f-3.py311.nbi", pkg / "__pycache__" / "mod.f-3.py311.1.nbc",
+               pkg / "sub" / "__pycache__" / "kern.g-9.py311.nbi"]
+    kept = [pkg / "__pycache__" / "mod.cpython-311.pyc", pkg / "sub" / "kern.py"]
+    cache = tmp_path / "numba_cache"
+    sub = cache / ("sub_" + hashlib.sha1(str(pkg / "sub").encode()).hexdigest())
+    sub.mkdir(parents=True)
+    kernels.append(sub / "kern.g-9.py311.nbc")
+    other = cache / "otherproject_0123" / "x.f-1.py311.nbi"  # another project's kernels: left alone
+    other.parent.mkdir()
+    for f in kernels + [kept[0], other]:
+        f.write_bytes(b"x" * 10)
+    return pkg, cache, kernels, kept + [other]
+
+
+def test_cache_info_and_clear_on_a_copy(tmp_path):
+    from rnnlearn import kernel_cache
+    pkg, cache, kernels, kept = _fake_cache(tmp_path)
+    status = kernel_cache.info([pkg], [cache])
+    assert status["files"] == len(kernels) and status["bytes"] == 10 * len(kernels)
+    removed = kernel_cache.clear([pkg], [cache])
+    assert sorted(removed) == sorted(str(k) for k in kernels)
+    assert not any(k.exists() for k in kernels) and all(k.exists() for k in kept)
+    assert kernel_cache.clear([pkg], [cache]) == []
+
+
+def test_cache_command(monkeypatch, tmp_path, capsys):
+    from rnnlearn import kernel_cache
+    pkg, cache, kernels, kept = _fake_cache(tmp_path)
+    monkeypatch.setattr(kernel_cache, "package_dirs", lambda: [str(pkg)])
+    monkeypatch.setattr(kernel_cache, "user_cache_dirs", lambda env=None: [str(cache)])
+    assert main(["cache", "info"]) == 0
+    assert f"{len(kernels)} files" in capsys.readouterr().out
+    assert main(["cache", "clear"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"removed {k}" in out for k in kernels) and not any(k.exists() for k in kernels)
+    assert main(["cache", "clear"]) == 0 and "nothing to remove" in capsys.readouterr().out
+
+
+def test_numba_cache_dir_is_searched(tmp_path):
+    from rnnlearn import kernel_cache
+    assert str(tmp_path) in kernel_cache.user_cache_dirs({"NUMBA_CACHE_DIR": str(tmp_path)})
+    assert kernel_cache.package_dirs()[0].endswith("rnnlearn")
 
 
 @pytest.mark.parametrize("args, words", [

@@ -80,7 +80,7 @@ def test_vanishing_gradient_matches_numpy_and_the_bound(tmp_path):
 
 
 def test_vanishing_and_plot_all(tmp_path):
-    from rnnlearn.compare import vanishing_data
+    from rnnlearn.vanishing import vanishing_data
     vanishing_data(tmp_path, [0.8, 1.2], 8, 20, 3)
     paths = plots.plot_all(tmp_path)
     assert [p.rsplit("/", 1)[-1] for p in paths] == ["vanishing_gradient.png"] and _is_png(paths[0])

@@ -103,7 +103,7 @@ def test_the_report_text_and_the_command(tmp_path, capsys):
 def test_steps_on_the_command_line_apply_to_a_config_s_learners_too():
     """A shipped config run at a reduced scale: --steps replaces the learners' own steps=."""
     from rnnlearn.cli import build_parser
-    from rnnlearn.compare import _settings_from_args
+    from rnnlearn.cli.compare import _settings_from_args
     args = build_parser().parse_args(["compare", "--config", "ekf_vs_rtrl", "--steps", "100", "--sizes", "4"])
     configs = expand(Sweep.from_settings({k: v for k, v in _settings_from_args(args).items()
                                           if k not in ("out", "jobs")}))

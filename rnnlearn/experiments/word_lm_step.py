@@ -1,7 +1,7 @@
 """One SGD step of the classic RNN tutorial's word language model (vocabulary 8000, hidden 100, one sentence
 of 20 words, one-hot input as a column lookup, softmax output): rnnlearn's BPTT over the sentence (the exact
 gradient, slightly more recurrent work than the tutorial's truncation to 4 steps) against the tutorial's
-algorithm in plain numpy (rnnlearn.bench_refs.numpy_word_lm_step), in the same process.
+algorithm in plain numpy (rnnlearn.references.numpy_ref.numpy_word_lm_step), in the same process.
 
     python -m rnnlearn.experiments.word_lm_step
 """
@@ -43,7 +43,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     V, n, T = args.vocab, args.hidden, args.words
     ours = time_word_lm_step(V, n, T, args.repeats)
-    from rnnlearn.bench_refs import numpy_word_lm_step
+    from rnnlearn.references.numpy_ref import numpy_word_lm_step
     theirs = numpy_word_lm_step(vocab=V, hidden=n, bptt_truncate=4, sentence_len=T)["ms_per_sentence"]
     print(f"word LM step (vocabulary {V}, hidden {n}, {T} words): rnnlearn {ours:.2f} ms, numpy tutorial "
           f"{theirs:.2f} ms -> {theirs / ours:.1f}x")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def add_parser(sub):
     import argparse
-    from . import report
+    from rnnlearn import report
     p = sub.add_parser("report", help="print the numbers a comparison quotes, from its stored results",
                        description=report.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results_dir", metavar="DIR", help="a results folder written by rnnlearn compare")
@@ -15,6 +15,6 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from .report import report
+    from rnnlearn.report import report
     print(report(args.results_dir, args.config), end="")
     return 0

@@ -1,0 +1,143 @@
+"""`rnnlearn compare`: train learners side by side into a results folder (rnnlearn.runner over the sweep of
+rnnlearn.sweep, stored by rnnlearn.results), then draw its convergence figures (rnnlearn.plots)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from rnnlearn.cli.options import int_list
+
+DEFAULT_OUT = os.path.join("results", "compare")
+
+COMPARE_HELP = """\
+Train learners side by side and store every evaluation in a results folder (results.csv, runs.jsonl), then
+draw the convergence figures there. With no options it runs the embedded default comparison
+(rnnlearn/defaults.toml): BPTT, truncated BPTT, RTRL and the EKF on the add task, Elman network of 32
+units, 3 seeds, 20,000 steps each.
+
+Specs are name:key=value,...; a learner spec may set its own optimizer with optimizer=, lr= and clip=, e.g.
+  rnnlearn compare --learners bptt:window=20 tbptt:k1=1,k2=10,lr=0.01 rtrl:lr=0.03 --sizes 16 32
+Rerunning a command skips the runs already in the folder and finishes the rest (an interrupted sweep loses
+no finished run). Results from different settings accumulate in one folder; the figures show them all.
+"""
+
+
+def _settings_from_args(args) -> dict:
+    from rnnlearn.sweep import default_settings, load_settings
+    settings = default_settings()
+    if args.config:
+        own = load_settings(args.config)
+        settings.update(own)
+    cli = {"tasks": args.tasks, "models": args.models, "learners": args.learners, "sizes": args.sizes,
+           "seeds": args.seeds, "steps": args.steps, "eval_every": args.eval_every,
+           "optimizer": args.optimizer, "lr": args.lr, "clip": args.clip}
+    given = {k: v for k, v in cli.items() if v is not None}
+    if "sizes" in given:
+        given["sizes"] = int_list(given["sizes"], "--sizes")
+    own = ("optimizer", "lr", "clip", "steps", "eval_every")
+    if given.get("learners") is None and any(k in given for k in own):
+        # an optimizer or a run length chosen on the command line applies to the learners of the config too
+        from rnnlearn.sweep import format_params, parse_spec
+        specs = []
+        for s in settings.get("learners", []):
+            name, params = parse_spec(s)
+            for k in own:
+                if k in given:
+                    params.pop(k, None)
+            specs.append(f"{name}:{format_params(params)}" if params else name)
+        settings["learners"] = specs
+    settings.update(given)
+    return settings
+
+
+def run(args) -> int:
+    from rnnlearn import runner
+    from rnnlearn.sweep import Sweep, expand
+    from rnnlearn.results import Store
+    settings = _settings_from_args(args)
+    out = args.out or settings.pop("out", None) or DEFAULT_OUT
+    settings.pop("out", None)
+    jobs = args.jobs if args.jobs is not None else settings.pop("jobs", None) or runner.default_jobs()
+    settings.pop("jobs", None)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"--jobs must be a positive integer, got {jobs!r}")
+    log = (lambda *a, **k: None) if args.quiet else (lambda msg: print(msg, flush=True))
+    sweep = Sweep.from_settings(settings)
+    configs = expand(sweep)
+    if args.dry_run:
+        done = Store(out).finished() if os.path.isdir(out) else {}
+        for c in configs:
+            h = c.hash()
+            print(f"{h}  {'done' if h in done else 'todo':<4}  {c.describe()}  {c.optimizer_label}")
+        return 0
+    store = Store(out).prepare()
+    if not args.quiet:
+        print(f"rnnlearn compare: {len(configs)} runs ({_shape(configs)}) -> {store.folder}", flush=True)
+    if args.config:   # what `rnnlearn report` quotes from this folder
+        from rnnlearn.report import keep_config
+        keep_config(out, args.config)
+    summary = runner.run_sweep(configs, out, jobs=jobs, dask=args.dask,
+                               save_models=args.save_models or bool(settings.get("save_models")),
+                               progress=not args.quiet, log=log)
+    if summary.interrupted:
+        print(f"rnnlearn compare: interrupted; {summary.ran} finished runs are kept in {store.folder}. "
+              "Run the same command again to finish the rest.", file=sys.stderr)
+        return 130
+    if summary.ran:
+        log(summary.line())
+    if not args.no_plot and (summary.ran or not _has_figures(out)):
+        from rnnlearn.plots import convergence_figures
+        for p in convergence_figures(out):
+            log(f"wrote {p}")
+    if summary.failed:
+        log(f"{summary.failed} runs failed: their reasons are in {store.path('runs.jsonl')}; "
+            "a rerun retries them")
+    return 0
+
+
+def _shape(configs) -> str:
+    k = lambda f: len({f(c) for c in configs})  # noqa: E731
+    return (f"{k(lambda c: c.task.name)} task x {k(lambda c: c.model.name)} model x "
+            f"{k(lambda c: c.n_hidden)} size x "
+            f"{k(lambda c: (c.label, c.optimizer_label))} learner x {k(lambda c: c.seed)} seed")
+
+
+def _has_figures(folder) -> bool:
+    return any(f.startswith("convergence_") and f.endswith(".png") for f in os.listdir(folder))
+
+
+def add_parser(sub):
+    p = sub.add_parser("compare", help="train learners side by side and store the results",
+                       description=COMPARE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("what to run (default: rnnlearn/defaults.toml)")
+    g.add_argument("--config", metavar="FILE.toml|NAME", help="settings from a TOML file, or the name of a "
+                   "shipped experiment (rnnlearn/experiments/NAME.toml: ekf_vs_rtrl, clockwork_vs_elman, anbncn_lstm, "
+                   "char_lm), with the same keys as these options: tasks, models, learners, sizes, seeds, steps, "
+                   "eval_every, optimizer, lr, clip, out, jobs, save_models; options given here win. Its [[quote]] "
+                   "tables are what `rnnlearn report DIR` prints")
+    g.add_argument("--tasks", nargs="+", metavar="SPEC", help="tasks, e.g. add add:t1=3,t2=6 (see rnnlearn list)")
+    g.add_argument("--models", nargs="+", metavar="SPEC", help="models, e.g. elman")
+    g.add_argument("--learners", nargs="+", metavar="SPEC",
+                   help="learners with hyperparameters, e.g. bptt:window=20 tbptt:k1=1,k2=10 rtrl ekf")
+    g.add_argument("--sizes", nargs="+", metavar="N", help="hidden units n, e.g. 16 32 64")
+    g.add_argument("--seeds", metavar="K|LIST", help="number of seeds (0..K-1) or a list 0,5,7")
+    g.add_argument("--steps", type=int, metavar="N", help="training steps per run")
+    g.add_argument("--eval-every", type=int, metavar="N", help="steps between test evaluations")
+    g.add_argument("--optimizer", choices=["sgd", "momentum", "adam"],
+                   help="optimizer of the gradient learners (the EKF makes its own update)")
+    g.add_argument("--lr", type=float, help="learning rate (default: each learner's, see defaults.toml)")
+    g.add_argument("--clip", type=float, help="clip the gradient norm to this before the step")
+    h = p.add_argument_group("how to run")
+    h.add_argument("--out", metavar="DIR", help=f"results folder (default: {DEFAULT_OUT})")
+    h.add_argument("--jobs", type=int, metavar="N",
+                   help="local processes running runs side by side (default: the number of CPU cores: runs are "
+                        "independent and single-threaded)")
+    h.add_argument("--dask", metavar="ADDRESS", help="send the runs to the Dask distributed scheduler at "
+                   "ADDRESS (pip install 'rnnlearn[dask]'); same results as a local run")
+    h.add_argument("--save-models", action="store_true",
+                   help="save each finished run's parameters to DIR/models/RUN.npz (for rnnlearn sample)")
+    h.add_argument("--no-plot", action="store_true", help="do not draw the convergence figures")
+    h.add_argument("--dry-run", action="store_true", help="list the runs (done or to do) and stop")
+    h.add_argument("--quiet", "-q", action="store_true", help="no progress bar or messages")
+    p.set_defaults(func=run)
