@@ -9,6 +9,7 @@ parameters every time step, the update runs inside the numba kernels, so a chain
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -107,8 +108,8 @@ class Optimizer:
                           for t in self.transforms)
 
 
-@dataclass
-class OptState:
+class OptState(NamedTuple):
+    """An optimizer's arrays; a NamedTuple, so that the learners' kernels take it as one argument."""
     codes: np.ndarray   # (K,) transform codes
     hyper: np.ndarray   # (K, 4) hyperparameters
     moments: np.ndarray  # (K, 0..2, P) momentum / Adam moments
