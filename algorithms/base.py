@@ -15,7 +15,7 @@ learner joins the registry (rnnlearn.algorithms.LEARNERS).
 from __future__ import annotations
 
 import inspect
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -32,6 +32,20 @@ OK = 0
 NONFINITE_LOSS = 1
 NOT_POSITIVE_DEFINITE = 2  # EKF: a covariance stopped being symmetric positive definite
 NONFINITE_JACOBIAN = 3     # EKF: the measurement Jacobian H_t overflowed (exploding influence matrix)
+
+
+class ChunkArrays(NamedTuple):
+    """A chunk's arrays as the kernels take them (one argument; Chunk itself is a dataclass, which numba does
+    not take). Rows are time steps; a minibatch has a leading batch axis on each."""
+    xs: np.ndarray      # (T, m) float64
+    ys: np.ndarray      # (T, o) float64
+    mask: np.ndarray    # (T,) float64
+    resets: np.ndarray  # (T,) bool
+    xis: np.ndarray     # (T,) int64: one-hot index or -1
+
+    @classmethod
+    def of(cls, chunk: Chunk) -> "ChunkArrays":
+        return cls(chunk.xs, chunk.ys, chunk.mask, chunk.resets, chunk.x_index)
 
 
 class Learner:
@@ -167,6 +181,10 @@ class Learner:
         """Memory the learner's state holds, in bytes (what it costs to keep, per step, beyond theta)."""
         return _nbytes(state)
 
+    def __getstate__(self):
+        # a learner pickles as its hyperparameters: the workspaces `gradient` keeps are not sent along
+        return {k: v for k, v in vars(self).items() if not k.startswith("_cached")}
+
 
 class GradientLearner(Learner):
     """A learner that hands a gradient to a separate optimizer (rnnlearn.optim)."""
@@ -177,18 +195,49 @@ class GradientLearner(Learner):
         """(loss, grad) of one sequence with theta held fixed: loss = sum_t mask_t l_t, and grad the
         learner's gradient estimate summed over the sequence (for exact learners, dL/dtheta). Learners with
         batch > 1 take (B, T, ...) arrays: the loss is summed over the batch, the gradient is the batch's
-        mean. `seed` seeds a stochastic learner's random draws."""
+        mean. `seed` seeds a stochastic learner's random draws.
+
+        Calling it in a loop costs little beyond the compiled call: the learner keeps the state of its last
+        call (private, filled on first use) and, when the model (its dims and aux), the sequence's shape and
+        the hyperparameters are the same, resets it in place (`_reset`) instead of allocating a new one.
+        theta is not copied: with update=False the kernels never write it."""
         self.check()
         model._check_theta(theta)
-        chunk = Chunk.make(xs, ys, mask, resets, x_index)
-        model.check_chunk(chunk)
-        self.check_model(model)
-        theta = theta.copy()
-        state = self.init(model, theta, sgd(1.0), seed=seed)
-        losses = np.empty(chunk.mask.shape)
+        key = (model.dims, model.aux.tobytes(), np.shape(xs), self._hyper_key())
+        cached = self.__dict__.get("_cached_gradient")
+        hit = cached is not None and cached[0] == key
+        if hit and mask is None and resets is None and x_index is None and _plain(xs) and _plain(ys) \
+                and ys.shape[:-1] == xs.shape[:-1] and ys.shape[-1] == model.n_out:
+            chunk = Chunk(xs, ys, *cached[3])  # what Chunk.make and check_chunk would give and pass
+        else:
+            if hit:  # the neutral mask, resets and x_index of this shape, made once (kernels only read them)
+                mask, resets, x_index = (cached[3][i] if a is None else a
+                                         for i, a in enumerate((mask, resets, x_index)))
+            chunk = Chunk.make(xs, ys, mask, resets, x_index)
+            model.check_chunk(chunk)
+        if hit and self._reset(model, cached[1], seed):
+            state, losses = cached[1], cached[2]
+        else:
+            self.check_model(model)
+            state = self.init(model, theta, sgd(1.0), seed=seed)
+            losses = np.empty(chunk.mask.shape)
+            neutral = Chunk.make(chunk.xs, chunk.ys)
+            self._cached_gradient = (key, state, losses, (neutral.mask, neutral.resets, neutral.x_index))
         status, where = self._run(model, theta, state, chunk, False, True, losses)
         raise_status(status, where)
         return float(losses.sum()), state.gacc.copy()
+
+    def _hyper_key(self):
+        """The hyperparameters, hashable and compared exactly (what the cached state of `gradient` depends on)."""
+        return tuple((k, v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
+                     for k, v in vars(self).items() if not k.startswith("_"))
+
+    def _reset(self, model, state, seed) -> bool:
+        """Bring a state that `init` made for this model and that `_run` has used back to what `init` returns,
+        in place, without allocating (as far as `_run` with update=False can tell: workspaces a run overwrites
+        before reading may keep old values). A stochastic learner reseeds its random state from `seed`.
+        Returns False when it cannot (the default: `gradient` then calls `init`)."""
+        return False
 
 
 # ---- capabilities, as base classes ----------------------------------------------------------------------
@@ -306,6 +355,11 @@ def _nbytes(obj) -> int:
     if hasattr(obj, "__dict__"):
         return sum(_nbytes(v) for v in vars(obj).values())
     return 0
+
+
+def _plain(a) -> bool:
+    """An array Chunk.make would take as it is."""
+    return type(a) is np.ndarray and a.dtype == np.float64 and a.flags.c_contiguous
 
 
 def raise_status(status, where):

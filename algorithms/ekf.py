@@ -59,10 +59,10 @@ from rnnlearn.models import cell
 from rnnlearn.models.layout import D_G, D_LOSS, D_M, D_N, D_O, D_OU, D_PREC, D_S, XENT
 from rnnlearn.models.losses import logsumexp, loss_only
 from rnnlearn.models.readout import readout
-from rnnlearn.algorithms.base import (NONFINITE_JACOBIAN, NONFINITE_LOSS, NOT_POSITIVE_DEFINITE, OK, OwnUpdate,
-                                      check_int, check_number, raise_status, register)
+from rnnlearn.algorithms.base import (NONFINITE_JACOBIAN, NONFINITE_LOSS, NOT_POSITIVE_DEFINITE, OK, ChunkArrays,
+                                      OwnUpdate, check_int, check_number, raise_status, register)
 from rnnlearn.algorithms.rtrl import influence_step
-from rnnlearn.algorithms.tbptt import advance
+from rnnlearn.algorithms.tbptt import FILLED, N_COUNTERS, NEWEST, ONE, advance, ring_backward
 
 # plain booleans for flags passed to callees: a literal True or False compiles the callee once more for each
 TRUE, FALSE = np.bool_(True), np.bool_(False)
@@ -71,6 +71,10 @@ TRUE, FALSE = np.bool_(True), np.bool_(False)
 F_JAC, F_JOSEPH, F_NEED_REC = 0, 1, 2
 JAC_RTRL, JAC_TBPTT = 0, 1
 JACOBIANS = {"rtrl": JAC_RTRL, "tbptt": JAC_TBPTT}
+# ctr[...] (the ring's counters, rctr, are truncated BPTT's: tbptt.NEWEST, tbptt.FILLED, ...)
+STEPS = 0      # steps seen (the absolute time of the next step)
+CURRENT_M = 1  # which of M[0], M[1] is the current influence matrix (jacobian="rtrl")
+PENDING = 2    # 1 while the last measurement's covariance update is still to be applied
 # hyper[...]
 H_R, H_R_DECAY, H_R_MIN, H_Q, H_Q_DECAY, H_Q_MIN, H_Q_PENDING = range(7)
 
@@ -307,42 +311,36 @@ def measurement_update(theta, err, rt, joseph, perm, Hp, PHt, A, L, Bt, z, Kt, C
 
 
 @njit(cache=True)
-def truncated_jacobian_row(dims, aux, theta, dy, L, newest, s_prev, s_next, x, xi, cache, reset, tabs, delta,
-                           ds, ds2, g):
+def truncated_jacobian_row(dims, aux, theta, dy, L, newest, s_prev, s_next, x, xi, cache, dh, reset, tabs, delta,
+                           ds, ds2, g, gcols):
     """g[:P_rec] = d (dy . y_hat_t) / d theta_rec backpropagated through the newest L steps of the ring
-    (Haykin 2001 sec. 2.6.1, BPTT(h) of one output's derivatives; Williams and Peng 1990)."""
+    (Haykin 2001 sec. 2.6.1, BPTT(h) of one output's derivatives; Williams and Peng 1990): the error
+    dL/dh = V^T dy of the newest step, written into dh[newest], through truncated BPTT's sweep
+    (tbptt.ring_backward, injecting that one step)."""
     n, o = dims[D_N], dims[D_O]
     PR = dims[D_PREC]
-    H = s_prev.shape[0]
-    ds[:] = 0.0
+    e = dh[newest]
+    e[:] = 0.0
     for k in range(o):  # through the readout: dL/dh = V^T dy
         d = dy[k]
         for j in range(n):
-            ds[j] += theta[PR + k * n + j] * d
-    delta[:, :] = 0.0
-    for age in range(L):
-        k = newest - age
-        if k < 0:
-            k += H
-        cell.vjp_state(dims, aux, theta, s_prev[k], x[k], xi[k], tabs[k], s_next[k], cache[k], ds,
-                       delta[k], ds2)
-        if reset[k]:
-            break  # s_prev was the constant s_0: nothing flows into the previous sequence
-        ds, ds2 = ds2, ds
-    if xi[0] >= 0:  # one-hot inputs: param_grad adds into the columns seen (models/common.py)
-        oU = dims[D_OU]
-        g[oU:oU + dims[D_G] * dims[D_M]] = 0.0
-    cell.param_grad(dims, aux, theta, s_prev, x, xi, cache, delta, g)
+            e[j] += theta[PR + k * n + j] * d
+    ring_backward(dims, aux, theta, ONE, L, newest, s_prev, s_next, x, xi, cache, dh, reset, tabs, delta, ds, ds2,
+                  g, gcols)
 
 
 @njit(cache=True)
-def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout, losses, flags, hyper, ctr,
-              s, s_new, cache, Mb, J, Hrec, JV,
-              rs_prev, rs_next, rx, rxi, rcache, rreset, rtabs, rtloc, rctr, delta, ds, ds2, g,
-              yhat, meas, err, Jp, perm, gstart, poff, Pflat, Hp, PHt, Bt, Kt, Ct, PJt, A, L, z):
-    """Run the EKF over one chunk (the module docstring's equations). update: make the measurement updates;
-    record: write each step's d meas_t / d theta (natural parameter order, trained entries) into Hout[t].
-    Returns (status, step)."""
+def ekf_chunk(dims, aux, theta, ch, update, record, Hout, losses, st):
+    """Run the EKF over one chunk `ch` (ChunkArrays) with state `st` (EKFState; the module docstring's
+    equations). update: make the measurement updates; record: write each step's d meas_t / d theta (natural
+    parameter order, trained entries) into Hout[t]. Returns (status, step)."""
+    xs, ys, mask, resets, xis = ch.xs, ch.ys, ch.mask, ch.resets, ch.xis
+    flags, hyper, ctr, s, s_new, cache, Mb, J = st.flags, st.hyper, st.ctr, st.s, st.s_new, st.cache, st.M, st.J
+    Hrec, JV, rs_prev, rs_next, rx, rxi, rcache = st.Hrec, st.JV, st.rs_prev, st.rs_next, st.rx, st.rxi, st.rcache
+    rdh, rreset, rtabs, rtloc, rctr, rgcols = st.rdh, st.rreset, st.rtabs, st.rtloc, st.rctr, st.rgcols
+    delta, ds, ds2, g, yhat, meas, err, Jp = st.delta, st.ds, st.ds2, st.g, st.yhat, st.meas, st.err, st.Jp
+    perm, gstart, poff, Pflat, Hp, PHt, Bt = st.perm, st.gstart, st.poff, st.P, st.Hp, st.PHt, st.Bt
+    Kt, Ct, PJt, A, L, z = st.Kt, st.Ct, st.PJt, st.A, st.L, st.z
     S = dims[D_S]
     n, o = dims[D_N], dims[D_O]
     PR = dims[D_PREC]
@@ -350,17 +348,17 @@ def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout,
     jac, joseph, need_rec = flags[F_JAC], flags[F_JOSEPH] != 0, flags[F_NEED_REC] != 0
     V = theta[PR:PR + o * n].reshape((o, n))
     for t in range(xs.shape[0]):
-        tg = ctr[0]
+        tg = ctr[STEPS]
         # ---- forward step, and what H_t needs
         if jac == JAC_RTRL:
-            M = Mb[ctr[1]]
-            Mn = Mb[1 - ctr[1]]
+            M = Mb[ctr[CURRENT_M]]
+            Mn = Mb[1 - ctr[CURRENT_M]]
             if resets[t]:
                 s[:] = 0.0
                 M[:, :] = 0.0
             if need_rec:
                 influence_step(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache, J, M, Mn)
-                ctr[1] = 1 - ctr[1]
+                ctr[CURRENT_M] = 1 - ctr[CURRENT_M]
             else:
                 cell.step(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache)
             for j in range(S):
@@ -368,11 +366,11 @@ def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout,
         else:
             advance(dims, aux, theta, xs, xis, resets, t, t + 1, s, rs_prev, rs_next, rx, rxi, rcache, rreset,
                     rtabs, rtloc, rctr, rs_prev[:0])  # the step, kept in the ring as truncated BPTT keeps it
-            kr = rctr[1]
+            kr = rctr[NEWEST]
         readout(dims[:], theta, s, yhat)
         lt = loss_only(loss_kind, yhat, ys[t], mask[t])
         losses[t] = lt
-        ctr[0] += 1
+        ctr[STEPS] += 1
         if not np.isfinite(lt):
             return NONFINITE_LOSS, tg
         if not record and (mask[t] == 0.0 or not update):
@@ -398,11 +396,11 @@ def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout,
         if need_rec:
             if jac == JAC_RTRL:
                 np.dot(Jp, V, JV)
-                np.dot(JV, Mb[ctr[1]][:n], Hrec)
+                np.dot(JV, Mb[ctr[CURRENT_M]][:n], Hrec)
             else:
                 for k in range(o):
-                    truncated_jacobian_row(dims, aux, theta, Jp[k], rctr[2], kr, rs_prev, rs_next, rx, rxi,
-                                           rcache, rreset, rtabs, delta, ds, ds2, g)
+                    truncated_jacobian_row(dims, aux, theta, Jp[k], rctr[FILLED], kr, rs_prev, rs_next, rx, rxi,
+                                           rcache, rdh, rreset, rtabs, delta, ds, ds2, g, rgcols)
                     for q in range(PR):
                         Hrec[k, q] = g[q]
         gather_jacobian(dims[:], s, Jp, Hrec, perm, Hp)
@@ -415,22 +413,22 @@ def ekf_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, record, Hout,
         # ---- measurement update
         rt = max(hyper[H_R_MIN], hyper[H_R] * hyper[H_R_DECAY] ** tg) / mask[t]
         qt = max(hyper[H_Q_MIN], hyper[H_Q] * hyper[H_Q_DECAY] ** tg)
-        status = covariance_pass(gstart, poff, Pflat, ctr[2] != 0, joseph, hyper[H_Q_PENDING], Bt, Kt, Ct,
+        status = covariance_pass(gstart, poff, Pflat, ctr[PENDING] != 0, joseph, hyper[H_Q_PENDING], Bt, Kt, Ct,
                                  PJt, TRUE, Hp, PHt)
-        ctr[2] = 0
+        ctr[PENDING] = 0
         if status == OK:
             status = measurement_update(theta, err, rt, joseph, perm, Hp, PHt, A, L, Bt, z, Kt, Ct, PJt)
         if status != OK:
             return status, tg
-        ctr[2] = 1
+        ctr[PENDING] = 1
         hyper[H_Q_PENDING] = qt
-    if ctr[2] != 0:  # leave P up to date between calls
+    if ctr[PENDING] != 0:  # leave P up to date between calls
         status = covariance_pass(gstart, poff, Pflat, TRUE, joseph, hyper[H_Q_PENDING], Bt, Kt, Ct, PJt, FALSE,
                                  Hp, PHt)
-        ctr[2] = 0
+        ctr[PENDING] = 0
         if status != OK:
-            return status, ctr[0] - 1
-    return OK, ctr[0]
+            return status, ctr[STEPS] - 1
+    return OK, ctr[STEPS]
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -453,7 +451,9 @@ class EKFState(NamedTuple):
     rreset: np.ndarray   # (h,) ring: step started a sequence
     rtabs: np.ndarray    # (h,) ring: absolute time of each step
     rtloc: np.ndarray    # (h,) ring: the step's row in its chunk (tbptt.advance keeps it; unused here)
-    rctr: np.ndarray     # int64 ring counters, as truncated BPTT's: [steps, newest slot, slots filled, -, -]
+    rdh: np.ndarray      # (h, n) ring: dL/dh injected by a sweep (only the newest row is used)
+    rctr: np.ndarray     # int64 ring counters, truncated BPTT's: rctr[tbptt.NEWEST], rctr[tbptt.FILLED], ...
+    rgcols: np.ndarray   # (h,) int64: one-hot inputs: the columns of g's input block a sweep left non-zero
     delta: np.ndarray    # (h, G) sweep workspace
     ds: np.ndarray       # (S,)
     ds2: np.ndarray      # (S,)
@@ -477,7 +477,7 @@ class EKFState(NamedTuple):
     z: np.ndarray        # (o,) L^-1 (y - meas)
     flags: np.ndarray    # int64 [jacobian, joseph, need_rec]
     hyper: np.ndarray    # float64 [r, r_decay, r_min, q, q_decay, q_min, Q of the pending update]
-    ctr: np.ndarray      # int64 [steps seen, current M, covariance update pending]
+    ctr: np.ndarray      # int64 [STEPS, CURRENT_M, PENDING]
 
 
 @register
@@ -616,7 +616,8 @@ class EKF(OwnUpdate):
         flags = np.array([JACOBIANS[self.jacobian], int(bool(self.joseph)), int(need_rec)], dtype=np.int64)
         hyper = np.array([self.r, self.r_decay, self.r_min, self.q, self.q_decay, self.q_min, 0.0])
         ctr = np.zeros(3, dtype=np.int64)
-        rctr = np.array([0, hh - 1, 0, 0, 0], dtype=np.int64)
+        rctr = np.zeros(N_COUNTERS, dtype=np.int64)
+        rctr[NEWEST] = hh - 1
         jo = 1 if self.joseph else 0
         return EKFState(
             np.zeros(S), np.zeros(S), np.zeros(C),
@@ -624,7 +625,7 @@ class EKF(OwnUpdate):
             np.zeros((o, PR)), np.zeros((o, n)),
             np.zeros((hh, S)), np.zeros((hh, S)), np.zeros((hh, m)), np.zeros(hh, dtype=np.int64),
             np.zeros((hh, C)), np.zeros(hh, dtype=np.bool_), np.zeros(hh, dtype=np.int64),
-            np.zeros(hh, dtype=np.int64), rctr, np.zeros((hh, G)), np.zeros(S), np.zeros(S), np.zeros(p if tb else 1),
+            np.zeros(hh, dtype=np.int64), np.zeros((hh, n)), rctr, np.full(hh, -1, np.int64), np.zeros((hh, G)), np.zeros(S), np.zeros(S), np.zeros(p if tb else 1),
             np.zeros(o), np.zeros(o), np.zeros(o), np.zeros((o, o)),
             perm, gstart, poff, P, np.zeros((pt, o)), np.zeros((o, pt)), np.zeros((o, pt)),
             np.zeros((o, pt * jo)), np.zeros((o, pt * jo)), np.zeros((o, pt * jo)),
@@ -633,14 +634,8 @@ class EKF(OwnUpdate):
     def _run(self, model, theta, st, chunk, update, flush, losses, record=False, Hout=None):
         if Hout is None:
             Hout = np.zeros((1, 1, 1))
-        status, where = ekf_chunk(
-            model.dims, model.aux, theta, chunk.xs, chunk.ys, chunk.mask, chunk.resets, chunk.x_index,
-            update, record, Hout, losses, st.flags, st.hyper, st.ctr,
-            st.s, st.s_new, st.cache, st.M, st.J, st.Hrec, st.JV,
-            st.rs_prev, st.rs_next, st.rx, st.rxi, st.rcache, st.rreset, st.rtabs, st.rtloc, st.rctr, st.delta,
-            st.ds,
-            st.ds2, st.g, st.yhat, st.meas, st.err, st.Jp, st.perm, st.gstart, st.poff, st.P, st.Hp, st.PHt,
-            st.Bt, st.Kt, st.Ct, st.PJt, st.A, st.L, st.z)
+        status, where = ekf_chunk(model.dims, model.aux, theta, ChunkArrays.of(chunk), update, record, Hout,
+                                  losses, st)
         return int(status), int(where)
 
     def jacobians(self, model, theta, xs, ys=None, mask=None, resets=None, x_index=None) -> np.ndarray:

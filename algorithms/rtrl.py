@@ -19,19 +19,24 @@ from rnnlearn.models.layout import D_LOSS, D_P, D_PREC, D_S
 from rnnlearn.models.losses import loss_grad
 from rnnlearn.models.readout import readout, readout_vjp
 from rnnlearn.optim import OptState, apply_update
-from rnnlearn.algorithms.base import NONFINITE_LOSS, OK, ExactGradient, GradientLearner, register
+from rnnlearn.algorithms.base import NONFINITE_LOSS, OK, ChunkArrays, ExactGradient, GradientLearner, register
+
+
+# RTRLState.ctr[...] (module-level integers: compile-time constants to numba)
+STEPS = 0    # steps seen (the absolute time of the next step)
+CURRENT = 1  # which of M[0], M[1] is the current influence matrix
 
 
 class RTRLState(NamedTuple):
     s: np.ndarray      # (S,) state
     s_new: np.ndarray  # (S,)
-    M: np.ndarray      # (2, S, P_rec): the influence matrix and its next value; ctr[1] says which is current
+    M: np.ndarray      # (2, S, P_rec): the influence matrix and its next value; ctr[CURRENT] says which is current
     J: np.ndarray      # (S, S)
     cache: np.ndarray  # (C,)
     yhat: np.ndarray   # (o,)
     dy: np.ndarray     # (o,)
     ds: np.ndarray     # (S,)
-    ctr: np.ndarray    # [steps seen, index of the current M]
+    ctr: np.ndarray    # int64 [STEPS, CURRENT]
     g: np.ndarray      # (P,)
     gacc: np.ndarray   # (P,)
     opt: OptState
@@ -48,28 +53,31 @@ def influence_step(dims, aux, theta, s, x, xi, t, s_new, cache, J, M, Mn):
 
 
 @njit(cache=True)
-def rtrl_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, losses,
-               s, s_new, Mb, J, cache, yhat, dy, ds, ctr, g, gacc, codes, hyper, moments, counts, u):
-    """Run RTRL over one chunk; update: apply the optimizer every step, else add into gacc."""
+def rtrl_chunk(dims, aux, theta, ch, update, losses, st):
+    """Run RTRL over one chunk `ch` (ChunkArrays) with state `st` (RTRLState); update: apply the optimizer
+    every step, else add into gacc."""
+    xs, ys, mask, resets, xis = ch.xs, ch.ys, ch.mask, ch.resets, ch.xis
+    s, s_new, Mb, J, cache, yhat, dy, ds = st.s, st.s_new, st.M, st.J, st.cache, st.yhat, st.dy, st.ds
+    ctr, g, gacc, opt = st.ctr, st.g, st.gacc, st.opt
     S = dims[D_S]
     PR = dims[D_PREC]
     P = dims[D_P]
     loss_kind = dims[D_LOSS]
     for t in range(xs.shape[0]):
-        M = Mb[ctr[1]]
-        Mn = Mb[1 - ctr[1]]
+        M = Mb[ctr[CURRENT]]
+        Mn = Mb[1 - ctr[CURRENT]]
         if resets[t]:
             s[:] = 0.0
             M[:, :] = 0.0
-        tg = ctr[0]
+        tg = ctr[STEPS]
         influence_step(dims, aux, theta, s, xs[t], xis[t], tg, s_new, cache, J, M, Mn)
-        ctr[1] = 1 - ctr[1]
+        ctr[CURRENT] = 1 - ctr[CURRENT]
         for j in range(S):
             s[j] = s_new[j]
         readout(dims[:], theta, s, yhat)
         lt = loss_grad(loss_kind, yhat, ys[t], mask[t], dy)
         losses[t] = lt
-        ctr[0] += 1
+        ctr[STEPS] += 1
         if not np.isfinite(lt):
             return NONFINITE_LOSS, tg
         if mask[t] == 0.0:
@@ -80,10 +88,10 @@ def rtrl_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, losses,
         readout_vjp(dims[:], theta, s, dy, g, ds)
         np.dot(ds, Mn, g[:PR])
         if update:
-            apply_update(codes, hyper, moments, counts, u, theta, g)
+            apply_update(opt.codes, opt.hyper, opt.moments, opt.counts, opt.scratch, theta, g)
         else:
             gacc += g
-    return OK, ctr[0]
+    return OK, ctr[STEPS]
 
 
 @register
@@ -117,14 +125,19 @@ class RTRL(ExactGradient, GradientLearner):
                          np.zeros(S), np.zeros(2, dtype=np.int64), np.zeros(P), np.zeros(P),
                          optimizer.init(P))
 
+    def _reset(self, model, st, seed):
+        """init's values where a gradient-mode run reads them before writing: the state, the current
+        influence matrix, the counters, the accumulated gradient."""
+        st.s.fill(0.0)
+        st.M[0].fill(0.0)
+        st.ctr.fill(0)
+        st.gacc.fill(0.0)
+        return True
+
     def _run(self, model, theta, st, chunk, update, flush, losses):
-        o = st.opt
-        status, where = rtrl_chunk(
-            model.dims, model.aux, theta, chunk.xs, chunk.ys, chunk.mask, chunk.resets, chunk.x_index,
-            update, losses, st.s, st.s_new, st.M, st.J, st.cache, st.yhat, st.dy, st.ds, st.ctr, st.g,
-            st.gacc, o.codes, o.hyper, o.moments, o.counts, o.scratch)
+        status, where = rtrl_chunk(model.dims, model.aux, theta, ChunkArrays.of(chunk), update, losses, st)
         return int(status), int(where)
 
     def influence(self, model, state) -> np.ndarray:
         """The current influence matrix M_t = ds_t/dtheta_rec (a view into the state)."""
-        return state.M[state.ctr[1]]
+        return state.M[state.ctr[CURRENT]]

@@ -24,36 +24,52 @@ from rnnlearn.models.layout import D_G, D_LOSS, D_M, D_N, D_O, D_OU, D_P, D_PREC
 from rnnlearn.models.losses import loss_grad
 from rnnlearn.models.readout import V_ADD, V_SKIP, V_WRITE, readout_rows, readout_sgd_rows, readout_vjp_rows
 from rnnlearn.optim import SGD, OptState, apply_update, apply_update_sparse
-from rnnlearn.algorithms.base import NONFINITE_LOSS, OK, GradientLearner, Minibatch, check_int, register
+from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Minibatch, check_int,
+                                      register)
 
 # Numba compiles a callee once more for each literal constant it is passed (0, -1, True): constants that reach
 # a callee go through these numpy scalars, which it types as plain int64 (0.6-1.3 s of compile each).
 ZERO = np.int64(0)
+ONE = np.int64(1)
 NONE = np.int64(-1)
+
+# The ring's counters, ctr[...] (one int64 array rather than five one-element ones: one argument, and the
+# minibatch's counters are one (B, 5) array, ctr[b, NEWEST]). Module-level integers are compile-time
+# constants to numba, so ctr[NEWEST] is as fast as ctr[1].
+STEPS = 0         # steps seen (the absolute time of the next step)
+NEWEST = 1        # ring slot of the newest step
+FILLED = 2        # slots holding a step (at most H)
+SINCE_UPDATE = 3  # steps since the last window's sweep
+UNREAD = 4        # steps whose outputs and losses are not computed yet
+N_COUNTERS = 5
 
 
 class TBPTTState(NamedTuple):
-    s: np.ndarray        # (S,) state after the last step
-    s_prev: np.ndarray   # (H, S) ring: state before each step
-    s_next: np.ndarray   # (H, S) ring: state after each step
-    x: np.ndarray        # (H, m) ring: inputs (left stale for one-hot inputs)
-    xi: np.ndarray       # (H,) ring: one-hot index or -1
-    cache: np.ndarray    # (H, C) ring: what the derivatives need
-    yhat: np.ndarray     # (H, o) ring: outputs
-    dy: np.ndarray       # (H, o) ring: dL/dy_hat of each step
-    dh: np.ndarray       # (H, n) ring: the error each step's output sends into h (dy V)
-    reset: np.ndarray    # (H,) ring: step started a sequence
-    tabs: np.ndarray     # (H,) ring: absolute time of each step
-    tloc: np.ndarray     # (H,) ring: the step's row in the chunk being run
-    ctr: np.ndarray      # [steps seen, newest slot, slots filled, steps since last update, steps not read out]
-    delta: np.ndarray    # (H, G) pre-activation gradients of a sweep
-    ds: np.ndarray       # (S,) sweep workspace
-    ds2: np.ndarray      # (S,) sweep workspace
-    tmp: np.ndarray      # (o, n) readout-gradient workspace
-    g: np.ndarray        # (P,) gradient of the last window
+    """Truncated BPTT's arrays, for one sequence or a minibatch of B (B = 1 for one: every per-sequence array
+    has the leading batch axis, so both kernels take this one type)."""
+    s: np.ndarray        # (B, S) state after the last step
+    s_prev: np.ndarray   # (B, H, S) ring: state before each step
+    s_next: np.ndarray   # (B, H, S) ring: state after each step
+    x: np.ndarray        # (B, H, m) ring: inputs (left stale for one-hot inputs)
+    xi: np.ndarray       # (B, H) ring: one-hot index or -1
+    cache: np.ndarray    # (B, H, C) ring: what the derivatives need
+    yhat: np.ndarray     # (B, H, o) ring: outputs
+    dy: np.ndarray       # (B, H, o) ring: dL/dy_hat of each step
+    dh: np.ndarray       # (B, H, n) ring: the error each step's output sends into h (dy V)
+    reset: np.ndarray    # (B, H) ring: step started a sequence
+    tabs: np.ndarray     # (B, H) ring: absolute time of each step
+    tloc: np.ndarray     # (B, H) ring: the step's row in the chunk being run
+    ctr: np.ndarray      # (B, N_COUNTERS) int64: ctr[b, STEPS], ctr[b, NEWEST], ... (above)
+    delta: np.ndarray    # (B, H, G) pre-activation gradients of a sweep
+    ds: np.ndarray       # (B, S) sweep workspace
+    ds2: np.ndarray      # (B, S) sweep workspace
+    tmp: np.ndarray      # (B, o, n) readout-gradient workspace
+    g: np.ndarray        # (B, P) gradient of each sequence's last window
+    gmean: np.ndarray    # (P,) their mean (minibatch; (0,) for one sequence)
     gacc: np.ndarray     # (P,) gradient summed over windows (gradient mode)
-    gcols: np.ndarray    # (H,) one-hot inputs: the columns of g's input block that may be non-zero, or -1
-    z: np.ndarray        # (H, G) input pre-activations of the steps being advanced
+    bad: np.ndarray      # (B,) first non-finite step per sequence, or -1 (minibatch)
+    gcols: np.ndarray    # (B, H) one-hot inputs: the columns of g's input block that may be non-zero, or -1
+    z: np.ndarray        # (B, H, G) input pre-activations of the steps being advanced
     opt: OptState
 
 
@@ -90,13 +106,48 @@ def _loss_rows(dims, lo, hi, yhat, dy, tloc, tabs, ys, mask, losses, bad):
 
 
 @njit(cache=True)
+def ring_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi, cache, dh, reset, tabs, delta,
+                  ds, ds2, g, gcols):
+    """The backward sweep over a ring of stored steps, shared by truncated BPTT (`window_backward`) and the
+    EKF's truncated-BPTT Jacobian (ekf.truncated_jacobian_row): the errors dh[k] = dL/dh of the newest n_inject
+    steps' outputs, each propagated back through the newest L steps (Williams and Peng 1990, eq. 5 with h = L,
+    h' = n_inject; Haykin 2001 sec. 2.6.1 with n_inject = 1), by vjp_state from the newest step to the oldest;
+    then g[:P_rec] = the recurrent-parameter gradient, one matrix product over the window (param_grad).
+    A sequence start (reset) stops the flow: s_prev was the constant s_0; once no error is left to inject
+    the sweep ends there (the older rows of delta stay zero). With one-hot inputs, g's input block is touched
+    only in the columns of the words seen (gcols: the columns left non-zero by the last sweep into g)."""
+    H = s_prev.shape[0]
+    n = dims[D_N]
+    delta[:, :] = 0.0
+    ds[:] = 0.0
+    for age in range(L):
+        k = newest - age
+        if k < 0:
+            k += H
+        if age < n_inject:
+            for j in range(n):
+                ds[j] += dh[k, j]
+        cell.vjp_state(dims, aux, theta, s_prev[k], x[k], xi[k], tabs[k], s_next[k], cache[k], ds,
+                       delta[k], ds2)
+        if reset[k]:
+            if age + 1 >= n_inject:
+                break
+            ds2[:] = 0.0  # nothing flows into the previous sequence
+        ds, ds2 = ds2, ds
+    onehot = xi[0] >= 0
+    if onehot:
+        clear_input_columns(dims[:], g, gcols)
+    cell.param_grad(dims, aux, theta, s_prev, x, xi, cache, delta, g)
+    if onehot:
+        distinct_columns(xi, gcols)
+
+
+@njit(cache=True)
 def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi, cache, dy, dh, reset, tabs,
                     delta, ds, ds2, tmp, g, gcols, sgd_lr):
     """g = gradient of the losses of the newest n_inject steps, each propagated back through the newest L
-    steps of the ring (Williams and Peng 1990, eq. 5 with h = L, h' = n_inject). The readout's share is
-    computed for all injected steps at once (matrix products); the sweep then runs vjp_state step by step
-    and the weight gradients are one matrix product over the window (param_grad). With one-hot inputs, g's
-    input block is touched only in the columns of the words seen (gcols, kept for the update).
+    steps of the ring. The readout's share (g[V], g[c], and dh = dy V) is computed here for all injected
+    steps at once (matrix products); the sweep is `ring_backward`.
     sgd_lr > 0 (plain SGD, state = h): the readout V is stepped here, V -= sgd_lr DY^T H as one product
     accumulating into V, and g[V] is left stale for the update to skip."""
     H = s_prev.shape[0]
@@ -114,26 +165,8 @@ def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi
     if fused:  # after both blocks' DH, which need the old V
         readout_sgd_rows(dims[:], theta, s_next, dy, a, b, sgd_lr)
         readout_sgd_rows(dims[:], theta, s_next, dy, c, d, sgd_lr)
-    delta[:, :] = 0.0
-    ds[:] = 0.0
-    for age in range(L):
-        k = newest - age
-        if k < 0:
-            k += H
-        if age < n_inject:
-            for j in range(n):
-                ds[j] += dh[k, j]
-        cell.vjp_state(dims, aux, theta, s_prev[k], x[k], xi[k], tabs[k], s_next[k], cache[k], ds,
-                       delta[k], ds2)
-        if reset[k]:
-            ds2[:] = 0.0  # s_prev was the constant s_0: nothing flows into the previous sequence
-        ds, ds2 = ds2, ds
-    onehot = xi[0] >= 0
-    if onehot:
-        clear_input_columns(dims[:], g, gcols)
-    cell.param_grad(dims, aux, theta, s_prev, x, xi, cache, delta, g)
-    if onehot:
-        distinct_columns(xi, gcols)
+    ring_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi, cache, dh, reset, tabs, delta,
+                  ds, ds2, g, gcols)
 
 
 @njit(cache=True)
@@ -171,10 +204,10 @@ def advance(dims, aux, theta, xs, xis, resets, t_lo, t_hi, s, s_prev, s_next, x,
     if projected:
         project_inputs(dims[:], theta, xs[t_lo:t_hi], z[:t_hi - t_lo])
     for t in range(t_lo, t_hi):
-        k = ctr[1] + 1
+        k = ctr[NEWEST] + 1
         if k == H:
             k = 0
-        ctr[1] = k
+        ctr[NEWEST] = k
         if resets[t]:
             s[:] = 0.0
         reset[k] = resets[t]
@@ -184,87 +217,104 @@ def advance(dims, aux, theta, xs, xis, resets, t_lo, t_hi, s, s_prev, s_next, x,
             for j in range(xs.shape[1]):
                 x[k, j] = xs[t, j]
         xi[k] = xis[t]
-        tabs[k] = ctr[0]
+        tabs[k] = ctr[STEPS]
         tloc[k] = t
         if projected:
-            cell.step(dims, aux, theta, s_prev[k], z[t - t_lo], PROJECTED, ctr[0], s_next[k], cache[k])
+            cell.step(dims, aux, theta, s_prev[k], z[t - t_lo], PROJECTED, ctr[STEPS], s_next[k], cache[k])
         else:
-            cell.step(dims, aux, theta, s_prev[k], xs[t], xis[t], ctr[0], s_next[k], cache[k])
+            cell.step(dims, aux, theta, s_prev[k], xs[t], xis[t], ctr[STEPS], s_next[k], cache[k])
         for j in range(S):
             s[j] = s_next[k, j]
-        ctr[0] += 1
-        if ctr[2] < H:
-            ctr[2] += 1
-        ctr[3] += 1
-        ctr[4] += 1
+        ctr[STEPS] += 1
+        if ctr[FILLED] < H:
+            ctr[FILLED] += 1
+        ctr[SINCE_UPDATE] += 1
+        ctr[UNREAD] += 1
 
 
 @njit(cache=True)
-def tbptt_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, losses,
-                s, s_prev, s_next, x, xi, cache, yhat, dy, dh, reset, tabs, tloc, ctr, delta, ds, ds2, tmp,
-                g, gacc, gcols, z, codes, hyper, moments, counts, u):
-    """Run truncated BPTT over one chunk. The recurrence runs step by step (`advance`); outputs, losses
-    and the backward sweep run per window, and at the end of the chunk the outputs of the steps still
-    waiting for a window, so every step's loss is returned.
+def tbptt_chunk(dims, aux, theta, k1, ch, update, flush, losses, st):
+    """Run truncated BPTT over one chunk `ch` (ChunkArrays of one sequence) with state `st` (TBPTTState,
+    B = 1). The recurrence runs step by step (`advance`); outputs, losses and the backward sweep run per
+    window, and at the end of the chunk the outputs of the steps still waiting for a window, so every step's
+    loss is returned.
     update: apply the optimizer after each window, else add the window's gradient into gacc.
     flush: at the end, also sweep the errors still waiting for a window. Returns (status, step)."""
+    xs, ys, mask, resets, xis = ch.xs, ch.ys, ch.mask, ch.resets, ch.xis
+    s, s_prev, s_next, x, xi, cache = st.s[0], st.s_prev[0], st.s_next[0], st.x[0], st.xi[0], st.cache[0]
+    yhat, dy, dh, reset, tabs, tloc = st.yhat[0], st.dy[0], st.dh[0], st.reset[0], st.tabs[0], st.tloc[0]
+    ctr, delta, ds, ds2, tmp = st.ctr[0], st.delta[0], st.ds[0], st.ds2[0], st.tmp[0]
+    g, gacc, gcols, z, opt = st.g[0], st.gacc, st.gcols[0], st.z[0], st.opt
     T = xs.shape[0]
-    sgd_lr = fused_sgd_lr(dims[:], codes, hyper, s_next, update)
+    sgd_lr = fused_sgd_lr(dims[:], opt.codes, opt.hyper, s_next, update)
     t = ZERO
     while t < T:
-        t_hi = min(T, t + k1 - ctr[3])
+        t_hi = min(T, t + k1 - ctr[SINCE_UPDATE])
         advance(dims, aux, theta, xs, xis, resets, t, t_hi, s, s_prev, s_next, x, xi, cache, reset, tabs, tloc,
                 ctr, z)
         t = t_hi
-        if ctr[3] == k1:
-            bad = read_out(dims[:], theta, ctr[4], ctr[1], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
-            ctr[4] = 0
+        if ctr[SINCE_UPDATE] == k1:
+            bad = read_out(dims[:], theta, ctr[UNREAD], ctr[NEWEST], s_next, yhat, dy, tloc, tabs, ys, mask,
+                           losses)
+            ctr[UNREAD] = 0
             if bad >= 0:
                 return NONFINITE_LOSS, bad
-            window_backward(dims, aux, theta, k1, ctr[2], ctr[1], s_prev, s_next, x, xi, cache, dy, dh, reset,
-                            tabs, delta, ds, ds2, tmp, g, gcols, sgd_lr)
+            window_backward(dims, aux, theta, k1, ctr[FILLED], ctr[NEWEST], s_prev, s_next, x, xi, cache, dy,
+                            dh, reset, tabs, delta, ds, ds2, tmp, g, gcols, sgd_lr)
             if update:
-                update_params(dims[:], codes, hyper, moments, counts, u, theta, g, xi, gcols, sgd_lr)
+                update_params(dims[:], opt.codes, opt.hyper, opt.moments, opt.counts, opt.scratch, theta, g, xi,
+                              gcols, sgd_lr)
             else:
                 gacc += g
-            ctr[3] = 0
-    if ctr[4] > 0:  # steps of this chunk still waiting for their window: their losses now
-        bad = read_out(dims[:], theta, ctr[4], ctr[1], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
-        ctr[4] = 0
+            ctr[SINCE_UPDATE] = 0
+    if ctr[UNREAD] > 0:  # steps of this chunk still waiting for their window: their losses now
+        bad = read_out(dims[:], theta, ctr[UNREAD], ctr[NEWEST], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
+        ctr[UNREAD] = 0
         if bad >= 0:
             return NONFINITE_LOSS, bad
-    if flush and ctr[3] > 0:
-        window_backward(dims, aux, theta, ctr[3], ctr[2], ctr[1], s_prev, s_next, x, xi, cache, dy, dh, reset,
-                        tabs, delta, ds, ds2, tmp, g, gcols, 0.0)
+    if flush and ctr[SINCE_UPDATE] > 0:
+        window_backward(dims, aux, theta, ctr[SINCE_UPDATE], ctr[FILLED], ctr[NEWEST], s_prev, s_next, x, xi,
+                        cache, dy, dh, reset, tabs, delta, ds, ds2, tmp, g, gcols, 0.0)
         gacc += g
-        ctr[3] = 0
-    return OK, ctr[0]
+        ctr[SINCE_UPDATE] = 0
+    return OK, ctr[STEPS]
+
+
+@njit(cache=True)
+def tbptt_batch_chunk(dims, aux, theta, k1, ch, update, flush, losses, st):
+    """Truncated BPTT on a minibatch of B independent sequences (`ch`: ChunkArrays with a leading B axis;
+    `st`: TBPTTState). The sequences advance in lockstep; at each window end each one's gradient is computed
+    in parallel (prange over the batch, one core each), the mean gradient makes one update."""
+    o = st.opt
+    return _batch_chunk(dims, aux, theta, k1, ch.xs, ch.ys, ch.mask, ch.resets, ch.xis, update, flush, losses,
+                        st.s, st.s_prev, st.s_next, st.x, st.xi, st.cache, st.yhat, st.dy, st.dh, st.reset,
+                        st.tabs, st.tloc, st.ctr, st.delta, st.ds, st.ds2, st.tmp, st.g, st.gmean, st.gacc, st.bad,
+                        st.gcols, st.z, o.codes, o.hyper, o.moments, o.counts, o.scratch)
 
 
 @njit(cache=True, parallel=True)
-def tbptt_batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, losses,
-                      s, s_prev, s_next, x, xi, cache, yhat, dy, dh, reset, tabs, tloc, ctr, delta, ds, ds2, tmp,
-                      g, gmean, gacc, bad, gcols, z, codes, hyper, moments, counts, u):
-    """Truncated BPTT on a minibatch of B independent sequences (every array has a leading B axis).
-    The sequences advance in lockstep; at each window end each one's gradient is computed in parallel
-    (prange over the batch, one core each), the mean gradient makes one update."""
+def _batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush, losses,
+                 s, s_prev, s_next, x, xi, cache, yhat, dy, dh, reset, tabs, tloc, ctr, delta, ds, ds2, tmp,
+                 g, gmean, gacc, bad, gcols, z, codes, hyper, moments, counts, u):
+    """tbptt_batch_chunk's body, on the state's arrays one by one (the order of TBPTTState's fields): numba's
+    parallel loops computed wrong gradients from arrays unpacked from the NamedTuple in the same function."""
     B = xs.shape[0]
     T = xs.shape[1]
     t = ZERO
     while t < T:
-        t_hi = min(T, t + k1 - ctr[0, 3])
-        full = ctr[0, 3] + (t_hi - t) == k1
+        t_hi = min(T, t + k1 - ctr[0, SINCE_UPDATE])
+        full = ctr[0, SINCE_UPDATE] + (t_hi - t) == k1
         for b in prange(B):
             advance(dims, aux, theta, xs[b], xis[b], resets[b], t, t_hi, s[b], s_prev[b], s_next[b], x[b], xi[b],
                     cache[b], reset[b], tabs[b], tloc[b], ctr[b], z[b])
             if full:
-                bad[b] = read_out(dims[:], theta, ctr[b, 4], ctr[b, 1], s_next[b], yhat[b], dy[b], tloc[b], tabs[b],
-                                  ys[b], mask[b], losses[b])
-                ctr[b, 4] = 0
-                window_backward(dims, aux, theta, k1, ctr[b, 2], ctr[b, 1], s_prev[b], s_next[b], x[b], xi[b],
-                                cache[b], dy[b], dh[b], reset[b], tabs[b], delta[b], ds[b], ds2[b], tmp[b], g[b],
-                                gcols[b], 0.0)
-                ctr[b, 3] = 0
+                bad[b] = read_out(dims[:], theta, ctr[b, UNREAD], ctr[b, NEWEST], s_next[b], yhat[b], dy[b],
+                                  tloc[b], tabs[b], ys[b], mask[b], losses[b])
+                ctr[b, UNREAD] = 0
+                window_backward(dims, aux, theta, k1, ctr[b, FILLED], ctr[b, NEWEST], s_prev[b], s_next[b], x[b],
+                                xi[b], cache[b], dy[b], dh[b], reset[b], tabs[b], delta[b], ds[b], ds2[b], tmp[b],
+                                g[b], gcols[b], 0.0)
+                ctr[b, SINCE_UPDATE] = 0
         t = t_hi
         if full:
             for b in range(B):
@@ -277,22 +327,22 @@ def tbptt_batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, f
                 gacc += gmean
     for b in prange(B):
         bad[b] = -1
-        if ctr[b, 4] > 0:
-            bad[b] = read_out(dims[:], theta, ctr[b, 4], ctr[b, 1], s_next[b], yhat[b], dy[b], tloc[b], tabs[b],
-                              ys[b], mask[b], losses[b])
-            ctr[b, 4] = 0
-        if flush and ctr[b, 3] > 0:
-            window_backward(dims, aux, theta, ctr[b, 3], ctr[b, 2], ctr[b, 1], s_prev[b], s_next[b], x[b], xi[b],
-                            cache[b], dy[b], dh[b], reset[b], tabs[b], delta[b], ds[b], ds2[b], tmp[b], g[b],
-                            gcols[b], 0.0)
+        if ctr[b, UNREAD] > 0:
+            bad[b] = read_out(dims[:], theta, ctr[b, UNREAD], ctr[b, NEWEST], s_next[b], yhat[b], dy[b], tloc[b],
+                              tabs[b], ys[b], mask[b], losses[b])
+            ctr[b, UNREAD] = 0
+        if flush and ctr[b, SINCE_UPDATE] > 0:
+            window_backward(dims, aux, theta, ctr[b, SINCE_UPDATE], ctr[b, FILLED], ctr[b, NEWEST], s_prev[b],
+                            s_next[b], x[b], xi[b], cache[b], dy[b], dh[b], reset[b], tabs[b], delta[b], ds[b],
+                            ds2[b], tmp[b], g[b], gcols[b], 0.0)
     for b in range(B):
         if bad[b] >= 0:
             return NONFINITE_LOSS, bad[b]
-    if flush and ctr[0, 3] > 0:
+    if flush and ctr[0, SINCE_UPDATE] > 0:
         _batch_mean(g, gmean)
         gacc += gmean
-        ctr[:, 3] = 0
-    return OK, ctr[0, 0]
+        ctr[:, SINCE_UPDATE] = 0
+    return OK, ctr[0, STEPS]
 
 
 @njit(cache=True)
@@ -303,34 +353,6 @@ def _batch_mean(g, out):
         for b in range(B):
             a += g[b, q]
         out[q] = a / B
-
-
-class TBPTTBatchState(NamedTuple):
-    """TBPTTState with a leading batch axis on every per-sequence array, plus the batch's mean gradient."""
-    s: np.ndarray
-    s_prev: np.ndarray
-    s_next: np.ndarray
-    x: np.ndarray
-    xi: np.ndarray
-    cache: np.ndarray
-    yhat: np.ndarray
-    dy: np.ndarray
-    dh: np.ndarray
-    reset: np.ndarray
-    tabs: np.ndarray
-    tloc: np.ndarray
-    ctr: np.ndarray
-    delta: np.ndarray
-    ds: np.ndarray
-    ds2: np.ndarray
-    tmp: np.ndarray
-    g: np.ndarray       # (B, P) each sequence's gradient of the last window
-    gmean: np.ndarray   # (P,) their mean
-    gacc: np.ndarray    # (P,)
-    bad: np.ndarray     # (B,) first non-finite step per sequence, or -1
-    gcols: np.ndarray   # (B, H)
-    z: np.ndarray       # (B, H, G)
-    opt: OptState
 
 
 @register
@@ -381,36 +403,37 @@ class TBPTT(Minibatch, GradientLearner):
         S, G, C, P = model.n_state, model.n_delta, max(model.n_cache, 1), model.n_params
         n, o, m = model.n_hidden, model.n_out, model.n_in
         B = self.batch
-        lead = () if B == 1 else (B,)
-        z = lambda *shape, dtype=np.float64: np.zeros(lead + shape, dtype=dtype)
-        ctr = z(5, dtype=np.int64)
-        ctr[..., 1] = H - 1
-        rings = (z(S), z(H, S), z(H, S), z(H, m), z(H, dtype=np.int64), z(H, C), z(H, o), z(H, o), z(H, n),
-                 z(H, dtype=np.bool_), z(H, dtype=np.int64), z(H, dtype=np.int64), ctr, z(H, G), z(S), z(S),
-                 z(o, n))
-        if B == 1:
-            return TBPTTState(*rings, np.zeros(P), np.zeros(P), np.full(H, -1, np.int64), np.zeros((H, G)),
-                              optimizer.init(P))
-        return TBPTTBatchState(*rings, np.zeros((B, P)), np.zeros(P), np.zeros(P), np.full(B, -1, np.int64),
-                               np.full((B, H), -1, np.int64), np.zeros((B, H, G)), optimizer.init(P))
+        z = lambda *shape, dtype=np.float64: np.zeros((B,) + shape, dtype=dtype)
+        ctr = z(N_COUNTERS, dtype=np.int64)
+        ctr[:, NEWEST] = H - 1
+        return TBPTTState(z(S), z(H, S), z(H, S), z(H, m), z(H, dtype=np.int64), z(H, C), z(H, o), z(H, o),
+                          z(H, n), z(H, dtype=np.bool_), z(H, dtype=np.int64), z(H, dtype=np.int64), ctr, z(H, G),
+                          z(S), z(S), z(o, n), z(P), np.zeros(P if B > 1 else 0), np.zeros(P),
+                          np.full(B, -1, np.int64), np.full((B, H), -1, np.int64), z(H, G), optimizer.init(P))
+
+    def _reset(self, model, st, seed):
+        """init's values where a gradient-mode run reads them before writing: the state, the counters, the
+        gradients and the one-hot columns (a sweep adds into g's columns of one-hot inputs: a dense call
+        before leaves the whole input block written). The rings are read only in their FILLED newest steps."""
+        st.s.fill(0.0)
+        st.ctr.fill(0)
+        st.ctr[:, NEWEST] = st.s_prev.shape[1] - 1
+        st.g.fill(0.0)
+        st.gacc.fill(0.0)
+        st.gcols.fill(-1)
+        return True
 
     def _run(self, model, theta, st, chunk, update, flush, losses):
-        o = st.opt
+        ch = ChunkArrays.of(chunk)
         if self.batch == 1:
             if chunk.xs.ndim != 2:
                 raise ValueError("a learner with batch=1 takes a chunk of one sequence")
-            status, where = tbptt_chunk(
-                model.dims, model.aux, theta, self._window[0], chunk.xs, chunk.ys, chunk.mask, chunk.resets,
-                chunk.x_index, update, flush, losses, st.s, st.s_prev, st.s_next, st.x, st.xi, st.cache,
-                st.yhat, st.dy, st.dh, st.reset, st.tabs, st.tloc, st.ctr, st.delta, st.ds, st.ds2, st.tmp,
-                st.g, st.gacc, st.gcols, st.z, o.codes, o.hyper, o.moments, o.counts, o.scratch)
+            status, where = tbptt_chunk(model.dims, model.aux, theta, self._window[0], ch, update, flush, losses,
+                                        st)
         else:
             if chunk.xs.ndim != 3 or chunk.xs.shape[0] != self.batch:
                 raise ValueError(f"batch={self.batch}: give a chunk of {self.batch} stacked sequences "
                                  "(Chunk.stack)")
-            status, where = tbptt_batch_chunk(
-                model.dims, model.aux, theta, self._window[0], chunk.xs, chunk.ys, chunk.mask, chunk.resets,
-                chunk.x_index, update, flush, losses, st.s, st.s_prev, st.s_next, st.x, st.xi, st.cache,
-                st.yhat, st.dy, st.dh, st.reset, st.tabs, st.tloc, st.ctr, st.delta, st.ds, st.ds2, st.tmp,
-                st.g, st.gmean, st.gacc, st.bad, st.gcols, st.z, o.codes, o.hyper, o.moments, o.counts, o.scratch)
+            status, where = tbptt_batch_chunk(model.dims, model.aux, theta, self._window[0], ch, update, flush,
+                                              losses, st)
         return int(status), int(where)

@@ -23,8 +23,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, GradientLearner, Stochastic, check_number,
-                                      register)
+from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
+                                      check_number, register)
 from rnnlearn.models import cell
 from rnnlearn.models.common import clear_input_columns
 from rnnlearn.models.layout import D_LOSS, D_M, D_P, D_PREC, D_S
@@ -68,8 +68,10 @@ def _norm(v, k):
 
 
 @njit(cache=True)
-def uoro_chunk(dims, aux, theta, xs, ys, mask, resets, xis, update, losses, st, o):
-    """Run UORO over one chunk; update: apply the optimizer every step, else add into gacc."""
+def uoro_chunk(dims, aux, theta, ch, update, losses, st):
+    """Run UORO over one chunk (ch: ChunkArrays); update: apply the optimizer every step, else add into gacc."""
+    xs, ys, mask, resets, xis = ch
+    o = st.opt
     S, PR, P = dims[D_S], dims[D_PREC], dims[D_P]
     m = dims[D_M]
     eps = st.eps
@@ -172,8 +174,7 @@ class UORO(Stochastic, GradientLearner):
                          optimizer.init(P))
 
     def _run(self, model, theta, st, chunk, update, flush, losses):
-        status, where = uoro_chunk(model.dims, model.aux, theta, chunk.xs, chunk.ys, chunk.mask, chunk.resets,
-                                   chunk.x_index, update, losses, st, st.opt)
+        status, where = uoro_chunk(model.dims, model.aux, theta, ChunkArrays.of(chunk), update, losses, st)
         return int(status), int(where)
 
     def gradient_with_signs(self, model, theta, xs, ys, signs, mask=None, resets=None, x_index=None):

@@ -109,6 +109,7 @@ class Optimizer:
 
 
 class OptState(NamedTuple):
+    """An optimizer's arrays; a NamedTuple, so that the learners' kernels take it as one argument."""
     codes: np.ndarray   # (K,) transform codes
     hyper: np.ndarray   # (K, 4) hyperparameters
     moments: np.ndarray  # (K, 0..2, P) momentum / Adam moments

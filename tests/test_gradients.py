@@ -250,3 +250,78 @@ def test_sgd_training_is_the_window_gradient_applied_by_hand(inputs, clip):
             g *= clip / np.linalg.norm(g)
         ref -= 0.5 * g
     assert np.abs(th - ref).max() < 1e-14
+
+
+# --- gradient keeps its state between calls ------------------------------------------------------------------
+
+def _fresh(learner):
+    return type(learner)(**learner.params())
+
+
+@pytest.mark.parametrize("learner", [BPTT(), RTRL(), TBPTT(2, 5), TBPTT(3, 4, batch=2)],
+                         ids=["bptt", "rtrl", "tbptt", "tbptt-batch"])
+def test_gradient_called_again_gives_identical_results(learner):
+    """gradient reuses the state of its last call (reset in place): the same call again, and again after calls
+    on another model, another sequence length, one-hot inputs and sequence starts, gives the same numbers,
+    bit for bit, as a fresh learner."""
+    from rnnlearn import LSTM
+    B = learner.batch_size
+    lead = (B,) if B > 1 else ()
+    model, theta, _, _ = problem("xent", n=5)
+    rng = np.random.default_rng(3)
+    idx = rng.integers(0, 3, size=lead + (12,))
+    xs, ys = np.eye(3)[idx], rng.dirichlet(np.ones(2), size=lead + (12,))
+    resets = np.zeros(lead + (12,), dtype=bool)
+    resets[..., 7] = True
+    calls = [dict(), dict(x_index=idx), dict(resets=resets), dict(x_index=idx, resets=resets)]
+    want = [_fresh(learner).gradient(model, theta, xs, ys, **kw) for kw in calls]
+    lstm = LSTM(3, 4, 2, loss="xent")
+    for _ in range(2):
+        for kw, (loss, grad) in zip(calls, want):
+            got = learner.gradient(model, theta, xs, ys, **kw)
+            assert got[0] == loss and np.array_equal(got[1], grad)
+            again = learner.gradient(model, theta, xs, ys, **kw)
+            assert again[0] == loss and np.array_equal(again[1], grad)
+            got[1][:] = 0.0  # the returned gradient is the caller's: the next call's is not written into it
+        learner.gradient(lstm, lstm.init_params(0), xs[..., :9, :], ys[..., :9, :])  # other model and length
+        learner.gradient(model, theta, xs[..., :9, :], ys[..., :9, :])  # same model, other length
+
+
+def test_the_cached_state_does_not_leak_between_learners_or_models():
+    """Two learners keep their own states; a model of the same sizes but other aux (clock periods) or other
+    hyperparameters set on the learner after a call get a state of their own; theta is not written."""
+    from rnnlearn import ClockworkRNN
+    model, theta, xs, ys = problem("mse", n=6)
+    a, b = TBPTT(2, 4), TBPTT(3, 6)
+    want_a, want_b = _fresh(a).gradient(model, theta, xs, ys), _fresh(b).gradient(model, theta, xs, ys)
+    before = theta.copy()
+    for _ in range(2):
+        for learner, want in ((a, want_a), (b, want_b)):
+            loss, grad = learner.gradient(model, theta, xs, ys)
+            assert loss == want[0] and np.array_equal(grad, want[1])
+    assert np.array_equal(theta, before)
+    a.k1 = 3
+    a.k2 = 6
+    loss, grad = a.gradient(model, theta, xs, ys)
+    assert loss == want_b[0] and np.array_equal(grad, want_b[1])
+
+    c1 = ClockworkRNN(3, 6, 2, modules=3)
+    c2 = ClockworkRNN(3, 6, 2, modules=3, periods=[1, 3, 5])
+    assert c1.dims == c2.dims and not np.array_equal(c1.aux, c2.aux)
+    th = c1.init_params(1)
+    learner = RTRL()
+    w1, w2 = RTRL().gradient(c1, th, xs, ys), RTRL().gradient(c2, th, xs, ys)
+    assert not np.array_equal(w1[1], w2[1])
+    for model_, want in ((c1, w1), (c2, w2), (c1, w1)):
+        loss, grad = learner.gradient(model_, th, xs, ys)
+        assert loss == want[0] and np.array_equal(grad, want[1])
+
+
+def test_a_learner_pickles_without_its_cached_state():
+    import pickle
+    model, theta, xs, ys = problem("mse")
+    for learner in (BPTT(window=7), TBPTT(2, 4), RTRL()):
+        want = learner.gradient(model, theta, xs, ys)
+        copy = pickle.loads(pickle.dumps(learner))
+        assert not [k for k in vars(copy) if k.startswith("_")] and copy.params() == learner.params()
+        assert np.array_equal(copy.gradient(model, theta, xs, ys)[1], want[1])
