@@ -15,9 +15,28 @@ param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g)
     Writes the recurrent-parameter gradient sum_k (d pre-activations_k / d theta)^T delta_k into g[:P_rec],
     summed over the rows of the window arrays as matrix products. `vjp` is vjp_state then param_grad.
 jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J)
-    J = ds_t/ds_{t-1} (S x S).
+    J = J_t = ds_t/ds_{t-1} (S x S), formed.
+jvp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, v, out)
+    out = J_t v without forming J_t (O(S n) time). `vjp_state` gives the products with J_t^T.
+jac_state_diag(dims, aux, theta, s_prev, x, xi, t, s, cache, out)
+    out = diag(J_t) (S values, O(S) time). The structure of J_t is in each model module's docstring.
 add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M)
     M += Mbar_t = ds_t/dtheta_rec with s_{t-1} held fixed (M is S x P_rec), using the model's sparsity.
+
+The immediate Jacobian in factored form (Williams and Zipser 1989, eq. 13; models/immediate.py has the
+generic kernels built on these, and the factors' formulas per model): Mbar_t's block for pre-activation row r
+is D_t[:, r] a_t^T, a_t = [the slice of s_{t-1} row r reads, x_t, 1], plus a few extra parameters.
+row_form(dims, aux, r) -> (unit, w_off, w_lo, w_width, u_off, b_off)
+    Static: row r's hidden unit; its recurrent-weight row at theta[w_off:w_off + w_width], reading
+    s_{t-1}[w_lo:w_lo + w_width]; its input-weight row at u_off (-1: none); its bias at b_off (-1: none).
+    r < dims[D_R]. As arrays: model.row_layout.
+row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r) -> (dh, dc)
+    D_t's two possibly non-zero entries in column r: dh_k/dz_r and dc_k/dz_r (k = row r's unit; dc = 0 when
+    the state is h alone).
+extra_form(dims, aux, j) -> (unit, index)
+    Static: parameter j < dims[D_NX] outside the row form (LSTM's peepholes), its unit and index in theta.
+extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j) -> (dh, dc)
+    Its entries of Mbar_t, in rows k and n + k of unit k.
 """
 import functools
 
@@ -51,7 +70,7 @@ def _interface(signature):
         kernel = _kernel(name, getattr(dims, "instance_class", None), dims, TypingError)
 
         def impl(dims, *args):
-            kernel(dims, *args)
+            return kernel(dims, *args)
         return impl
 
     return call
@@ -75,3 +94,27 @@ def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J): ...
 
 @_interface
 def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M): ...
+
+
+@_interface
+def jvp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, v, out): ...
+
+
+@_interface
+def jac_state_diag(dims, aux, theta, s_prev, x, xi, t, s, cache, out): ...
+
+
+@_interface
+def row_form(dims, aux, r): ...
+
+
+@_interface
+def row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r): ...
+
+
+@_interface
+def extra_form(dims, aux, j): ...
+
+
+@_interface
+def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j): ...
