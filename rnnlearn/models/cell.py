@@ -39,6 +39,7 @@ extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j) -> (dh, dc)
     Its entries of Mbar_t, in rows k and n + k of unit k.
 """
 import functools
+import inspect
 
 from numba.core.errors import TypingError
 from numba.extending import overload
@@ -57,21 +58,37 @@ def _kernel(name, cls, got, error):
     return getattr(MODULES[cls], name)
 
 
-def _interface(signature):
-    """The interface function named like `signature`: calls that model module's kernel of the same name."""
+def _interface(signature, inline="never"):
+    """The interface function named like `signature`: calls that model module's kernel of the same name.
+    inline="always" inlines the call into the caller's numba IR (for the small per-row kernels: a plain call
+    passes every array argument as a struct and updates its reference count, which cost more than the
+    row's arithmetic)."""
+    if not callable(signature):
+        return functools.partial(_interface, inline=signature)
     name = signature.__name__
 
     @functools.wraps(signature)
     def call(dims, *args):  # from Python
         return _kernel(name, type(dims), type(dims).__name__, TypeError)(dims, *args)
 
-    @overload(call)
-    def typed(dims, *args):  # from a kernel: resolved once per numba type of dims
-        kernel = _kernel(name, getattr(dims, "instance_class", None), dims, TypingError)
+    if inline == "never":
+        @overload(call)
+        def typed(dims, *args):  # from a kernel: resolved once per numba type of dims
+            kernel = _kernel(name, getattr(dims, "instance_class", None), dims, TypingError)
 
-        def impl(dims, *args):
-            return kernel(dims, *args)
-        return impl
+            def impl(dims, *args):
+                kernel(dims, *args)
+            return impl
+    else:  # numba inlines only closures with named arguments: spelled out from the signature
+        params = ", ".join(inspect.signature(signature).parameters)
+        src = (f"def typed({params}):\n"
+               f"    kernel = _kernel(name, getattr(dims, 'instance_class', None), dims, TypingError)\n"
+               f"    def impl({params}):\n"
+               f"        return kernel({params})\n"
+               f"    return impl\n")
+        scope = {"_kernel": _kernel, "name": name, "TypingError": TypingError}
+        exec(src, scope)
+        overload(call, inline=inline)(scope["typed"])
 
     return call
 
@@ -104,17 +121,17 @@ def jvp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, v, out): ...
 def jac_state_diag(dims, aux, theta, s_prev, x, xi, t, s, cache, out): ...
 
 
-@_interface
+@_interface("always")
 def row_form(dims, aux, r): ...
 
 
-@_interface
+@_interface("always")
 def row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r): ...
 
 
-@_interface
+@_interface("always")
 def extra_form(dims, aux, j): ...
 
 
-@_interface
+@_interface("always")
 def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j): ...

@@ -174,7 +174,7 @@ def jac_state_diag(dims, aux, theta, s_prev, x, xi, t, s, cache, out):
             out[row] = (1.0 - s[row] * s[row]) * theta[oW + a * width + a] if act else 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def row_form(dims, aux, r):
     """Row r = unit r, row a of module i: (r, W_i row offset, i k, n - i k, U row offset, bias index)."""
     m, n = dims[D_M], dims[D_N]
@@ -185,7 +185,7 @@ def row_form(dims, aux, r):
     return r, dims[D_OW] + w_offset(n, k, i) + (r - lo) * width, lo, width, dims[D_OU] + r * m, dims[D_OB] + r
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, inline="always")
 def row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r):
     """(1 - h_r^2, 0) when unit r's module is active at t, (0, 0) when idle."""
     if _active(aux, r // np.int64(aux[1]), t):
@@ -193,13 +193,13 @@ def row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r):
     return 0.0, 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def extra_form(dims, aux, j):
     """No parameters outside the row form."""
     return 0, 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j):
     return 0.0, 0.0
 

@@ -85,26 +85,26 @@ def jac_state_diag(dims, aux, theta, s_prev, x, xi, t, s, cache, out):
         out[i] = (1.0 - s[i] * s[i]) * theta[oW + i * n + i]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def row_form(dims, aux, r):
     """Row r = unit r: (unit, W row offset, lo, width, U row offset, bias index)."""
     m, n = dims[D_M], dims[D_N]
     return r, dims[D_OW] + r * n, 0, n, dims[D_OU] + r * m, dims[D_OB] + r
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, inline="always")
 def row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r):
     """(dh_r/dz_r, 0) = (1 - h_r^2, 0)."""
     return 1.0 - s[r] * s[r], 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def extra_form(dims, aux, j):
     """No parameters outside the row form."""
     return 0, 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j):
     return 0.0, 0.0
 

@@ -107,7 +107,7 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
             g[obr + j] += Dw[k, 2 * n + j]
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, inline="always")
 def _coefficients(cache, s_prev, n, k):
     """Unit k's update gate z and dh_k/d(pre-activations): az (z gate), ar (r gate), ah (the candidate's input
     part U_h x + b_h) and aq (its recurrent product W_h h + b_hr), shared by both Jacobians."""
@@ -168,7 +168,7 @@ def jac_state_diag(dims, aux, theta, s_prev, x, xi, t, s, cache, out):
         out[k] = zg + az * theta[d] + ar * theta[d + n * n] + aq * theta[d + 2 * n * n]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def row_form(dims, aux, r):
     """Rows z, r (p = 0, 1): (k, W_p row, 0, n, U_p row, b_p[k]); p = 2, the candidate's input part:
     (k, -, 0, 0, U_h row, b_h[k]); p = 3, its recurrent part: (k, W_h row, 0, n, -, b_hr[k])."""
@@ -182,7 +182,7 @@ def row_form(dims, aux, r):
     return k, dims[D_OW] + (2 * n + k) * n, 0, n, -1, dims[D_OX] + k
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, inline="always")
 def row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r):
     """(dh_k/dz_r, 0): az, ar, ah or aq for rows z, r, the candidate's input and recurrent parts."""
     n = dims[D_N]
@@ -197,13 +197,13 @@ def row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r):
     return aq, 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def extra_form(dims, aux, j):
     """No parameters outside the row form (b_hr is the candidate recurrent row's bias)."""
     return 0, 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j):
     return 0.0, 0.0
 

@@ -90,25 +90,21 @@ def row_layout(model) -> RowLayout:
     return RowLayout(*[a.copy() for a in rows], *[a.copy() for a in extras])
 
 
-@njit(cache=True, fastmath=FAST)
-def _add_row(Mr, c, s_prev, lo, width, x, xi, w, u, b):
-    """Mr[w + j] += c s_prev[lo + j] (j < width), Mr[u + j] += c x_j (one entry when x is one-hot at xi >= 0;
-    none when u < 0), Mr[b] += c (none when b < 0): one row's block c a_t^T of the immediate Jacobian."""
-    if width > 0:
-        Mw = Mr[w:w + width]
-        sp = s_prev[lo:lo + width]
-        for j in range(width):
-            Mw[j] += c * sp[j]
+@njit(cache=True, fastmath=FAST, inline="always")
+def _add_row(M, row, c, s_prev, lo, width, x, xi, w, u, b):
+    """M[row, w + j] += c s_prev[lo + j] (j < width), M[row, u + j] += c x_j (one entry when x is one-hot at
+    xi >= 0; none when u < 0), M[row, b] += c (none when b < 0): one row's block c a_t^T of the immediate
+    Jacobian. Plain indexing, no views: a view's reference counting cost more than a short row's adds."""
+    for j in range(width):
+        M[row, w + j] += c * s_prev[lo + j]
     if u >= 0:
         if xi >= 0:
-            Mr[u + xi] += c
+            M[row, u + xi] += c
         else:
-            m = x.shape[0]
-            Mu = Mr[u:u + m]
-            for j in range(m):
-                Mu[j] += c * x[j]
+            for j in range(x.shape[0]):
+                M[row, u + j] += c * x[j]
     if b >= 0:
-        Mr[b] += c
+        M[row, b] += c
 
 
 @njit(cache=True, fastmath=FAST)
@@ -124,9 +120,9 @@ def add_factored_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
             continue
         unit, w, lo, width, u, b = cell.row_form(dims, aux, r)
         if dh != 0.0:
-            _add_row(M[unit], dh, s_prev, lo, width, x, xi, w, u, b)
+            _add_row(M, unit, dh, s_prev, lo, width, x, xi, w, u, b)
         if two and dc != 0.0:
-            _add_row(M[n + unit], dc, s_prev, lo, width, x, xi, w, u, b)
+            _add_row(M, n + unit, dc, s_prev, lo, width, x, xi, w, u, b)
     for j in range(dims[D_NX]):
         dh, dc = cell.extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j)
         unit, idx = cell.extra_form(dims, aux, j)
@@ -162,9 +158,9 @@ def add_factors(dims, aux, D, E, s_prev, x, xi, M):
             continue
         unit, w, lo, width, u, b = cell.row_form(dims, aux, r)
         if dh != 0.0:
-            _add_row(M[unit], dh, s_prev, lo, width, x, xi, w, u, b)
+            _add_row(M, unit, dh, s_prev, lo, width, x, xi, w, u, b)
         if two and dc != 0.0:
-            _add_row(M[n + unit], dc, s_prev, lo, width, x, xi, w, u, b)
+            _add_row(M, n + unit, dc, s_prev, lo, width, x, xi, w, u, b)
     for j in range(dims[D_NX]):
         unit, idx = cell.extra_form(dims, aux, j)
         M[unit, idx] += E[0, j]

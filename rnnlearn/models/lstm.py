@@ -132,7 +132,7 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
             g[op + 2 * n + j] += Delta[k, 2 * n + j] * Cache[k, 5 * n + j]
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, inline="always")
 def _coefficients(theta, cache, s_prev, n, k, peep, op):
     """Unit k's forget gate, c_{t-1}, and the chain-rule coefficients shared by the state and immediate
     Jacobians: dc/dz_i, dc/dz_f, dc/dz_g, dh/dz_o and dh/dc (through tanh(c) and the output peephole)."""
@@ -223,14 +223,14 @@ def jac_state_diag(dims, aux, theta, s_prev, x, xi, t, s, cache, out):
         out[n + k] = dcdc
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def row_form(dims, aux, r):
     """Row r = q n + k, gate q of unit k: (k, W row offset, 0, n, U row offset, bias index)."""
     m, n = dims[D_M], dims[D_N]
     return r % n, dims[D_OW] + r * n, 0, n, dims[D_OU] + r * m, dims[D_OB] + r
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, inline="always")
 def row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r):
     """(dh_k/dz_r, dc_k/dz_r) for row r = q n + k (the module docstring's table)."""
     n = dims[D_N]
@@ -246,13 +246,13 @@ def row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r):
     return ec * ag, ag
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def extra_form(dims, aux, j):
     """Peephole j = q n + k (q = i, f, o) of unit k: (k, its index in theta)."""
     return j % dims[D_N], dims[D_OX] + j
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, inline="always")
 def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j):
     """(dh_k/dp, dc_k/dp) for peephole j = q n + k: p_i, p_f see c_{t-1}; p_o sees c_t and reaches h only."""
     n = dims[D_N]
