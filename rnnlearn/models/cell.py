@@ -20,8 +20,6 @@ jvp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, v, out)
     out = J_t v without forming J_t (O(S n) time). `vjp_state` gives the products with J_t^T.
 jac_state_diag(dims, aux, theta, s_prev, x, xi, t, s, cache, out)
     out = diag(J_t) (S values, O(S) time). The structure of J_t is in each model module's docstring.
-add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M)
-    M += Mbar_t = ds_t/dtheta_rec with s_{t-1} held fixed (M is S x P_rec), using the model's sparsity.
 
 The immediate Jacobian in factored form (Williams and Zipser 1989, eq. 13; models/immediate.py has the
 generic kernels built on these, and the factors' formulas per model): Mbar_t's block for pre-activation row r
@@ -37,6 +35,13 @@ extra_form(dims, aux, j) -> (unit, index)
     Static: parameter j < dims[D_NX] outside the row form (LSTM's peepholes), its unit and index in theta.
 extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j) -> (dh, dc)
     Its entries of Mbar_t, in rows k and n + k of unit k.
+The per-row kernels are inlined into their callers (a call's array arguments cost more than a row's work).
+Built on them, once for every model (immediate.py): add_factored_immediate(dims, aux, theta, s_prev, x, xi,
+t, s, cache, M), M += Mbar_t (RTRL's influence step); immediate_factors(dims, aux, theta, s_prev, x, xi, t,
+s, cache, D, E), the compact factors D (2, R) and E (2, NX); add_factors(dims, aux, D, E, s_prev, x, xi, M),
+M += Mbar_t from given factors. Kept in this factored form, Mbar_t is what SnAp (Menick et al. 2021) and the
+online approximations of RTRL in Marschall, Cho and Savin (2020) work with; the EKF's node groups are its
+rows grouped by unit.
 """
 import functools
 import inspect
@@ -108,9 +113,6 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g): ...
 @_interface
 def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J): ...
 
-
-@_interface
-def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M): ...
 
 
 @_interface

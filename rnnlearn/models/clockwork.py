@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit
 
 from .layout import FAST, D_M, D_N, D_OB, D_OU, D_OW
-from .common import add_input_row, input_and_bias_grad, row_dot, row_input
+from .common import input_and_bias_grad, row_dot, row_input
 from .vecmath import tanh_inplace
 
 
@@ -202,23 +202,3 @@ def extra_form(dims, aux, j):
 @njit(cache=True, inline="always")
 def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j):
     return 0.0, 0.0
-
-
-@njit(cache=True, fastmath=FAST)
-def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
-    """M += Mbar_t: an active unit touches its own row of its module's W block, of U and of b; idle
-    modules add nothing."""
-    m, n = dims[D_M], dims[D_N]
-    g = np.int64(aux[0])
-    k = np.int64(aux[1])
-    oU, ob = dims[D_OU], dims[D_OB]
-    for i in range(g):
-        if not _active(aux, i, t):
-            continue
-        lo = i * k
-        width = n - lo
-        oW = dims[D_OW] + w_offset(n, k, i)
-        for a in range(k):
-            row = lo + a
-            d = 1.0 - s[row] * s[row]
-            add_input_row(M, row, d, d, s_prev, lo, width, x, xi, oW + a * width, oU + row * m, ob + row)

@@ -8,7 +8,8 @@ The kernels are the model interface of cell.py: step, vjp (split into `vjp_state
 every step, and `param_grad`, the outer products summed over a window as matrix products), the state
 Jacobian (formed, `jac_state`; as products, `jvp_state`; its diagonal, `jac_state_diag`) and the immediate
 Jacobian (Williams and Zipser 1989, eq. 12-13: p^k_ij(t+1) = f'(a_k)[sum_l w_kl p^l_ij(t) + delta_ik z_j(t)],
-whose second term is `add_immediate`, and in factored form `row_form` / `row_factor`, models/immediate.py).
+whose second term is given in factored form by `row_form` and `row_factor` and added by the generic
+kernels of models/immediate.py).
 
 Structure of J_t = diag(1 - h_t^2) W: a row scaling of W (jvp O(n^2), diagonal O(n)). The row form: one row
 per unit, row k = (W[k], U[k], b[k]) reading all of h_{t-1}, with D[0, k] = 1 - h_k^2; no extras.
@@ -18,7 +19,7 @@ import numpy as np
 from numba import njit
 
 from .layout import FAST, D_M, D_N, D_OB, D_OU, D_OW
-from .common import add_input_row, input_and_bias_grad, matvec_rows, matvec_t_rows, row_input
+from .common import input_and_bias_grad, matvec_rows, matvec_t_rows, row_input
 from .vecmath import tanh_inplace
 
 
@@ -107,13 +108,3 @@ def extra_form(dims, aux, j):
 @njit(cache=True, inline="always")
 def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j):
     return 0.0, 0.0
-
-
-@njit(cache=True, fastmath=FAST)
-def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
-    """M += Mbar_t = ds_t/dtheta_rec with s_{t-1} held fixed; unit i touches only its own row of W, U, b."""
-    m, n = dims[D_M], dims[D_N]
-    oW, oU, ob = dims[D_OW], dims[D_OU], dims[D_OB]
-    for i in range(n):
-        d = 1.0 - s[i] * s[i]
-        add_input_row(M, i, d, d, s_prev, 0, n, x, xi, oW + i * n, oU + i * m, ob + i)

@@ -10,7 +10,7 @@ encoder-decoder for statistical machine translation", EMNLP, eq. 5-8), in its "r
 Why "reset after" (r multiplies W_h h_{t-1}, as cuDNN and PyTorch's nn.GRU compute it) rather than Cho's
 original tanh(W_h (r * h_{t-1}) + ...): in the original, unit k's candidate depends on every unit's reset
 gate r_j through W_h[k, j] r_j h_j, so d h_k / d W_r[j, :] is non-zero for all k: the immediate Jacobian
-loses the per-unit sparsity (O(n^3) instead of O(n^2) per step in `add_immediate`), J_t needs the product
+loses the per-unit sparsity (O(n^3) instead of O(n^2) per step for the immediate Jacobian), J_t needs the product
 W_h diag(h r (1 - r)) W_r (O(n^3) per step instead of row scalings), and node-decoupled EKF groups no longer
 hold a unit's whole influence. Here every unit reads only its own rows of every block, exactly as in Elman
 and LSTM, and the weight gradient is still matrix products over the window: dW = [d_z, d_r, d_h * r]^T H_prev.
@@ -32,7 +32,7 @@ import numpy as np
 from numba import njit
 
 from .layout import FAST, D_M, D_N, D_OB, D_OU, D_OW, D_OX
-from .common import add_input_row, input_and_bias_grad, matvec_rows, row_input
+from .common import input_and_bias_grad, matvec_rows, row_input
 from .vecmath import sigmoid_inplace, tanh_inplace
 
 
@@ -206,26 +206,3 @@ def extra_form(dims, aux, j):
 @njit(cache=True, inline="always")
 def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j):
     return 0.0, 0.0
-
-
-@njit(cache=True, fastmath=FAST)
-def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
-    """M += dh_t/dtheta_rec with h_{t-1} fixed: unit k touches only row k of M and its own rows of every
-    block."""
-    m, n = dims[D_M], dims[D_N]
-    oW, oU, ob, obr = dims[D_OW], dims[D_OU], dims[D_OB], dims[D_OX]
-    for k in range(n):
-        zg, az, ar, ah, aq = _coefficients(cache, s_prev, n, k)
-        for p in range(3):
-            if p == 0:
-                cw = az
-                cu = az
-            elif p == 1:
-                cw = ar
-                cu = ar
-            else:
-                cw = aq
-                cu = ah
-            r = p * n + k
-            add_input_row(M, k, cw, cu, s_prev, 0, n, x, xi, oW + r * n, oU + r * m, ob + r)
-        M[k, obr + k] += aq

@@ -15,7 +15,8 @@ Parameter layout (recurrent part of theta), all row-major: W_i, W_f, W_o, W_g (n
 W (4n, n) whose row q*n + k is unit k's row of gate q; then U_i, U_f, U_o, U_g (n, m each) = U (4n, m) at
 4n^2; then b_i, b_f, b_o, b_g (n each) = b (4n,) at 4n^2 + 4nm; then, with peepholes, the diagonal peephole
 weights p_i, p_f, p_o (n each). So unit k's parameters are rows k, n+k, 2n+k, 3n+k of W and U, the same
-entries of b, and entry k of each peephole vector: the per-unit sparsity `add_immediate` exploits.
+entries of b, and entry k of each peephole vector: the per-unit sparsity of the immediate Jacobian's row form
+(models/immediate.py).
 
 delta_t = dL/dz (G = 4n, ordered i, f, o, g like the rows of W). The cache keeps i, f, o, g and tanh(c_t)
 (5n), plus c_t with peepholes (6n; `param_grad` sees only the window arrays, and the output peephole's
@@ -37,7 +38,7 @@ import numpy as np
 from numba import njit
 
 from .layout import FAST, D_M, D_N, D_OB, D_OU, D_OW, D_OX
-from .common import add_input_row, input_and_bias_grad, matvec_rows, matvec_t_rows, row_input
+from .common import input_and_bias_grad, matvec_rows, matvec_t_rows, row_input
 from .vecmath import sigmoid_inplace, tanh_inplace
 
 
@@ -264,37 +265,3 @@ def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j):
     if q == 1:
         return ec * af * cp, af * cp
     return eo * s[n + k], 0.0
-
-
-@njit(cache=True, fastmath=FAST)
-def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
-    """M += d(h_t, c_t)/dtheta_rec with s_{t-1} fixed: unit k touches only rows k and n+k of M, and only
-    its own rows of W, U, b and its own peephole entries."""
-    m, n = dims[D_M], dims[D_N]
-    peep = aux[0] != 0.0
-    oW, oU, ob, op = dims[D_OW], dims[D_OU], dims[D_OB], dims[D_OX]
-    for k in range(n):
-        fg, cp, ai, af, ag, eo, ec = _coefficients(theta, cache, s_prev, n, k, peep, op)
-        for q in range(4):
-            if q == 0:
-                cc = ai
-                hc = ec * ai
-            elif q == 1:
-                cc = af
-                hc = ec * af
-            elif q == 2:
-                cc = 0.0
-                hc = eo
-            else:
-                cc = ag
-                hc = ec * ag
-            r = q * n + k
-            add_input_row(M, k, hc, hc, s_prev, 0, n, x, xi, oW + r * n, oU + r * m, ob + r)  # into h_k
-            if q != 2:  # the output gate does not reach c_k
-                add_input_row(M, n + k, cc, cc, s_prev, 0, n, x, xi, oW + r * n, oU + r * m, ob + r)
-        if peep:
-            M[k, op + k] += ec * ai * cp
-            M[n + k, op + k] += ai * cp
-            M[k, op + n + k] += ec * af * cp
-            M[n + k, op + n + k] += af * cp
-            M[k, op + 2 * n + k] += eo * s[n + k]
