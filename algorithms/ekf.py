@@ -86,15 +86,15 @@ H_R, H_R_DECAY, H_R_MIN, H_Q, H_Q_DECAY, H_Q_MIN, H_Q_PENDING = range(7)
 def node_groups(model) -> list[np.ndarray]:
     """The node-decoupled groups of Puskorius and Feldkamp (1991): one per hidden unit, then one per output.
 
-    Contract for models: `model.node_groups()`, if defined, returns n int64 arrays of indices into theta,
-    array i holding the recurrent parameters that feed hidden unit i (for gated models, the unit's rows of
-    every gate), each recurrent parameter in exactly one array. (A list of n + o arrays that already ends
-    with the readout groups is accepted too.) Without the method, the groups are read from
-    `model.recurrent_blocks()`: a block whose first dimension is g*n holds g stacked gates of n rows
-    (gate-major; g = 1 for Elman's W, U, b), and unit i owns rows i, i + n, ..., i + (g-1) n.
-    The readout is shared by every model: output k's group is row k of V and c_k, appended here.
+    Hidden unit k's group is read from the model's row form (`model.row_layout`, models/immediate.py): the
+    recurrent-weight, input-weight and bias entries of every pre-activation row that belongs to unit k (for
+    gated models, the unit's row of every gate), plus its extra parameters (LSTM's peepholes), in increasing
+    order; these are exactly the parameters whose columns of the immediate Jacobian are non-zero only in
+    unit k's state rows. The readout is shared by every model: output k's group is row k of V and c_k.
+    A model may instead define `node_groups()`, returning n int64 arrays of indices into theta (or n + o
+    that already end with the readout groups), each recurrent parameter in exactly one array.
     """
-    n, o = model.n_hidden, model.n_out
+    n, o, m = model.n_hidden, model.n_out, model.n_in
     if hasattr(model, "node_groups"):
         groups = [np.asarray(g, dtype=np.int64).ravel() for g in model.node_groups()]
         if len(groups) == n + o:
@@ -103,18 +103,18 @@ def node_groups(model) -> list[np.ndarray]:
             raise ValueError(f"{type(model).__name__}.node_groups() returned {len(groups)} groups, expected "
                              f"one per hidden unit ({n})")
     else:
+        lay = model.row_layout
         parts = [[] for _ in range(n)]
-        for name, shape in model.recurrent_blocks():
-            rows = shape[0]
-            if rows % n:
-                raise ValueError(f"node decoupling: block {name!r} of shape {shape} does not split into rows "
-                                 f"per hidden unit; give the model a node_groups() method")
-            width = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-            off = model.offset(name)
-            for i in range(n):
-                for r in range(i, rows, n):
-                    parts[i].append(off + r * width + np.arange(width))
-        groups = [np.concatenate(p).astype(np.int64) for p in parts]
+        for r, k in enumerate(lay.unit):
+            if lay.w_width[r] > 0:
+                parts[k].append(lay.w_off[r] + np.arange(lay.w_width[r]))
+            if lay.u_off[r] >= 0:
+                parts[k].append(lay.u_off[r] + np.arange(m))
+            if lay.b_off[r] >= 0:
+                parts[k].append(lay.b_off[r:r + 1])
+        for j, k in enumerate(lay.x_unit):
+            parts[k].append(lay.x_index[j:j + 1])
+        groups = [np.sort(np.concatenate(p)).astype(np.int64) for p in parts]
     oV, oc = model.offset("V"), model.offset("c")
     for k in range(o):
         groups.append(np.concatenate([oV + k * n + np.arange(n), [oc + k]]).astype(np.int64))

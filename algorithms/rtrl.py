@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from rnnlearn.models import cell
+from rnnlearn.models.immediate import add_factored_immediate
 from rnnlearn.models.layout import D_LOSS, D_P, D_PREC, D_S
 from rnnlearn.models.losses import loss_grad
 from rnnlearn.models.readout import readout, readout_vjp
@@ -49,7 +50,7 @@ def influence_step(dims, aux, theta, s, x, xi, t, s_new, cache, J, M, Mn):
     cell.step(dims, aux, theta, s, x, xi, t, s_new, cache)
     cell.jac_state(dims, aux, theta, s, x, xi, t, s_new, cache, J)
     np.dot(J, M, Mn)
-    cell.add_immediate(dims, aux, theta, s, x, xi, t, s_new, cache, Mn)
+    add_factored_immediate(dims, aux, theta, s, x, xi, t, s_new, cache, Mn)
 
 
 @njit(cache=True)

@@ -71,6 +71,10 @@ class LSTM(Model):
     def n_cache(self):
         return (6 if self.peephole else 5) * self.n_hidden
 
+    @property
+    def n_extra(self):
+        return 3 * self.n_hidden if self.peephole else 0  # the peepholes: outside the row form
+
     def recurrent_blocks(self):
         n, m = self.n_hidden, self.n_in
         blocks = [(f"W_{q}", (n, n)) for q in self.GATES]
@@ -120,6 +124,10 @@ class GRU(Model):
     @property
     def n_cache(self):
         return 4 * self.n_hidden
+
+    @property
+    def n_rows(self):
+        return 4 * self.n_hidden  # the candidate is two rows: (U_h, b_h) and r * (W_h, b_hr)
 
     def recurrent_blocks(self):
         n, m = self.n_hidden, self.n_in
@@ -217,27 +225,6 @@ class ClockworkRNN(Model):
         for i in range(self.modules):
             W[i * k:(i + 1) * k, i * k:] = p[f"W_{i}"]
         return W
-
-    def node_groups(self) -> list[np.ndarray]:
-        """For the node-decoupled EKF (algorithms/ekf.py, `node_groups`): n + o int64 arrays of indices into
-        theta, array i < n holding hidden unit i's parameters (its row of its module's W block, of U and of
-        b), array n + k holding row k of V and c_k. The module blocks have n/g rows, not n, so the EKF's
-        default grouping by block rows cannot find the units' parameters."""
-        n, m, k = self.n_hidden, self.n_in, self.module_size
-        groups = []
-        for row in range(n):
-            i, a = divmod(row, k)
-            width = n - i * k
-            oW = self.offset(f"W_{i}") + a * width
-            idx = list(range(oW, oW + width)) + list(range(self.offset("U") + row * m,
-                                                           self.offset("U") + (row + 1) * m))
-            idx.append(self.offset("b") + row)
-            groups.append(np.array(idx, dtype=np.int64))
-        oV, oc = self.offset("V"), self.offset("c")
-        for j in range(self.n_out):
-            groups.append(np.array(list(range(oV + j * n, oV + (j + 1) * n)) + [oc + j], dtype=np.int64))
-        return groups
-
 
 
 #: name -> Model class, for the command line and saved files.

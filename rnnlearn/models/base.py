@@ -46,17 +46,35 @@ class Model:
             off += size
         self.n_params = off
         self.n_rec = self._offsets["V"][0]
-        # the kernels' view of the model: a tuple whose class says the kind (layout.py)
+        # the kernels' view of the model: a tuple whose class says the kind (layout.py). The parameter
+        # offsets are set here once: W first, then U (G x m), b (G), then the model's extras (LSTM's
+        # peepholes, GRU's b_hr), then the readout; every kernel reads them from dims.
+        G = int(self.n_delta)
+        oU = self._offsets[next(name for name, _ in blocks if name.startswith("U"))][0]
+        ob = self._offsets[next(name for name, _ in blocks if name.startswith("b"))][0]
+        if ob != oU + G * self.n_in:
+            raise AssertionError(f"{type(self).__name__}: the biases must follow U (G x m) in theta")
         self.dims = DIMS_CLASSES[self.kind](
             kind=self.kind, m=self.n_in, n=self.n_hidden, o=self.n_out, loss=LOSSES[loss], S=int(self.n_state),
-            G=int(self.n_delta), C=int(self.n_cache), prec=self.n_rec, P=self.n_params,
-            oU=self._offsets[next(name for name, _ in blocks if name.startswith("U"))][0])
+            G=G, C=int(self.n_cache), prec=self.n_rec, P=self.n_params, oU=oU, oW=0, ob=ob, oX=ob + G,
+            R=int(self.n_rows), NX=int(self.n_extra))
+        self._row_layout = None
         self.aux = np.ascontiguousarray(self.make_aux(), dtype=np.float64)
 
     # --- what a subclass defines -------------------------------------------------------------------
     n_state: int      # S: size of the state s_t (h first)
     n_delta: int      # G: size of the pre-activation gradient per step
     n_cache: int = 0  # C: floats kept per step for the derivatives
+
+    @property
+    def n_rows(self) -> int:
+        """R: rows of the row form of the immediate Jacobian (models/immediate.py); G unless said."""
+        return self.n_delta
+
+    @property
+    def n_extra(self) -> int:
+        """Recurrent parameters outside the row form (LSTM's peepholes)."""
+        return 0
 
     def recurrent_blocks(self) -> list[tuple[str, tuple]]:
         raise NotImplementedError
@@ -89,6 +107,17 @@ class Model:
 
     def offset(self, name: str) -> int:
         return self._offsets[name][0]
+
+    @property
+    def row_layout(self):
+        """The static row form of the immediate Jacobian (models/immediate.py, RowLayout): for each row r,
+        its hidden unit, the offsets of its recurrent-weight row (and the slice of s_{t-1} it reads), of
+        its input-weight row and of its bias; and the extra parameters' indices and units. Built once, by
+        the kernels' own `row_form` (so it cannot disagree with them)."""
+        if self._row_layout is None:
+            from .immediate import row_layout
+            self._row_layout = row_layout(self)
+        return self._row_layout
 
     def _check_theta(self, theta):
         if not (isinstance(theta, np.ndarray) and theta.dtype == np.float64 and theta.ndim == 1

@@ -15,11 +15,36 @@ param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g)
     Writes the recurrent-parameter gradient sum_k (d pre-activations_k / d theta)^T delta_k into g[:P_rec],
     summed over the rows of the window arrays as matrix products. `vjp` is vjp_state then param_grad.
 jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J)
-    J = ds_t/ds_{t-1} (S x S).
-add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M)
-    M += Mbar_t = ds_t/dtheta_rec with s_{t-1} held fixed (M is S x P_rec), using the model's sparsity.
+    J = J_t = ds_t/ds_{t-1} (S x S), formed.
+jvp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, v, out)
+    out = J_t v without forming J_t (O(S n) time). `vjp_state` gives the products with J_t^T.
+jac_state_diag(dims, aux, theta, s_prev, x, xi, t, s, cache, out)
+    out = diag(J_t) (S values, O(S) time). The structure of J_t is in each model module's docstring.
+
+The immediate Jacobian in factored form (Williams and Zipser 1989, eq. 13; models/immediate.py has the
+generic kernels built on these, and the factors' formulas per model): Mbar_t's block for pre-activation row r
+is D_t[:, r] a_t^T, a_t = [the slice of s_{t-1} row r reads, x_t, 1], plus a few extra parameters.
+row_form(dims, aux, r) -> (unit, w_off, w_lo, w_width, u_off, b_off)
+    Static: row r's hidden unit; its recurrent-weight row at theta[w_off:w_off + w_width], reading
+    s_{t-1}[w_lo:w_lo + w_width]; its input-weight row at u_off (-1: none); its bias at b_off (-1: none).
+    r < dims[D_R]. As arrays: model.row_layout.
+row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r) -> (dh, dc)
+    D_t's two possibly non-zero entries in column r: dh_k/dz_r and dc_k/dz_r (k = row r's unit; dc = 0 when
+    the state is h alone).
+extra_form(dims, aux, j) -> (unit, index)
+    Static: parameter j < dims[D_NX] outside the row form (LSTM's peepholes), its unit and index in theta.
+extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j) -> (dh, dc)
+    Its entries of Mbar_t, in rows k and n + k of unit k.
+The per-row kernels are inlined into their callers (a call's array arguments cost more than a row's work).
+Built on them, once for every model (immediate.py): add_factored_immediate(dims, aux, theta, s_prev, x, xi,
+t, s, cache, M), M += Mbar_t (RTRL's influence step); immediate_factors(dims, aux, theta, s_prev, x, xi, t,
+s, cache, D, E), the compact factors D (2, R) and E (2, NX); add_factors(dims, aux, D, E, s_prev, x, xi, M),
+M += Mbar_t from given factors. Kept in this factored form, Mbar_t is what SnAp (Menick et al. 2021) and the
+online approximations of RTRL in Marschall, Cho and Savin (2020) work with; the EKF's node groups are its
+rows grouped by unit.
 """
 import functools
+import inspect
 
 from numba.core.errors import TypingError
 from numba.extending import overload
@@ -38,21 +63,37 @@ def _kernel(name, cls, got, error):
     return getattr(MODULES[cls], name)
 
 
-def _interface(signature):
-    """The interface function named like `signature`: calls that model module's kernel of the same name."""
+def _interface(signature, inline="never"):
+    """The interface function named like `signature`: calls that model module's kernel of the same name.
+    inline="always" inlines the call into the caller's numba IR (for the small per-row kernels: a plain call
+    passes every array argument as a struct and updates its reference count, which cost more than the
+    row's arithmetic)."""
+    if not callable(signature):
+        return functools.partial(_interface, inline=signature)
     name = signature.__name__
 
     @functools.wraps(signature)
     def call(dims, *args):  # from Python
         return _kernel(name, type(dims), type(dims).__name__, TypeError)(dims, *args)
 
-    @overload(call)
-    def typed(dims, *args):  # from a kernel: resolved once per numba type of dims
-        kernel = _kernel(name, getattr(dims, "instance_class", None), dims, TypingError)
+    if inline == "never":
+        @overload(call)
+        def typed(dims, *args):  # from a kernel: resolved once per numba type of dims
+            kernel = _kernel(name, getattr(dims, "instance_class", None), dims, TypingError)
 
-        def impl(dims, *args):
-            kernel(dims, *args)
-        return impl
+            def impl(dims, *args):
+                kernel(dims, *args)
+            return impl
+    else:  # numba inlines only closures with named arguments: spelled out from the signature
+        params = ", ".join(inspect.signature(signature).parameters)
+        src = (f"def typed({params}):\n"
+               f"    kernel = _kernel(name, getattr(dims, 'instance_class', None), dims, TypingError)\n"
+               f"    def impl({params}):\n"
+               f"        return kernel({params})\n"
+               f"    return impl\n")
+        scope = {"_kernel": _kernel, "name": name, "TypingError": TypingError}
+        exec(src, scope)
+        overload(call, inline=inline)(scope["typed"])
 
     return call
 
@@ -73,5 +114,26 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g): ...
 def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J): ...
 
 
+
 @_interface
-def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M): ...
+def jvp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, v, out): ...
+
+
+@_interface
+def jac_state_diag(dims, aux, theta, s_prev, x, xi, t, s, cache, out): ...
+
+
+@_interface("always")
+def row_form(dims, aux, r): ...
+
+
+@_interface("always")
+def row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r): ...
+
+
+@_interface("always")
+def extra_form(dims, aux, j): ...
+
+
+@_interface("always")
+def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j): ...

@@ -18,7 +18,13 @@ then U (n, m) and b (n,), row-major as in Elman. aux = [g, k, T_0, ..., T_{g-1}]
 
 A module that does not update copies its state: its rows of J_t are identity rows, its delta is 0 (so
 `param_grad` gets nothing from that step) and its rows of Mbar_t are 0. The state is h (S = G = n); no
-cache (tanh' = 1 - h_t^2 from s_t, activity from t).
+cache (tanh' = 1 - h_t^2 from s_t, activity from t). U and b sit at dims' D_OU, D_OB (set once by the Model);
+the W blocks from D_OW on, module i's at D_OW + `w_offset(n, k, i)`.
+
+Structure of J_t: an active module's rows are diag(1 - h^2) W_i (block-upper-triangular: zero left of column
+i k), an idle module's rows are identity rows (`jvp_state` O(n^2), `jac_state_diag` O(n)). The row form:
+row k of module i = (W_i[k - i n/g], U[k], b[k]) reading h_{t-1}[i n/g : n], D = 1 - h_k^2 when module i
+is active at t and 0 when idle (its columns of D vanish); no extras.
 
 The clock is the absolute time step the learners pass (steps since the learner's state began; `forward`
 uses t0 + t). A sequence that starts at a reset does not restart the clocks, so on a task of fixed-length
@@ -27,8 +33,8 @@ sequences make the length a multiple of the longest period to give every sequenc
 import numpy as np
 from numba import njit
 
-from .layout import FAST, D_M, D_N
-from .common import add_input_row, input_and_bias_grad, row_dot, row_input
+from .layout import FAST, D_M, D_N, D_OB, D_OU, D_OW
+from .common import input_and_bias_grad, row_dot, row_input
 from .vecmath import tanh_inplace
 
 
@@ -48,8 +54,7 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
     m, n = dims[D_M], dims[D_N]
     g = np.int64(aux[0])
     k = np.int64(aux[1])
-    oU = w_offset(n, k, g)
-    ob = oU + n * m
+    oU, ob = dims[D_OU], dims[D_OB]
     for i in range(g):
         lo = i * k
         if not _active(aux, i, t):
@@ -57,7 +62,7 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
                 s_out[lo + a] = s_prev[lo + a]
             continue
         width = n - lo
-        oW = w_offset(n, k, i)
+        oW = dims[D_OW] + w_offset(n, k, i)
         for a in range(k):
             row = lo + a
             s_out[row] = row_dot(theta, oW + a * width, s_prev, lo, width) + row_input(theta, oU, ob, m, row, x, xi)
@@ -80,7 +85,7 @@ def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_pr
                 ds_prev_out[lo + a] += ds[lo + a]
             continue
         width = n - lo
-        oW = w_offset(n, k, i)
+        oW = dims[D_OW] + w_offset(n, k, i)
         for a in range(k):
             row = lo + a
             d = ds[row] * (1.0 - s[row] * s[row])
@@ -97,19 +102,17 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
     m, n = dims[D_M], dims[D_N]
     ng = np.int64(aux[0])
     k = np.int64(aux[1])
-    oU = w_offset(n, k, ng)
-    ob = oU + n * m
     full = np.empty((n, n))
     np.dot(Delta.T, S_prev, full)
     for i in range(ng):
         lo = i * k
         width = n - lo
-        oW = w_offset(n, k, i)
+        oW = dims[D_OW] + w_offset(n, k, i)
         for a in range(k):
             w = oW + a * width
             for j in range(width):
                 g[w + j] = full[lo + a, lo + j]
-    input_and_bias_grad(g, oU, ob, n, Delta, X, XI)
+    input_and_bias_grad(g, dims[D_OU], dims[D_OB], n, Delta, X, XI)
 
 
 @njit(cache=True, fastmath=FAST)
@@ -122,7 +125,7 @@ def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
         lo = i * k
         act = _active(aux, i, t)
         width = n - lo
-        oW = w_offset(n, k, i)
+        oW = dims[D_OW] + w_offset(n, k, i)
         for a in range(k):
             row = lo + a
             for j in range(n):
@@ -137,21 +140,65 @@ def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
 
 
 @njit(cache=True, fastmath=FAST)
-def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
-    """M += Mbar_t: an active unit touches its own row of its module's W block, of U and of b; idle
-    modules add nothing."""
-    m, n = dims[D_M], dims[D_N]
+def jvp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, v, out):
+    """out = J_t v: active rows (1 - h^2) (W_i v[i k:]), idle rows v."""
+    n = dims[D_N]
     g = np.int64(aux[0])
     k = np.int64(aux[1])
-    oU = w_offset(n, k, g)
-    ob = oU + n * m
     for i in range(g):
-        if not _active(aux, i, t):
-            continue
         lo = i * k
+        if not _active(aux, i, t):
+            for a in range(k):
+                out[lo + a] = v[lo + a]
+            continue
         width = n - lo
-        oW = w_offset(n, k, i)
+        oW = dims[D_OW] + w_offset(n, k, i)
         for a in range(k):
             row = lo + a
-            d = 1.0 - s[row] * s[row]
-            add_input_row(M, row, d, d, s_prev, lo, width, x, xi, oW + a * width, oU + row * m, ob + row)
+            out[row] = (1.0 - s[row] * s[row]) * row_dot(theta, oW + a * width, v, lo, width)
+
+
+@njit(cache=True, fastmath=FAST)
+def jac_state_diag(dims, aux, theta, s_prev, x, xi, t, s, cache, out):
+    """out = diag(J_t): (1 - h^2) W_i[a, a] on active rows, 1 on idle rows."""
+    n = dims[D_N]
+    g = np.int64(aux[0])
+    k = np.int64(aux[1])
+    for i in range(g):
+        lo = i * k
+        act = _active(aux, i, t)
+        width = n - lo
+        oW = dims[D_OW] + w_offset(n, k, i)
+        for a in range(k):
+            row = lo + a
+            out[row] = (1.0 - s[row] * s[row]) * theta[oW + a * width + a] if act else 1.0
+
+
+@njit(cache=True, inline="always")
+def row_form(dims, aux, r):
+    """Row r = unit r, row a of module i: (r, W_i row offset, i k, n - i k, U row offset, bias index)."""
+    m, n = dims[D_M], dims[D_N]
+    k = np.int64(aux[1])
+    i = r // k
+    lo = i * k
+    width = n - lo
+    return r, dims[D_OW] + w_offset(n, k, i) + (r - lo) * width, lo, width, dims[D_OU] + r * m, dims[D_OB] + r
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r):
+    """(1 - h_r^2, 0) when unit r's module is active at t, (0, 0) when idle."""
+    if _active(aux, r // np.int64(aux[1]), t):
+        return 1.0 - s[r] * s[r], 0.0
+    return 0.0, 0.0
+
+
+@njit(cache=True, inline="always")
+def extra_form(dims, aux, j):
+    """No parameters outside the row form."""
+    return 0, 0
+
+
+@njit(cache=True, inline="always")
+def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j):
+    return 0.0, 0.0

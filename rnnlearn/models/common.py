@@ -1,6 +1,7 @@
 """The pieces every model's kernels share. Each model is made of pre-activation rows
 a_r = sum_j W_rj s_{t-1,j} + sum_j U_rj x_tj + b_r (Elman: one per unit; LSTM: four; GRU: three), so its
-step, its weight gradients and its immediate Jacobian repeat the same row computations, kept here once.
+step and its weight gradients repeat the same row computations, kept here once (the immediate Jacobian's
+row form: immediate.py).
 Inputs may be one-hot (xi >= 0): then U x is the column lookup U[:, xi]."""
 import numpy as np
 from numba import njit
@@ -153,22 +154,3 @@ def distinct_columns(XI, cols):
             count += 1
     for j in range(count, cols.shape[0]):
         cols[j] = -1
-
-
-@njit(cache=True, fastmath=FAST)
-def add_input_row(M, row, cw, cu, s_prev, lo, width, x, xi, w, u, b):
-    """The immediate-Jacobian entries of one pre-activation row (Williams and Zipser 1989, eq. 13, the
-    delta_ik z_j term): M[row, w + j] += cw * s_prev[lo + j] for j < width (the recurrent weights),
-    M[row, u + j] += cu * x_j (the input weights; one entry when x is one-hot at xi >= 0), M[row, b] += cu."""
-    Mr = M[row]
-    Mw = Mr[w:w + width]
-    sp = s_prev[lo:lo + width]
-    for j in range(width):
-        Mw[j] += cw * sp[j]
-    if xi >= 0:
-        Mr[u + xi] += cu
-    else:
-        Mu = Mr[u:u + x.shape[0]]
-        for j in range(x.shape[0]):
-            Mu[j] += cu * x[j]
-    Mr[b] += cu

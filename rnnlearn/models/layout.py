@@ -35,12 +35,19 @@ D_C = 7      # size of the per-step cache kept for derivatives
 D_PREC = 8   # number of recurrent parameters (everything before the readout V, c)
 D_P = 9      # number of parameters
 D_OU = 10    # offset of the input weights U, a G x m block (one row per pre-activation)
-D_LEN = 11
+D_OW = 11    # offset of the recurrent weights W (0 in every model: they come first)
+D_OB = 12    # offset of the biases b (G of them, right after U: D_OU + G m)
+D_OX = 13    # offset of what follows b in the recurrent part (LSTM's peepholes, GRU's b_hr; = D_PREC if none)
+D_R = 14     # rows of the row form of the immediate Jacobian (models/immediate.py): G, except the GRU's 4n
+D_NX = 15    # parameters outside the row form (LSTM's peepholes: 3n; else 0)
+D_LEN = 16
 
-#: field names of the dims tuples, in the order of the D_* positions above
-DIMS_FIELDS = ("kind", "m", "n", "o", "loss", "S", "G", "C", "prec", "P", "oU")
-assert (D_KIND, D_M, D_N, D_O, D_LOSS, D_S, D_G, D_C, D_PREC, D_P, D_OU) == tuple(range(len(DIMS_FIELDS))) \
-    and len(DIMS_FIELDS) == D_LEN
+#: field names of the dims tuples, in the order of the D_* positions above. The parameter offsets (oW, oU,
+#: ob, oX) are set once, in Model.__init__, from the model's named blocks: kernels read them from dims and
+#: never recompute them.
+DIMS_FIELDS = ("kind", "m", "n", "o", "loss", "S", "G", "C", "prec", "P", "oU", "oW", "ob", "oX", "R", "NX")
+assert (D_KIND, D_M, D_N, D_O, D_LOSS, D_S, D_G, D_C, D_PREC, D_P, D_OU, D_OW, D_OB, D_OX, D_R, D_NX) \
+    == tuple(range(len(DIMS_FIELDS))) and len(DIMS_FIELDS) == D_LEN
 
 # one dims class per model kind: the kind is part of the numba type
 ElmanDims = namedtuple("ElmanDims", DIMS_FIELDS)

@@ -15,17 +15,30 @@ Parameter layout (recurrent part of theta), all row-major: W_i, W_f, W_o, W_g (n
 W (4n, n) whose row q*n + k is unit k's row of gate q; then U_i, U_f, U_o, U_g (n, m each) = U (4n, m) at
 4n^2; then b_i, b_f, b_o, b_g (n each) = b (4n,) at 4n^2 + 4nm; then, with peepholes, the diagonal peephole
 weights p_i, p_f, p_o (n each). So unit k's parameters are rows k, n+k, 2n+k, 3n+k of W and U, the same
-entries of b, and entry k of each peephole vector: the per-unit sparsity `add_immediate` exploits.
+entries of b, and entry k of each peephole vector: the per-unit sparsity of the immediate Jacobian's row form
+(models/immediate.py).
 
 delta_t = dL/dz (G = 4n, ordered i, f, o, g like the rows of W). The cache keeps i, f, o, g and tanh(c_t)
 (5n), plus c_t with peepholes (6n; `param_grad` sees only the window arrays, and the output peephole's
-gradient needs c_t). aux[0] = 1.0 when the model has peepholes.
+gradient needs c_t). aux[0] = 1.0 when the model has peepholes. Offsets (W, U, b, the peepholes at
+D_OX) come from dims, set once by the Model.
+
+Structure of J_t = d(h_t, c_t)/d(h_{t-1}, c_{t-1}), in 2 x 2 blocks of n x n:
+    dc/dh = diag(a_i) W_i + diag(a_f) W_f + diag(a_g) W_g        (row scalings of the gate blocks)
+    dh/dh = diag(e_o) W_o + diag(e_c) dc/dh
+    dc/dc = diag(f + a_i p_i + a_f p_f)                          (diagonal; f alone without peepholes)
+    dh/dc = diag(e_c) dc/dc                                      (diagonal)
+with a_i = g i (1 - i), a_f = c_{t-1} f (1 - f), a_g = i (1 - g^2), e_o = tanh(c_t) o (1 - o) and
+e_c = o (1 - tanh(c_t)^2) (+ e_o p_o). `jvp_state` is four row-scaled matrix-vector products (O(n^2)),
+`jac_state_diag` O(n). The row form: row q n + k = gate q of unit k, (W_q[k], U_q[k], b_q[k]) reading
+h_{t-1}; D = (dh_k, dc_k)/dz = i: (e_c a_i, a_i), f: (e_c a_f, a_f), o: (e_o, 0), g: (e_c a_g, a_g); the
+peepholes are the extras, p_i[k]: a_i c_{t-1} (e_c, 1), p_f[k]: a_f c_{t-1} (e_c, 1), p_o[k]: (e_o c_t, 0).
 """
 import numpy as np
 from numba import njit
 
-from .layout import FAST, D_M, D_N
-from .common import add_input_row, input_and_bias_grad, matvec_rows, matvec_t_rows, row_input
+from .layout import FAST, D_M, D_N, D_OB, D_OU, D_OW, D_OX
+from .common import input_and_bias_grad, matvec_rows, matvec_t_rows, row_input
 from .vecmath import sigmoid_inplace, tanh_inplace
 
 
@@ -35,10 +48,8 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
     block at a time (vecmath: vectorised), then the cell update; the output gate's peephole sees c_t."""
     m, n = dims[D_M], dims[D_N]
     peep = aux[0] != 0.0
-    oU = 4 * n * n
-    ob = oU + 4 * n * m
-    op = ob + 4 * n
-    matvec_rows(theta, 0, n, s_prev, 0, 4 * n, cache_out)
+    oU, ob, op = dims[D_OU], dims[D_OB], dims[D_OX]
+    matvec_rows(theta, dims[D_OW], n, s_prev, 0, 4 * n, cache_out)
     for r in range(4 * n):
         cache_out[r] += row_input(theta, oU, ob, m, r, x, xi)
     cp = s_prev[n:2 * n]
@@ -64,9 +75,9 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
 @njit(cache=True, fastmath=FAST)
 def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out):
     """delta = dL/dz from ds = (dL/dh_t, dL/dc_t); ds_prev = (W^T delta, dL/dc_{t-1})."""
-    m, n = dims[D_M], dims[D_N]
+    n = dims[D_N]
     peep = aux[0] != 0.0
-    op = 4 * n * n + 4 * n * m + 4 * n
+    op = dims[D_OX]
     for k in range(n):
         ig = cache[k]
         fg = cache[n + k]
@@ -92,25 +103,23 @@ def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_pr
         ds_prev_out[n + k] = dcp
     for j in range(n):
         ds_prev_out[j] = 0.0
-    matvec_t_rows(theta, 0, n, delta_out, 4 * n, ds_prev_out)
+    matvec_t_rows(theta, dims[D_OW], n, delta_out, 4 * n, ds_prev_out)
 
 
 @njit(cache=True, fastmath=FAST)
 def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
     """g[:P_rec] = sum_k delta_k (x) [h_{k-1}, x_k, 1] (and the peepholes' elementwise sums), over all rows
     of the window; zero rows of Delta contribute nothing."""
-    m, n = dims[D_M], dims[D_N]
+    n = dims[D_N]
     peep = aux[0] != 0.0
     G = 4 * n
-    oU = G * n
-    ob = oU + G * m
-    op = ob + G
+    oW, oU, ob, op = dims[D_OW], dims[D_OU], dims[D_OB], dims[D_OX]
     K = Delta.shape[0]
     Hp = np.empty((K, n))  # h_{k-1}: the first n columns of S_prev, made contiguous for BLAS
     for k in range(K):
         for j in range(n):
             Hp[k, j] = S_prev[k, j]
-    np.dot(Delta.T, Hp, g[0:oU].reshape((G, n)))
+    np.dot(Delta.T, Hp, g[oW:oW + G * n].reshape((G, n)))
     input_and_bias_grad(g, oU, ob, G, Delta, X, XI)
     if not peep:
         return
@@ -124,7 +133,7 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
             g[op + 2 * n + j] += Delta[k, 2 * n + j] * Cache[k, 5 * n + j]
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, inline="always")
 def _coefficients(theta, cache, s_prev, n, k, peep, op):
     """Unit k's forget gate, c_{t-1}, and the chain-rule coefficients shared by the state and immediate
     Jacobians: dc/dz_i, dc/dz_f, dc/dz_g, dh/dz_o and dh/dc (through tanh(c) and the output peephole)."""
@@ -144,18 +153,18 @@ def _coefficients(theta, cache, s_prev, n, k, peep, op):
 @njit(cache=True, fastmath=FAST)
 def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
     """J = d(h_t, c_t)/d(h_{t-1}, c_{t-1}) (2n x 2n); the c_{t-1} columns are diagonal blocks."""
-    m, n = dims[D_M], dims[D_N]
+    n = dims[D_N]
     peep = aux[0] != 0.0
-    op = 4 * n * n + 4 * n * m + 4 * n
+    oW, op = dims[D_OW], dims[D_OX]
     for k in range(n):
         fg, cp, ai, af, ag, eo, ec = _coefficients(theta, cache, s_prev, n, k, peep, op)
         dcdc = fg
         if peep:
             dcdc += ai * theta[op + k] + af * theta[op + n + k]
-        wi = k * n
-        wf = (n + k) * n
-        wo = (2 * n + k) * n
-        wg = (3 * n + k) * n
+        wi = oW + k * n
+        wf = oW + (n + k) * n
+        wo = oW + (2 * n + k) * n
+        wg = oW + (3 * n + k) * n
         for j in range(n):
             dcdh = ai * theta[wi + j] + af * theta[wf + j] + ag * theta[wg + j]
             J[n + k, j] = dcdh
@@ -167,36 +176,92 @@ def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
 
 
 @njit(cache=True, fastmath=FAST)
-def add_immediate(dims, aux, theta, s_prev, x, xi, t, s, cache, M):
-    """M += d(h_t, c_t)/dtheta_rec with s_{t-1} fixed: unit k touches only rows k and n+k of M, and only
-    its own rows of W, U, b and its own peephole entries."""
-    m, n = dims[D_M], dims[D_N]
+def jvp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, v, out):
+    """out = J_t v for v = (v_h, v_c): the four gate products W_q v_h (one pass, four rows at a time) into
+    out's rows as scratch, then the row scalings and the diagonal c-blocks."""
+    n = dims[D_N]
     peep = aux[0] != 0.0
-    oU = 4 * n * n
-    ob = oU + 4 * n * m
-    op = ob + 4 * n
+    oW, op = dims[D_OW], dims[D_OX]
+    for k in range(n):
+        wi = theta[oW + k * n:oW + (k + 1) * n]  # slices: vectorisable loads (common.row_dot)
+        wf = theta[oW + (n + k) * n:oW + (n + k + 1) * n]
+        wo = theta[oW + (2 * n + k) * n:oW + (2 * n + k + 1) * n]
+        wg = theta[oW + (3 * n + k) * n:oW + (3 * n + k + 1) * n]
+        vh = v[:n]
+        a_i = 0.0
+        a_f = 0.0
+        a_o = 0.0
+        a_g = 0.0
+        for j in range(n):
+            vj = vh[j]
+            a_i += wi[j] * vj
+            a_f += wf[j] * vj
+            a_o += wo[j] * vj
+            a_g += wg[j] * vj
+        fg, cp, ai, af, ag, eo, ec = _coefficients(theta, cache, s_prev, n, k, peep, op)
+        dcdc = fg
+        if peep:
+            dcdc += ai * theta[op + k] + af * theta[op + n + k]
+        dc = ai * a_i + af * a_f + ag * a_g + dcdc * v[n + k]
+        out[n + k] = dc
+        out[k] = eo * a_o + ec * dc
+
+
+@njit(cache=True, fastmath=FAST)
+def jac_state_diag(dims, aux, theta, s_prev, x, xi, t, s, cache, out):
+    """out = diag(J_t): dh_k/dh_k = e_o W_o[k, k] + e_c (dc/dh)[k, k], and dc_k/dc_k."""
+    n = dims[D_N]
+    peep = aux[0] != 0.0
+    oW, op = dims[D_OW], dims[D_OX]
     for k in range(n):
         fg, cp, ai, af, ag, eo, ec = _coefficients(theta, cache, s_prev, n, k, peep, op)
-        for q in range(4):
-            if q == 0:
-                cc = ai
-                hc = ec * ai
-            elif q == 1:
-                cc = af
-                hc = ec * af
-            elif q == 2:
-                cc = 0.0
-                hc = eo
-            else:
-                cc = ag
-                hc = ec * ag
-            r = q * n + k
-            add_input_row(M, k, hc, hc, s_prev, 0, n, x, xi, r * n, oU + r * m, ob + r)  # into h_k
-            if q != 2:  # the output gate does not reach c_k
-                add_input_row(M, n + k, cc, cc, s_prev, 0, n, x, xi, r * n, oU + r * m, ob + r)
+        dcdc = fg
         if peep:
-            M[k, op + k] += ec * ai * cp
-            M[n + k, op + k] += ai * cp
-            M[k, op + n + k] += ec * af * cp
-            M[n + k, op + n + k] += af * cp
-            M[k, op + 2 * n + k] += eo * s[n + k]
+            dcdc += ai * theta[op + k] + af * theta[op + n + k]
+        d = oW + k * n + k  # W_q[k, k] is at d + q n^2
+        dcdh = ai * theta[d] + af * theta[d + n * n] + ag * theta[d + 3 * n * n]
+        out[k] = eo * theta[d + 2 * n * n] + ec * dcdh
+        out[n + k] = dcdc
+
+
+@njit(cache=True, inline="always")
+def row_form(dims, aux, r):
+    """Row r = q n + k, gate q of unit k: (k, W row offset, 0, n, U row offset, bias index)."""
+    m, n = dims[D_M], dims[D_N]
+    return r % n, dims[D_OW] + r * n, 0, n, dims[D_OU] + r * m, dims[D_OB] + r
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r):
+    """(dh_k/dz_r, dc_k/dz_r) for row r = q n + k (the module docstring's table)."""
+    n = dims[D_N]
+    q = r // n
+    k = r - q * n
+    fg, cp, ai, af, ag, eo, ec = _coefficients(theta, cache, s_prev, n, k, aux[0] != 0.0, dims[D_OX])
+    if q == 0:
+        return ec * ai, ai
+    if q == 1:
+        return ec * af, af
+    if q == 2:
+        return eo, 0.0
+    return ec * ag, ag
+
+
+@njit(cache=True, inline="always")
+def extra_form(dims, aux, j):
+    """Peephole j = q n + k (q = i, f, o) of unit k: (k, its index in theta)."""
+    return j % dims[D_N], dims[D_OX] + j
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j):
+    """(dh_k/dp, dc_k/dp) for peephole j = q n + k: p_i, p_f see c_{t-1}; p_o sees c_t and reaches h only."""
+    n = dims[D_N]
+    q = j // n
+    k = j - q * n
+    fg, cp, ai, af, ag, eo, ec = _coefficients(theta, cache, s_prev, n, k, True, dims[D_OX])
+    if q == 0:
+        return ec * ai * cp, ai * cp
+    if q == 1:
+        return ec * af * cp, af * cp
+    return eo * s[n + k], 0.0
