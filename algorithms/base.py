@@ -201,11 +201,12 @@ class GradientLearner(Learner):
         call (private, filled on first use) and, when the model (its dims and aux), the sequence's shape and
         the hyperparameters are the same, resets it in place (`_reset`) instead of allocating a new one.
         theta is not copied: with update=False the kernels never write it."""
-        self.check()
         model._check_theta(theta)
         key = (model.dims, model.aux.tobytes(), np.shape(xs), self._hyper_key())
         cached = self.__dict__.get("_cached_gradient")
         hit = cached is not None and cached[0] == key
+        if not hit:  # a hit has these hyperparameters, checked when its state was made
+            self.check()
         if hit and mask is None and resets is None and x_index is None and _plain(xs) and _plain(ys) \
                 and ys.shape[:-1] == xs.shape[:-1] and ys.shape[-1] == model.n_out:
             chunk = Chunk(xs, ys, *cached[3])  # what Chunk.make and check_chunk would give and pass

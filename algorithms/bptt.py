@@ -44,9 +44,9 @@ class BPTT(ExactGradient, TBPTT):
         """Exact (loss, dL/dtheta) of the whole sequence xs, ys, whatever `window` is (for a batch: the mean
         over its sequences): truncated BPTT with one window of the sequence's length, kept between calls
         (with its cached state) while the length and the batch stay the same."""
-        self.check()
         T = np.shape(xs)[-2]
         whole = self.__dict__.get("_cached_whole")
         if whole is None or whole.k1 != T or whole.batch != self.batch:
+            self.check()
             whole = self._cached_whole = TBPTT(k1=T, k2=T, batch=self.batch)
         return whole.gradient(model, theta, xs, ys, mask, resets, x_index, seed)
