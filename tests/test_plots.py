@@ -50,6 +50,19 @@ def test_cost_figure_and_slopes_from_cost_csv(tmp_path):
     assert abs(slopes[("elman", "bptt(window=20)")]["memory"][0] - 2.0) < 1e-9
     path = plots.cost_figure(tmp_path, tmp_path / "cost.png")
     assert _is_png(path)
+    from rnnlearn.timing import slope_lines
+    assert all(line.endswith("agrees with its declaration") for line in slope_lines(tmp_path))
+
+
+def test_a_slope_far_from_its_declaration_is_called_out(tmp_path):
+    st = Store(tmp_path).prepare()
+    st.append_rows(COST, COST_COLUMNS, [
+        {"model": "elman", "learner": "rtrl", "label": "rtrl", "n": n, "params": n * n, "T": 20,
+         "us_per_step": 0.01 * n ** 3.0, "us_per_step_min": 0.01 * n ** 3.0, "state_mb": 1e-5 * n ** 3.0,
+         "time_exponent": 4.0, "memory_exponent": 3.0, "version": "test"} for n in (8, 16, 32)])
+    from rnnlearn.timing import slope_lines
+    (line,) = slope_lines(tmp_path)
+    assert "time slope  3.00 (theory 4)" in line and line.endswith("DIFFERS from its declared exponents")
 
 
 def test_vanishing_gradient_matches_numpy_and_the_bound(tmp_path):
