@@ -376,7 +376,7 @@ class TBPTT(Minibatch, GradientLearner):
 
     @classmethod
     def bench_params(cls, T):
-        return {"k1": 10, "k2": 10}  # windows of 10, as the numpy references of ANCHORS.md
+        return {"k1": 10, "k2": 10}  # windows of 10, as the numpy references in BENCHMARKS.md
 
     def __init__(self, k1: int = 10, k2: int = 10, batch: int = 1):
         self.k1 = k1

@@ -3,7 +3,7 @@
 (`cost_sweep`), and a fresh process's compile time (`cold_start_seconds`). The `bench` and `cost` commands
 and the cost figure (rnnlearn.figures) all time through here.
 
-The network is the one of ../shared/ANCHORS.md: m = 4 inputs, o = 2 outputs, squared error, batch 1,
+The network is the one of the reference figures in BENCHMARKS.md: m = 4 inputs, o = 2 outputs, squared error, batch 1,
 float64. A "step" is one time step of training: forward, backward (or the RTRL/EKF recursion) and its share
 of the parameter update. Which learners are timed, with which settings and up to which size, is read from
 each learner's class (Learner.bench_params, max_n, bench_fits, cost_exponents, flops_per_step); `max_n`
