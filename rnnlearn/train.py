@@ -125,7 +125,7 @@ def _train(model, learner, task, steps, optimizer, theta, seed, eval_every, chun
     from . import memory   # before anything of the run's size is allocated
     need = (memory.learner_state_nbytes(learner, model, optimizer)
             + memory.task_nbytes(task, model, chunk_len, learner.batch_size) + 8 * 4 * model.n_params)
-    memory.check(need, f"training a {model.name} network of n = {model.n_hidden} with {learner.label()}")
+    memory.check(need, f"training the {model.name} network of n = {model.n_hidden} with {learner.label()}")
     theta = model.init_params(init_seed) if theta is None else np.array(theta, dtype=np.float64)
     stream = _Streams(task, stream_seed, learner.batch_size)
     test = task.test_set(seed) if test_length is None else task.test_set(seed, test_length)
