@@ -137,7 +137,7 @@ def load_model(path):
     p = os.fspath(path)
     if not os.path.isfile(p):
         raise ValueError(f"path must name a saved model file; {p!r} does not exist")
-    not_ours = f"{p!r} is not a model saved by rnnlearn (compare --save-models, or textgen.save_model)"
+    not_ours = f"path {p!r} is not a model saved by rnnlearn (compare --save-models, or textgen.save_model)"
     with open(p, "rb") as fh:
         head = fh.read(4)
     if head != b"PK\x03\x04":   # an .npz is a zip archive: an .npy, a text file or an empty one is not
@@ -157,7 +157,7 @@ def load_model(path):
     try:
         return _from_meta(p, meta, theta)
     except (KeyError, TypeError, AttributeError, IndexError) as exc:
-        raise ValueError(f"{p!r}: malformed model metadata ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"path {p!r}: malformed model metadata ({type(exc).__name__}: {exc})") from None
 
 
 def _from_meta(p, meta, theta):

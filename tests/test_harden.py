@@ -308,6 +308,8 @@ def test_cost_and_bench_at_a_size_that_does_not_fit(tmp_path):
                           str(tmp_path / "c"), limit=2 * GB), "needs about", "available")
     assert_user_error(cli("bench", "--learners", "rtrl", "--sizes", "2000", "--max-n", "rtrl=5000", "--no-cold",
                           limit=2 * GB), "needs about")
+    assert_user_error(cli("vanishing", "--n-hidden", "1000000", "--out", str(tmp_path / "v"), limit=2 * GB),
+                      "needs about")
 
 
 # ---- 7. the exit code says when runs failed --------------------------------------------------------------
