@@ -24,7 +24,12 @@ from rnnlearn.tasks.base import Chunk
 
 
 class Diverged(RuntimeError):
-    """A run stopped being numerically meaningful (NaN loss, covariance no longer positive definite)."""
+    """A run stopped being numerically meaningful (NaN loss, covariance no longer positive definite).
+    `step` is the absolute step at which it did, when known (the kernels report it)."""
+
+    def __init__(self, message="", step=None):
+        super().__init__(message)
+        self.step = step
 
 
 # status codes returned by the kernels
@@ -180,6 +185,14 @@ class Learner:
     def state_bytes(self, state) -> int:
         """Memory the learner's state holds, in bytes (what it costs to keep, per step, beyond theta)."""
         return _nbytes(state)
+
+    def state_nbytes(self, model, optimizer: Optimizer | None = None) -> int:
+        """What `state_bytes(init(model, theta, optimizer))` will be, computed from the sizes alone, before
+        anything is allocated (rnnlearn.memory checks a run against the memory available with it). Every
+        learner declares it: tests/test_registry.py holds each registered learner to its measured state.
+        (rnnlearn.memory falls back to a conservative bound from `memory_exponent` for a learner that does
+        not, so that it still runs.)"""
+        raise NotImplementedError(f"learner {self.name!r} does not declare state_nbytes(model, optimizer)")
 
     def __getstate__(self):
         # a learner pickles as its hyperparameters: the workspaces `gradient` keeps are not sent along
@@ -358,6 +371,14 @@ def _nbytes(obj) -> int:
     return 0
 
 
+def optimizer_nbytes(optimizer: Optimizer | None, n_params: int) -> int:
+    """Bytes of `optimizer.init(n_params)` (sgd(0.01) when None, as the learners' init), without allocating
+    n_params-sized arrays: its size is affine in n_params."""
+    optimizer = optimizer or sgd(0.01)
+    a, b = _nbytes(optimizer.init(0)), _nbytes(optimizer.init(1))
+    return a + (b - a) * int(n_params)
+
+
 def _plain(a) -> bool:
     """An array Chunk.make would take as it is."""
     return type(a) is np.ndarray and a.dtype == np.float64 and a.flags.c_contiguous
@@ -368,12 +389,12 @@ def raise_status(status, where):
     if status == OK:
         return
     if status == NONFINITE_LOSS:
-        raise Diverged(f"non-finite loss at step {where}")
+        raise Diverged(f"non-finite loss at step {where}", where)
     if status == NOT_POSITIVE_DEFINITE:
-        raise Diverged(f"covariance not positive definite at step {where}")
+        raise Diverged(f"covariance not positive definite at step {where}", where)
     if status == NONFINITE_JACOBIAN:
-        raise Diverged(f"non-finite measurement Jacobian at step {where}")
-    raise Diverged(f"kernel status {status} at step {where}")
+        raise Diverged(f"non-finite measurement Jacobian at step {where}", where)
+    raise Diverged(f"kernel status {status} at step {where}", where)
 
 
 def check_int(name, value, minimum=1):

@@ -37,11 +37,22 @@ def _style(ax):
 
 
 def _save(fig, path) -> str:
+    """Draw into a unique temporary file beside `path` (created exclusively: a symlink planted there is never
+    followed) and rename it over `path`; the temporary file is removed when anything fails."""
+    from .results import temporary_beside
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=DPI, metadata={"Software": None})
-    os.replace(tmp, path)
+    fd, tmp = temporary_beside(path, ".png")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=DPI, metadata={"Software": None})
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     return path
 
 
@@ -128,6 +139,7 @@ def convergence_figure(key, groups, manifest, path) -> str:
     colors = _colors(keys)
     finals, starts, lows = [], [], []
     handles = []
+    timed = False   # some run has a point at a positive time (the right panel's log axis needs one)
     n_seeds = set()
     loss_kind = "xent"
     for entry in manifest.values():
@@ -149,11 +161,12 @@ def convergence_figure(key, groups, manifest, path) -> str:
                        if manifest.get(s["run"], {}).get("status") == "diverged")
         text = f"{series.display}, {k[1]}"
         if diverged:
-            text += f" [{diverged}/{len(series)} diverged]"
+            text += f" [{'all ' if diverged == len(series) else ''}{diverged}/{len(series)} diverged]"
         c = colors[k]
         (h,) = ax_s.plot(steps, med, color=c, lw=1.6, label=text)
         ax_s.fill_between(steps, lo, hi, color=c, alpha=0.18, lw=0)
-        pos = wmed > 0
+        pos = (wmed > 0) & np.isfinite(wmed) & np.isfinite(med)
+        timed = timed or bool(pos.any())
         ax_w.plot(wmed[pos], med[pos], color=c, lw=1.6)
         ax_w.fill_between(wmed[pos], lo[pos], hi[pos], color=c, alpha=0.18, lw=0)
         handles.append(h)
@@ -179,7 +192,11 @@ def convergence_figure(key, groups, manifest, path) -> str:
                 ax.text(0.99, v, f"{name} ({v:.3f})", transform=tr, ha="right", va="top" if below else "bottom",
                         fontsize=8, color="0.25")
         _style(ax)
-    ax_w.set_xscale("log")
+    if timed:
+        ax_w.set_xscale("log")   # (not when no run has a positive time: every one diverged at once)
+    else:
+        ax_w.text(0.5, 0.5, "no run has timed steps\n(all diverged or failed at the start)",
+                  transform=ax_w.transAxes, ha="center", va="center", fontsize=9, color="0.3")
     ax_s.set_xlabel("training steps (time steps of the stream)", fontsize=10)
     ax_w.set_xlabel("wall-clock time in the learner (s, log scale)", fontsize=10)
     ax_s.set_ylabel(LOSS_AXIS.get(loss_kind, "test loss"), fontsize=10)
@@ -194,15 +211,41 @@ def convergence_figure(key, groups, manifest, path) -> str:
     return _save(fig, path)
 
 
-def convergence_figures(folder, out_dir=None, name=None) -> list[str]:
-    """One convergence figure per (task, model, n) in the folder; returns the paths written."""
+def convergence_figures(folder, out_dir=None, name=None, log=None) -> list[str]:
+    """One convergence figure per (task, model, n) in the folder; returns the paths written.
+
+    Drawn from whatever is stored: a group whose runs all diverged is drawn with them marked as such; runs
+    that failed (no rows) are counted in a note; a figure that cannot be drawn is skipped with a note (to
+    `log`, default stderr), never stopping the other figures."""
+    import sys
+    note = log if log is not None else (lambda msg: print(msg, file=sys.stderr))
     data, manifest = convergence_data(folder)
     out_dir = folder if out_dir is None else out_dir
+    failed: dict = {}
+    for entry in manifest.values():
+        if entry.get("status") == "failed" and not entry.get("n_rows"):
+            cfg = entry.get("config") or {}
+            try:
+                key = (cfg["task"]["name"], cfg["model"]["name"], cfg["model"]["params"]["n_hidden"])
+            except (KeyError, TypeError):
+                continue
+            failed[key] = failed.get(key, 0) + 1
+    for key in sorted(set(failed) - set(data)):
+        note(f"no convergence figure for {key[0]} {key[1]} n={key[2]}: all {failed[key]} of its runs failed "
+             "(their reasons are in runs.jsonl)")
     paths = []
     for key in sorted(data):
         task, model, n = key
         fname = name if (name and len(data) == 1) else f"convergence_{task}_{model}_n{n}.png"
-        paths.append(convergence_figure(key, data[key], manifest, os.path.join(out_dir, fname)))
+        try:
+            paths.append(convergence_figure(key, data[key], manifest, os.path.join(out_dir, fname)))
+        except OSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one figure's problem must not stop the others
+            note(f"skipped the convergence figure for {task} {model} n={n}: {type(exc).__name__}: "
+                 f"{str(exc).splitlines()[0] if str(exc) else ''}")
+        if failed.get(key):
+            note(f"{task} {model} n={n}: {failed[key]} failed runs are not drawn (their reasons are in runs.jsonl)")
     return paths
 
 
@@ -340,12 +383,16 @@ def plot_all(folder, out_dir=None) -> list[str]:
     out_dir = folder if out_dir is None else out_dir
     paths = []
     st = Store(folder)
+    found = False
     if os.path.exists(st.path(MANIFEST)) or os.path.exists(st.path(RESULTS)):
+        found = True
         paths += convergence_figures(folder, out_dir)
     if os.path.exists(st.path(COST)):
+        found = True
         paths.append(cost_figure(folder, os.path.join(out_dir, "cost.png")))
     if os.path.exists(st.path(VANISHING)):
+        found = True
         paths.append(vanishing_figure(folder, os.path.join(out_dir, "vanishing_gradient.png")))
-    if not paths:
+    if not found:
         raise ValueError(f"no results in {folder!r} (expected {RESULTS}, {COST} or {VANISHING})")
     return paths

@@ -129,15 +129,38 @@ def _fsync_dir(folder) -> None:
         os.close(fd)
 
 
+def temporary_beside(path, suffix=""):
+    """(fd, name) of a new temporary file in `path`'s folder: a unique name, created exclusively (O_EXCL, so
+    nothing planted there, a symlink say, is followed), readable as a normal file once renamed."""
+    import tempfile
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=f".tmp{suffix}", dir=folder)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+    except OSError:  # pragma: no cover - a file system without modes
+        pass
+    return fd, tmp
+
+
 def replace_atomic(path, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, fsync it, and rename it over `path`."""
+    """Write `text` to a unique temporary file beside `path`, fsync it, and rename it over `path`; the
+    temporary file is removed when anything fails."""
     path = os.fspath(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    fd, tmp = temporary_beside(path)
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     _fsync_dir(os.path.dirname(path) or ".")
 
 

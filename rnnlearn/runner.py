@@ -99,10 +99,6 @@ def _version():
     return __version__
 
 
-def _execute_in_worker(config, keep_theta, queue, key):
-    return execute(config, keep_theta=keep_theta, queue=queue, key=key)
-
-
 # ----------------------------------------------------------------------------------------------------------
 # a sweep
 # ----------------------------------------------------------------------------------------------------------
@@ -118,6 +114,7 @@ class Summary:
     dropped_rows: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    terminated: bool = False      # by SIGTERM (rnnlearn.cli.Terminated)
 
     def line(self) -> str:
         return (f"{self.ran} runs in {self.seconds:.1f} s: {self.done} done, {self.diverged} diverged, "
@@ -193,6 +190,7 @@ def run_sweep(configs: list[RunConfig], folder, jobs: int = 1, dask: str | None 
             (f"in {min(jobs, len(todo))} processes" if jobs > 1 else "in this process")
         log(f"{len(todo)} runs to do {where}" + (f" ({summary.skipped} already done)" if summary.skipped else ""))
         bar = _Progress(todo, enabled=progress)
+        results = ()
         try:
             if dask is not None:
                 results = _run_dask(todo, dask, save_models)
@@ -206,9 +204,12 @@ def run_sweep(configs: list[RunConfig], folder, jobs: int = 1, dask: str | None 
                 summary.ran += 1
                 setattr(summary, st, getattr(summary, st) + 1)
                 bar.finished(out, log)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             summary.interrupted = True
+            summary.terminated = type(exc).__name__ == "Terminated"
         finally:
+            if hasattr(results, "close"):
+                results.close()   # stops the workers now (a generator's finally)
             bar.close()
     summary.seconds = time.time() - t0
     return summary
@@ -228,52 +229,157 @@ def _store_result(store: Store, out: dict, save_models: bool) -> None:
 
 
 def _run_pool(todo, jobs, save_models, bar):
-    """Yield results from a pool of local worker processes as they finish (longest runs submitted first)."""
+    """Yield results from `jobs` local worker processes as they finish (in `todo`'s order of starting).
+
+    Each worker runs one run at a time, sent over its own pipe, and sends back its progress and its result.
+    A worker that dies (killed, out of memory, a crash in compiled code) costs only the run it was running:
+    that run is recorded failed with the cause, a new worker takes its place, and the sweep goes on. Workers
+    die with their parent, whatever killed it (`_worker_init`); interrupted, the parent stops them at once."""
     import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from multiprocessing.connection import wait
     ctx = mp.get_context("spawn")   # a clean interpreter per worker: no forked numba or BLAS threads
-    manager = ctx.Manager()
-    queue = manager.Queue()
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx, initializer=_worker_init)
+    waiting = list(todo)
+    workers: list[_Worker] = []
     try:
-        pending = set()
-        futures = {pool.submit(_execute_in_worker, c, save_models, queue, h): (h, c) for h, c in todo}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-            _drain(queue, bar)
-            for f in done:
-                h, c = futures[f]
+        workers = [_Worker.start(ctx) for _ in range(min(jobs, len(todo)))]
+        while waiting or any(w.job is not None for w in workers):
+            for w in workers:
+                if w.job is None and waiting:
+                    w.job = waiting.pop(0)
+                    try:
+                        w.conn.send((w.job[0], w.job[1], save_models))
+                    except OSError:
+                        pass   # a dead worker: found below
+            busy = [w for w in workers if w.job is not None]
+            wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=0.5)
+            for i, w in enumerate(workers):
+                if w.job is None:
+                    continue
+                dead = False
                 try:
-                    yield f.result()
-                except Exception as exc:  # a worker died (killed, out of memory): record it, go on
-                    yield _failed(h, c, exc)
+                    while w.job is not None and w.conn.poll():
+                        msg = w.conn.recv()
+                        if msg[0] == "progress":
+                            bar.step(*msg[1:])
+                        else:
+                            w.job = None
+                            yield msg[1]
+                except (EOFError, OSError):
+                    dead = True
+                if w.job is not None and (dead or not w.proc.is_alive()):
+                    h, c = w.job
+                    w.proc.join(timeout=5)
+                    yield _failed(h, c, WorkerDied(_exit_cause(w.proc.exitcode)))
+                    w.stop()
+                    workers[i] = _Worker.start(ctx)
     finally:
-        # interrupted (or done): stop the workers now rather than after their current runs
-        procs = list(getattr(pool, "_processes", {}).values()) if pending else []
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in procs:
-            proc.terminate()
-        try:
-            manager.shutdown()
-        except Exception:  # pragma: no cover
-            pass
+        for w in workers:
+            w.stop(now=any(x.job is not None for x in workers))
 
 
-def _worker_init():
-    """Workers leave Ctrl-C to the parent, which stops them (no traceback from every worker)."""
+class WorkerDied(RuntimeError):
+    """The worker process running a run ended without its result."""
+
+
+def _exit_cause(code) -> str:
     import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if code is None:
+        return "the worker process stopped answering"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        why = " (out of memory, or killed)" if -code == signal.SIGKILL else ""
+        return f"the worker process was killed by {name}{why}"
+    return f"the worker process exited with code {code}"
 
 
-def _drain(queue, bar):
-    import queue as q
+class _Worker:
+    """A worker process and the parent's end of its pipe; `job` is the (hash, config) it is running."""
+
+    def __init__(self, proc, conn):
+        self.proc, self.conn, self.job = proc, conn, None
+
+    @classmethod
+    def start(cls, ctx) -> "_Worker":
+        parent, child = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=_worker_main, args=(child, os.getpid()), daemon=True, name="rnnlearn-worker")
+        proc.start()
+        child.close()
+        return cls(proc, parent)
+
+    def stop(self, now: bool = False):
+        """Ask the worker to exit (or, `now`, terminate it), then make sure it did."""
+        if not now:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+            self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(timeout=5)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(timeout=5)
+        self.conn.close()
+
+
+def _worker_main(conn, parent_pid):
+    """A worker's loop: receive (hash, config, keep_theta), run it, send its progress and its result."""
+    _worker_init(parent_pid)
     while True:
         try:
-            key, step, loss = queue.get_nowait()
-        except (q.Empty, EOFError, OSError):
+            job = conn.recv()
+        except (EOFError, OSError):
             return
-        bar.step(key, step, loss)
+        if job is None:
+            return
+        h, config, keep_theta = job
+
+        def progress(key, step, loss):
+            try:
+                conn.send(("progress", key, step, loss))
+            except Exception:  # noqa: BLE001 - progress is a courtesy
+                pass
+
+        out = execute(config, keep_theta=keep_theta, key=h, callback=progress)
+        try:
+            conn.send(("result", out))
+        except OSError:
+            return
+
+
+def _worker_init(parent_pid=None):
+    """Workers leave Ctrl-C to the parent, which stops them (no traceback from every worker), and die with
+    their parent, whatever killed it: on Linux the kernel sends them SIGKILL when it exits
+    (prctl(PR_SET_PDEATHSIG)); everywhere a watchdog thread exits when the parent's pid is no longer the
+    parent (it runs between kernel calls, which take a fraction of a second)."""
+    import signal
+    import threading
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if parent_pid is None:
+        return
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watchdog remains
+            pass
+    if os.getppid() != parent_pid:   # the parent died before prctl took effect
+        os._exit(1)
+
+    def watchdog():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watchdog, name="rnnlearn-parent-watchdog", daemon=True).start()
 
 
 def _run_dask(todo, address, save_models):

@@ -121,6 +121,29 @@ def load_settings(path) -> dict:
     return parse_settings(*config_text(path))
 
 
+def check_command_settings(settings: dict, default_out: str, default_jobs: int) -> dict:
+    """{out, jobs, save_models} of a comparison, checked the same way whether they come from a TOML file or
+    the command line (which puts its values into the settings first): out a non-empty folder name, jobs a
+    positive integer, save_models true or false. ValueError naming the setting."""
+    out = settings.get("out")
+    out = default_out if out is None else out
+    if not isinstance(out, str) or not out.strip():
+        raise ValueError(f"out (the results folder) must be a non-empty folder name, got {out!r}")
+    jobs = settings.get("jobs")
+    jobs = default_jobs if jobs is None else jobs
+    if isinstance(jobs, str):
+        jobs = parse_value(jobs)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    save = settings.get("save_models", False)
+    if not isinstance(save, bool):
+        raise ValueError(f"save_models must be true or false, got {save!r}")
+    desc = settings.get("description")
+    if desc is not None and not isinstance(desc, str):
+        raise ValueError(f"description must be a string, got {desc!r}")
+    return {"out": out, "jobs": jobs, "save_models": save}
+
+
 def parse_settings(text: str, where: str = "config") -> dict:
     import tomllib
     try:
@@ -173,8 +196,11 @@ class Sweep:
         if isinstance(s, bool):
             raise ValueError(f"seeds must be a count or a list of integers, got {self.seeds!r}")
         if isinstance(s, int):
+            from .memory import MAX_RUNS
             if s < 1:
                 raise ValueError(f"seeds must be a positive count, got {s}")
+            if s > MAX_RUNS:   # before the list is built
+                raise ValueError(f"seeds: {s:,} seeds is more than the {MAX_RUNS:,} runs one sweep may hold")
             return list(range(s))
         if isinstance(s, (list, tuple)) and s and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
                                                      for v in s):
@@ -230,6 +256,10 @@ def expand(sweep: Sweep) -> list[RunConfig]:
     seeds = sweep.seed_list()
     steps = _positive_int("steps", sweep.steps)
     eval_every = _positive_int("eval_every", sweep.eval_every)
+
+    from .memory import check_run_count
+    n_sizes = sum(len(sizes) if "n_hidden" not in p else 1 for _, p in models)
+    check_run_count(len(tasks) * n_sizes * len(learners) * len(seeds))   # before the list is built
 
     learner_cfgs = []
     for name, params in learners:

@@ -137,11 +137,32 @@ def load_model(path):
     p = os.fspath(path)
     if not os.path.isfile(p):
         raise ValueError(f"path must name a saved model file; {p!r} does not exist")
-    with np.load(p, allow_pickle=False) as data:
-        if "meta" not in data or "theta" not in data:
-            raise ValueError(f"path {p!r} is not a model saved by rnnlearn.textgen.save_model")
-        meta = json.loads(str(data["meta"]))
-        theta = np.ascontiguousarray(data["theta"], dtype=np.float64)
+    not_ours = f"path {p!r} is not a model saved by rnnlearn (compare --save-models, or textgen.save_model)"
+    with open(p, "rb") as fh:
+        head = fh.read(4)
+    if head != b"PK\x03\x04":   # an .npz is a zip archive: an .npy, a text file or an empty one is not
+        raise ValueError(f"{not_ours}: not an .npz archive" + (" (the file is empty)" if not head else ""))
+    from . import memory
+    memory.check(2 * os.path.getsize(p), f"loading the model {p!r}")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            if "meta" not in data or "theta" not in data:
+                raise ValueError(f"{not_ours}: it has no meta and theta arrays")
+            meta = json.loads(str(data["meta"]))
+            theta = np.ascontiguousarray(data["theta"], dtype=np.float64)
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a truncated or damaged archive: zipfile, EOFError, ...
+        raise ValueError(f"{not_ours}: damaged or truncated ({type(exc).__name__})") from None
+    try:
+        return _from_meta(p, meta, theta)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise ValueError(f"path {p!r}: malformed model metadata ({type(exc).__name__}: {exc})") from None
+
+
+def _from_meta(p, meta, theta):
+    if not isinstance(meta, dict):
+        raise TypeError("the metadata is not a JSON object")
     if meta.get("format") != FORMAT:
         raise ValueError(f"path {p!r} has format {meta.get('format')!r}, expected {FORMAT!r}")
     task = None

@@ -249,6 +249,16 @@ def word_lm_line(with_numpy: bool) -> str:
 # the cost sweep (cost.csv, the cost figure)
 # ----------------------------------------------------------------------------------------------------------
 
+def check_memory(items) -> None:
+    """Refuse (rnnlearn.memory.MemoryLimitError, one line) a timing whose learner state, theta and sequence
+    do not fit, before anything is allocated; items: (learner, model, label, T)."""
+    from . import memory
+    for learner, model, label, T in items:
+        need = (memory.learner_state_nbytes(learner, model) + 8 * 4 * model.n_params
+                + 8 * T * (model.n_in + model.n_out + model.n_state + 3) * learner.batch_size)
+        memory.check(need, f"timing {label} on the {model.name} network of n = {model.n_hidden}")
+
+
 def cost_sweep(folder, learners=None, sizes=(8, 16, 32, 64, 128, 256), model_name="elman", T=100, T_heavy=20,
                repeats=3, min_seconds=0.2, max_n=None, again=False, log=print) -> int:
     """Time each learner spec (default: every registered learner) at each size it fits (its class's cap, or
@@ -275,6 +285,8 @@ def cost_sweep(folder, learners=None, sizes=(8, 16, 32, 64, 128, 256), model_nam
         for n in sizes:
             if fits(name, learner, make_model(model_name, n_in=M_IN, n_hidden=n, n_out=O_OUT), max_n):
                 plan.append((name, params, label, display, n, float(te), float(me)))
+    check_memory([(make_learner(name, **params), make_model(model_name, n_in=M_IN, n_hidden=n, n_out=O_OUT), label,
+                   T if te < 3 else T_heavy) for name, params, label, display, n, te, me in plan])
     measured = 0
     with store.lock():
         have = {(r["model"], r["label"], r["n"]) for r in store.read_table(COST, COST_COLUMNS)}

@@ -3,6 +3,16 @@
 The loop itself stays in Python (chunks of hundreds of steps each run inside one kernel call), so it can log,
 evaluate and show progress at no cost per step. Compile time is measured apart, by a warm-up on copies of
 the parameters before the clock starts; `wall_s` counts only the learner's own time.
+
+Chunks are sized in time, not in steps: Ctrl-C (and SIGTERM) is seen between two kernel calls, so each call
+should take a fraction of a second at any size. The size is computed from the run's declared cost per step
+(`chunk_steps`: the learner's cost exponent and the model's sizes), never from a clock, so a run's chunk
+boundaries, and its numbers, are the same on every machine and in every process (the EKF's and truncated
+BPTT's numbers differ in the last bits with the chunk boundaries).
+
+Divergence: a non-finite loss, or a test loss far above what learning nothing gives (`Task.divergence_bound`,
+or `Task.divergence_factor` times the run's own test loss at step 0, whichever is larger), recorded with the
+step and the reason; the run's record stops at that step.
 """
 from __future__ import annotations
 
@@ -15,6 +25,32 @@ from .algorithms import Diverged
 from .optim import Optimizer, sgd
 from .tasks.base import Chunk
 
+#: the seconds one chunk (one kernel call) should take at most
+CHUNK_SECONDS = 0.25
+#: seconds per unit of work of a step, S^(e-2) P for time exponent e, and per FLOP where the learner declares
+#: its FLOPs per step: about four times this machine's measured time (EKF n = 64: 9.7 ms a step; RTRL at
+#: about 10 GFLOP/s), so a slower or busier machine still returns within about a second
+SECONDS_PER_WORK = 2e-9
+SECONDS_PER_FLOP = 4e-10
+#: the longest chunk (steps)
+MAX_CHUNK = 1000
+
+
+def chunk_steps(model, learner, task=None, cap: int = MAX_CHUNK) -> int:
+    """Steps per kernel call so that one call takes at most about CHUNK_SECONDS, from the declared cost of a
+    step (deterministic: the same on every machine)."""
+    te = float(learner.cost_exponents()[0])
+    flops = learner.flops_per_step(model)
+    seconds = (SECONDS_PER_FLOP * float(flops) if flops else
+               SECONDS_PER_WORK * float(model.n_state) ** max(te - 2.0, 0.0) * model.n_params)
+    window = getattr(learner, "_window", None)
+    if isinstance(window, tuple) and len(window) == 2 and window[0] > 0:
+        seconds *= max(window[1] / window[0], 1.0)   # truncated BPTT sweeps k2 steps every k1
+    seconds *= learner.batch_size
+    T = int(CHUNK_SECONDS / max(seconds, 1e-12))
+    rows = 4_000_000 // (8 * (model.n_in + model.n_out))
+    return max(1, min(cap, T, rows))
+
 
 @dataclass
 class TrainResult:
@@ -24,7 +60,7 @@ class TrainResult:
     theta: np.ndarray
     status: str = "done"          # "done" or "diverged"
     reason: str = ""
-    steps: int = 0                # steps learned
+    steps: int = 0                # steps learned (for a diverged run: up to the step it diverged at)
     compile_s: float = 0.0        # warm-up: compiling, or loading the kernels from the disk cache
     run_s: float = 0.0            # time inside the learner
     state_bytes: int = 0          # memory the learner's state holds
@@ -82,17 +118,24 @@ def _train(model, learner, task, steps, optimizer, theta, seed, eval_every, chun
     if steps < 0 or eval_every < 1:
         raise ValueError("steps must be >= 0 and eval_every >= 1")
     init_seed, stream_seed, learner_seed = seeds_for(seed)
-    theta = model.init_params(init_seed) if theta is None else np.array(theta, dtype=np.float64)
     optimizer = optimizer or sgd(0.01)
     if chunk_len is None:
-        chunk_len = max(1, min(eval_every, 1000, 4_000_000 // (8 * (model.n_in + model.n_out))))
+        chunk_len = chunk_steps(model, learner, task, min(eval_every, MAX_CHUNK))
+    learner.check_model(model)
+    from . import memory   # before anything of the run's size is allocated
+    need = (memory.learner_state_nbytes(learner, model, optimizer)
+            + memory.task_nbytes(task, model, chunk_len, learner.batch_size) + 8 * 4 * model.n_params)
+    memory.check(need, f"training the {model.name} network of n = {model.n_hidden} with {learner.label()}")
+    theta = model.init_params(init_seed) if theta is None else np.array(theta, dtype=np.float64)
     stream = _Streams(task, stream_seed, learner.batch_size)
     test = task.test_set(seed) if test_length is None else task.test_set(seed, test_length)
 
-    learner.check_model(model)
     compile_s = _warm_up(model, learner, task, theta, optimizer)
     state = learner.init(model, theta, optimizer, seed=learner_seed)
     result = TrainResult([], theta, compile_s=compile_s, state_bytes=learner.state_bytes(state))
+
+    bound = task.divergence_bound()
+    limit = [np.inf, ""]
 
     def record(train_loss):
         rec = {"step": result.steps, "wall_s": result.run_s, "train_loss": train_loss}
@@ -100,28 +143,63 @@ def _train(model, learner, task, steps, optimizer, theta, seed, eval_every, chun
         result.records.append(rec)
         if callback is not None:
             callback(rec)
-        if not np.isfinite(rec["test_loss"]):
-            raise Diverged(f"non-finite test loss at step {result.steps}")
+        loss = rec["test_loss"]
+        if not np.isfinite(loss):
+            raise Diverged(f"non-finite test loss at step {result.steps}", result.steps)
+        if result.steps == 0:
+            own = task.divergence_factor * loss
+            if bound is not None and bound >= own:
+                limit[:] = [bound, f"{task.divergence_factor:g} x the task's learns-nothing level "
+                                   f"{task.learns_nothing():.4g}"]
+            else:
+                limit[:] = [own, f"{task.divergence_factor:g} x the test loss at step 0, {loss:.4g}"]
+        elif loss > limit[0]:
+            raise Diverged(f"test loss {loss:.4g} at step {result.steps} is above {limit[0]:.4g} "
+                           f"({limit[1]})", result.steps)
+
+    parts: list = []   # the losses and weights of the chunks since the last evaluation
+
+    def interval_loss():
+        if not parts:
+            return float("nan")
+        losses = np.concatenate([p[0] for p in parts], axis=-1) if len(parts) > 1 else parts[0][0]
+        weights = np.concatenate([p[1] for p in parts], axis=-1) if len(parts) > 1 else parts[0][1]
+        parts.clear()
+        w = float(weights.sum())
+        return float(losses.sum()) / w if w > 0 else float("nan")
 
     try:
         record(float("nan"))
-        loss_sum = weight_sum = 0.0
         while result.steps < steps:
             T = min(chunk_len, steps - result.steps, eval_every - result.steps % eval_every)
             chunk = stream.next(T)
+            start = result.steps
             t0 = time.perf_counter()
             try:
                 losses = learner.train(model, theta, state, chunk)
+            except Diverged as exc:
+                # the steps before the one that diverged (the kernels report it; else the whole chunk)
+                at = exc.step if isinstance(exc.step, (int, np.integer)) else start + T
+                result.steps = int(min(max(at, start), start + T))
+                raise
             finally:
                 result.run_s += time.perf_counter() - t0
-                result.steps += T
-            loss_sum += float(losses.sum())
-            weight_sum += float(chunk.mask.sum())
+            result.steps += T
+            parts.append((losses, chunk.mask))
             if result.steps % eval_every == 0 or result.steps == steps:
-                record(loss_sum / weight_sum if weight_sum > 0 else float("nan"))
-                loss_sum = weight_sum = 0.0
+                record(interval_loss())
     except Diverged as exc:
         result.status, result.reason = "diverged", str(exc)
+        if not result.records or result.records[-1]["step"] != result.steps:
+            # the record ends where the run diverged: the test loss there (non-finite, as a rule)
+            rec = {"step": result.steps, "wall_s": result.run_s, "train_loss": float("nan"),
+                   "test_loss": float("nan")}
+            try:
+                with np.errstate(all="ignore"):
+                    rec.update(evaluate(model, theta, task, test))
+            except Exception:  # noqa: BLE001 - parameters past the point of meaning: the loss stays NaN
+                pass
+            result.records.append(rec)
     return result
 
 

@@ -69,6 +69,6 @@ def test_divergence_is_recorded_not_raised(learner):
     result = train(Elman(1, 8, 1), learner, Echo(), steps=3000, optimizer=optim.sgd(50.0), seed=0,
                    eval_every=500)
     assert result.status == "diverged"
-    assert "non-finite" in result.reason
+    assert "non-finite" in result.reason or "is above" in result.reason   # NaN, or far above learning nothing
     assert result.steps < 3000
     assert np.isfinite(result.records[0]["test_loss"])  # what came before is kept

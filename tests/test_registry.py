@@ -177,3 +177,26 @@ def test_learner_cannot_train_a_model_it_does_not_support(toy_registered, monkey
     model = make_model("gru", n_in=task.n_in, n_hidden=4, n_out=task.n_out, loss=task.loss)
     with pytest.raises(ValueError, match="needs an Elman network"):
         train(model, OneStep(), task, steps=10, optimizer=optim.sgd(0.1))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_nbytes_is_declared_and_matches_the_state(name):
+    """Every registered learner declares the memory of its state from the sizes alone (Learner.state_nbytes,
+    what rnnlearn.memory checks a run against the memory available with, before allocating): within 3% and
+    256 bytes of what init allocates, for every model kind at two sizes, its default and bench settings, and
+    with an optimizer that keeps moments. A learner that does not declare it fails here."""
+    from rnnlearn.models import MODELS
+    cls = LEARNERS[name]
+    assert cls.state_nbytes is not __import__("rnnlearn.algorithms.base", fromlist=["Learner"]).Learner.state_nbytes, \
+        f"learner {name!r} must declare state_nbytes(model, optimizer)"
+    for params in ({}, cls.bench_params(12)):
+        learner = make_learner(name, **params)
+        for kind in sorted(MODELS):
+            for n in (4, 8):
+                model = make_model(kind, n_in=3, n_hidden=n, n_out=2)
+                if learner.supports(model):
+                    continue
+                for opt in ((None,) if learner.own_update else (None, optim.adam(0.01))):
+                    real = learner.state_bytes(learner.init(model, model.init_params(0), opt))
+                    est = learner.state_nbytes(model, opt)
+                    assert abs(est - real) <= 0.03 * real + 256, (name, params, kind, n, est, real)

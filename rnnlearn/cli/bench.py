@@ -34,13 +34,22 @@ def run(args) -> int:
             raise ValueError(f"unknown model {m!r}; choose from {', '.join(sorted(MODELS))}")
     for name, given in learners:
         timing.bench_learner(name, args.T, 1, **given)  # an unknown learner or hyperparameter fails here
-    max_n = options.max_n(args.max_n)
-    compare = options.csv_list(args.compare) if args.compare else []
-    for framework in compare:
-        references.load(framework)  # an unknown or uninstalled framework fails here, before any timing
     batches = options.csv_list(args.batch, int, "--batch")
     if not batches or min(batches) < 1:
         raise ValueError(f"--batch must be positive integers, got {args.batch!r}")
+    max_n = options.max_n(args.max_n)
+    from rnnlearn.models import make_model
+    from rnnlearn.algorithms import Minibatch
+    timing.check_memory([(learner, model, learner.label(), args.T)
+                         for name, given in learners for b in batches
+                         if b == 1 or issubclass(LEARNERS[name], Minibatch)
+                         for m in models for n in sizes
+                         for learner in [timing.bench_learner(name, args.T, b, **given)]
+                         for model in [make_model(m, n_in=timing.M_IN, n_hidden=n, n_out=timing.O_OUT)]
+                         if timing.fits(name, learner, model, max_n) and learner.supports(model) is None])
+    compare = options.csv_list(args.compare) if args.compare else []
+    for framework in compare:
+        references.load(framework)  # an unknown or uninstalled framework fails here, before any timing
     print(f"rnnlearn bench: m={timing.M_IN}, o={timing.O_OUT}, T={args.T}, batch 1, float64, "
           f"BLAS threads={args.threads}")
     if not args.no_cold:

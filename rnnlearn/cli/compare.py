@@ -31,7 +31,9 @@ def _settings_from_args(args) -> dict:
         settings.update(own)
     cli = {"tasks": args.tasks, "models": args.models, "learners": args.learners, "sizes": args.sizes,
            "seeds": args.seeds, "steps": args.steps, "eval_every": args.eval_every,
-           "optimizer": args.optimizer, "lr": args.lr, "clip": args.clip}
+           "optimizer": args.optimizer, "lr": args.lr, "clip": args.clip, "out": args.out, "jobs": args.jobs}
+    if args.save_models:
+        cli["save_models"] = True
     given = {k: v for k, v in cli.items() if v is not None}
     if "sizes" in given:
         given["sizes"] = int_list(given["sizes"], "--sizes")
@@ -52,25 +54,40 @@ def _settings_from_args(args) -> dict:
 
 
 def run(args) -> int:
-    from rnnlearn import runner
-    from rnnlearn.sweep import Sweep, expand
+    from rnnlearn import memory, runner
+    from rnnlearn.sweep import Sweep, check_command_settings, expand
     from rnnlearn.results import Store
     settings = _settings_from_args(args)
-    out = args.out or settings.pop("out", None) or DEFAULT_OUT
-    settings.pop("out", None)
-    jobs = args.jobs if args.jobs is not None else settings.pop("jobs", None) or runner.default_jobs()
-    settings.pop("jobs", None)
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"--jobs must be a positive integer, got {jobs!r}")
+    cores = runner.default_jobs()
+    command = check_command_settings(settings, DEFAULT_OUT, cores)   # the file's and the options' alike
+    out, jobs = command["out"], command["jobs"]
     log = (lambda *a, **k: None) if args.quiet else (lambda msg: print(msg, flush=True))
+    if jobs > cores and not args.dask:
+        log(f"running {cores} processes at a time, not {jobs}: this machine has {cores} cores "
+            "(runs are single-threaded)")
+        jobs = cores
     sweep = Sweep.from_settings(settings)
     configs = expand(sweep)
     if args.dry_run:
+        est = memory.sweep_estimate(configs, jobs)
         done = Store(out).finished() if os.path.isdir(out) else {}
         for c in configs:
             h = c.hash()
-            print(f"{h}  {'done' if h in done else 'todo':<4}  {c.describe()}  {c.optimizer_label}")
+            print(f"{h}  {'done' if h in done else 'todo':<4}  {memory.format_bytes(est['per_run'][h]):>9}  "
+                  f"{c.describe()}  {c.optimizer_label}")
+        limit, where = memory.available()
+        print(f"memory: largest run {memory.format_bytes(est['largest'])} ({est['largest_run']}); "
+              f"{est['jobs']} at a time with the list of configs: {memory.format_bytes(est['peak'])}; "
+              f"available {memory.format_bytes(limit) if limit is not None else 'unknown'} ({where})")
+        if limit is not None and memory.sweep_estimate(configs, 1)["peak"] > limit:
+            raise memory.MemoryLimitError(f"the largest run, {est['largest_run']}, needs about "
+                                          f"{memory.format_bytes(est['largest'])}, more than the "
+                                          f"{memory.format_bytes(limit)} available ({where})")
         return 0
+    if not args.dask:
+        jobs, _ = memory.fit_jobs(configs, jobs, log)
+    else:
+        memory.check(memory.sweep_estimate(configs, 1)["largest"], "the largest run of the sweep")
     store = Store(out).prepare()
     if not args.quiet:
         print(f"rnnlearn compare: {len(configs)} runs ({_shape(configs)}) -> {store.folder}", flush=True)
@@ -78,21 +95,23 @@ def run(args) -> int:
         from rnnlearn.report import keep_config
         keep_config(out, args.config)
     summary = runner.run_sweep(configs, out, jobs=jobs, dask=args.dask,
-                               save_models=args.save_models or bool(settings.get("save_models")),
+                               save_models=command["save_models"],
                                progress=not args.quiet, log=log)
     if summary.interrupted:
-        print(f"rnnlearn compare: interrupted; {summary.ran} finished runs are kept in {store.folder}. "
-              "Run the same command again to finish the rest.", file=sys.stderr)
-        return 130
+        print(f"rnnlearn compare: {'terminated' if summary.terminated else 'interrupted'}; {summary.ran} "
+              f"finished runs are kept in {store.folder}. Run the same command again to finish the rest.",
+              file=sys.stderr)
+        return 143 if summary.terminated else 130
     if summary.ran:
         log(summary.line())
     if not args.no_plot and (summary.ran or not _has_figures(out)):
         from rnnlearn.plots import convergence_figures
-        for p in convergence_figures(out):
+        for p in convergence_figures(out, log=log):
             log(f"wrote {p}")
     if summary.failed:
-        log(f"{summary.failed} runs failed: their reasons are in {store.path('runs.jsonl')}; "
-            "a rerun retries them")
+        print(f"rnnlearn compare: {summary.failed} of {summary.ran} runs failed: their reasons are in "
+              f"{store.path('runs.jsonl')}; a rerun retries them", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -15,6 +15,10 @@ def run(args) -> int:
     for name in ("n_hidden", "T", "seeds"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer")
+    from rnnlearn import memory   # one network at a time: W, its orthogonal factor, the states and Jacobians
+    n, T = args.n_hidden, args.T
+    memory.check(8 * (6 * n * n + 4 * T * n + T * len(rhos) * args.seeds) + 8 * n * n * min(T, 2),
+                 f"the vanishing-gradient computation at n = {n}, T = {T}")
     data = vanishing_data(args.out, rhos, args.n_hidden, args.T, args.seeds)
     print(f"wrote {data}")
     print(f"wrote {vanishing_figure(args.out, os.path.join(args.out, 'vanishing_gradient.png'))}")

@@ -16,7 +16,7 @@ from itertools import product
 
 import numpy as np
 
-from .base import Chunk, Stream, Task, check_positive_int
+from .base import MAX_STEPS, Chunk, Stream, Task, check_positive_int
 
 
 def _prob(x1, x2):
@@ -45,8 +45,8 @@ class AddTask(Task):
     loss = "xent"
 
     def __post_init__(self):
-        self.t1 = check_positive_int("t1", self.t1)
-        self.t2 = check_positive_int("t2", self.t2)
+        self.t1 = check_positive_int("t1", self.t1, 1, MAX_STEPS)
+        self.t2 = check_positive_int("t2", self.t2, 1, MAX_STEPS)
         if self.t2 <= self.t1:
             raise ValueError(f"t2 must be greater than t1, got t1={self.t1}, t2={self.t2}")
         if self.labels not in ("soft", "sampled"):

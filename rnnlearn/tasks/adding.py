@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Chunk, Stream, Task, _test_seed, check_positive_int
+from .base import MAX_STEPS, Chunk, Stream, Task, _test_seed, check_positive_int
 from ._seq import SequenceStream, sequence_bounds, whole_sequences
 
 TOLERANCE = 0.04
@@ -50,7 +50,7 @@ class AddingTask(Task):
     def __post_init__(self):
         if self.variant not in ("halves", "hs97"):
             raise ValueError(f"variant must be 'halves' or 'hs97', got {self.variant!r}")
-        self.length = check_positive_int("length", self.length, 2 if self.variant == "halves" else 22)
+        self.length = check_positive_int("length", self.length, 2 if self.variant == "halves" else 22, MAX_STEPS)
 
     @property
     def n_in(self) -> int:
@@ -84,6 +84,9 @@ class AddingTask(Task):
         resets = np.zeros(T, dtype=bool)
         resets[0] = True
         return Chunk.make(np.stack([values, marker], axis=1), ys, mask=mask, resets=resets)
+
+    def sequence_steps(self) -> int:
+        return self.length + (self.length // 10 if self.variant == "hs97" else 0)
 
     def stream(self, seed: int) -> Stream:
         return SequenceStream(self._make, np.random.default_rng(seed))

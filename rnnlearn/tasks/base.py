@@ -116,6 +116,35 @@ class Task:
         """Named test-loss levels to draw on convergence plots (e.g. 'chance')."""
         return {}
 
+    # ---- what the memory check and the divergence criterion read --------------------------------------
+    #: a run whose test loss exceeds this many times the task's "learns nothing" level has diverged
+    divergence_factor: ClassVar[float] = 10.0
+
+    def learns_nothing(self) -> float | None:
+        """The test loss of a predictor that learns nothing: the largest of the reference levels (the
+        marginal, chance, the constant predictor); None when the task declares none."""
+        levels = [float(v) for v in self.reference_levels().values() if np.isfinite(v) and v > 0]
+        return max(levels) if levels else None
+
+    def divergence_bound(self) -> float | None:
+        """The test loss above which a run counts as diverged: `divergence_factor` times `learns_nothing`
+        (None: the training loop uses that factor times the run's own loss at step 0)."""
+        base = self.learns_nothing()
+        return None if base is None else self.divergence_factor * base
+
+    def test_steps(self) -> int:
+        """Rows of `test_set(seed)`, estimated without building it (for the memory check): its default
+        length, plus one sequence for tasks whose test set holds whole sequences."""
+        import inspect
+        p = inspect.signature(self.test_set).parameters.get("length")
+        v = p.default if p is not None else None
+        base = int(v) if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 20000
+        return base + self.sequence_steps()
+
+    def sequence_steps(self) -> int:
+        """The longest sequence the task's streams build at once (1 for a stream built step by step)."""
+        return 1
+
     def params(self) -> dict:
         """The task's parameters, as given to its constructor."""
         from dataclasses import asdict
@@ -127,8 +156,16 @@ def _test_seed(seed: int) -> int:
     return int(np.random.SeedSequence([int(seed), 0x7E57]).generate_state(1)[0])
 
 
-def check_positive_int(name: str, value, minimum: int = 1) -> int:
-    """Validate an integer parameter; the error names the parameter."""
+#: the largest value a task parameter that sets a buffer's length may take (a sequence length, a delay, a
+#: washout): larger ones are refused before anything is built
+MAX_STEPS = 1_000_000
+
+
+def check_positive_int(name: str, value, minimum: int = 1, maximum: int | None = None) -> int:
+    """Validate an integer parameter (in [minimum, maximum] when maximum is given); the error names it."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer in [{minimum}, {maximum:,}] (it sets the length of the "
+                         f"task's buffers), got {value!r}")
     return int(value)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Chunk, Stream, Task, check_positive_int
+from .base import MAX_STEPS, Chunk, Stream, Task, check_positive_int
 from ._seq import mean_xent, one_hot
 from ._text import load_text
 
@@ -64,7 +64,7 @@ class CharLMTask(Task):
 
     def __post_init__(self):
         if self.max_vocab is not None:
-            self.max_vocab = check_positive_int("max_vocab", self.max_vocab, 2)
+            self.max_vocab = check_positive_int("max_vocab", self.max_vocab, 2, MAX_STEPS)
         text = load_text(self.path)
         if len(text) < 20:
             raise ValueError(f"path must name a text of at least 20 characters, got {len(text)}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Chunk, Stream, Task, check_positive_int
+from .base import MAX_STEPS, Chunk, Stream, Task, check_positive_int
 
 
 class _XorStream(Stream):
@@ -52,8 +52,8 @@ class DelayedXORTask(Task):
     loss = "xent"
 
     def __post_init__(self):
-        self.d1 = check_positive_int("d1", self.d1, 0)
-        self.d2 = check_positive_int("d2", self.d2, 0)
+        self.d1 = check_positive_int("d1", self.d1, 0, MAX_STEPS)
+        self.d2 = check_positive_int("d2", self.d2, 0, MAX_STEPS)
         if isinstance(self.lines, bool) or self.lines not in (1, 2):
             raise ValueError(f"lines must be 1 or 2, got {self.lines!r}")
         if self.lines == 1 and self.d1 == self.d2:

@@ -28,7 +28,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from .base import Chunk, Stream, Task, _test_seed, check_positive_int
+from .base import MAX_STEPS, Chunk, Stream, Task, _test_seed, check_positive_int
 
 BETA, GAMMA, POWER = 0.2, 0.1, 10.0
 SHIFT = 1.0
@@ -136,11 +136,11 @@ class MackeyGlassTask(Task):
     loss = "mse"
 
     def __post_init__(self):
-        self.tau = check_positive_int("tau", self.tau)
-        self.substeps = check_positive_int("substeps", self.substeps, 2)
-        self.washout = check_positive_int("washout", self.washout, 0)
-        self.horizon = check_positive_int("horizon", self.horizon)
-        self.n_trials = check_positive_int("n_trials", self.n_trials)
+        self.tau = check_positive_int("tau", self.tau, 1, MAX_STEPS)
+        self.substeps = check_positive_int("substeps", self.substeps, 2, 1000)
+        self.washout = check_positive_int("washout", self.washout, 0, MAX_STEPS)
+        self.horizon = check_positive_int("horizon", self.horizon, 1, MAX_STEPS)
+        self.n_trials = check_positive_int("n_trials", self.n_trials, 1, 10_000)
 
     @property
     def n_in(self) -> int:

@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from .base import Chunk, Stream, Task, _test_seed, check_positive_int
+from .base import MAX_STEPS, Chunk, Stream, Task, _test_seed, check_positive_int
 
 ORDER = 10
 
@@ -120,7 +120,7 @@ class Narma10Task(Task):
     loss = "mse"
 
     def __post_init__(self):
-        self.washout = check_positive_int("washout", self.washout, 0)
+        self.washout = check_positive_int("washout", self.washout, 0, MAX_STEPS)
 
     @property
     def n_in(self) -> int:

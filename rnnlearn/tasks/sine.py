@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Chunk, Stream, Task, _test_seed, check_positive_int
+from .base import MAX_STEPS, Chunk, Stream, Task, _test_seed, check_positive_int
 from ._seq import SequenceStream, sequence_bounds, whole_sequences
 
 
@@ -44,7 +44,7 @@ class SineTask(Task):
             raise ValueError(f"period must be a number > 2 (steps per cycle), got {self.period!r}") from None
         if not self.period > 2:
             raise ValueError(f"period must be a number > 2 (steps per cycle), got {self.period!r}")
-        self.length = check_positive_int("length", self.length, 2)
+        self.length = check_positive_int("length", self.length, 2, MAX_STEPS)
         try:
             self.amplitude = float(self.amplitude)
         except (TypeError, ValueError):
@@ -74,6 +74,9 @@ class SineTask(Task):
 
     def stream(self, seed: int) -> Stream:
         return SequenceStream(self._make, np.random.default_rng(seed))
+
+    def sequence_steps(self) -> int:
+        return self.length
 
     def test_set(self, seed: int, length: int = 2000) -> Chunk:
         return whole_sequences(self._make, np.random.default_rng(_test_seed(seed)), length)

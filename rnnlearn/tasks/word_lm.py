@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Chunk, Stream, Task, check_positive_int
+from .base import MAX_STEPS, Chunk, Stream, Task, check_positive_int
 from ._seq import SequenceStream, mean_xent, one_hot
 from ._text import load_text
 
@@ -67,7 +67,7 @@ class WordLMTask(Task):
     loss = "xent"
 
     def __post_init__(self):
-        self.vocab_size = check_positive_int("vocab_size", self.vocab_size, 4)
+        self.vocab_size = check_positive_int("vocab_size", self.vocab_size, 4, MAX_STEPS)
         sents = split_sentences(load_text(self.path))
         if len(sents) < 2:
             raise ValueError(f"path must name a text of at least 2 sentences, got {len(sents)}")
