@@ -83,7 +83,8 @@ class EPropState(NamedTuple):
 
 
 @njit(cache=True, fastmath=FAST)
-def _rows(dims, aux, D, E, eps, epsx, jc, s_prev, x, L, scored, memory, lr, into_theta, g, theta):
+def _rows(dims, aux, D, E, eps, epsx, jc, s_prev, x, xi, t, s, cache, L, scored, memory, lr, into_theta, g,
+          theta):
     """Per row r of unit k: the trace of the observable state e_r = jc[k] eps_r + D[0, r] a_hat_t and the
     hidden state's eps_r = jc[n + k] eps_r + D[1, r] a_hat_t (memory: LSTM; else e_r = D[0, r] a_hat_t);
     when scored, the row's estimate L_k e_r into g's row, or (into_theta, plain SGD) -lr times it into
@@ -91,9 +92,9 @@ def _rows(dims, aux, D, E, eps, epsx, jc, s_prev, x, L, scored, memory, lr, into
     m, n = dims[D_M], dims[D_N]
     for r in range(dims[D_R]):
         unit, w, lo, width, u, b = cell.row_form(dims, aux, r)
-        d0 = D[0, r]
         sp = s_prev[lo:lo + width]
         if memory:
+            d0 = D[0, r]
             d1 = D[1, r]
             ah = jc[unit]
             ac = jc[n + unit]
@@ -121,8 +122,9 @@ def _rows(dims, aux, D, E, eps, epsx, jc, s_prev, x, L, scored, memory, lr, into
                 dst[b] += c * e
             elif scored:
                 dst[b] = c * e
-        elif scored:
-            c = L[unit] * d0
+        elif scored:  # no hidden state (Elman): the factor inline, D not stored
+            dh, dc = cell.row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r)
+            c = L[unit] * dh
             if into_theta:
                 c = -lr * c
                 row = theta[w:w + width]
@@ -144,7 +146,7 @@ def _rows(dims, aux, D, E, eps, epsx, jc, s_prev, x, L, scored, memory, lr, into
             e = jc[unit] * epsx[j] + E[0, j]
             epsx[j] = jc[n + unit] * epsx[j] + E[1, j]
         else:
-            e = E[0, j]
+            e = cell.extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j)[0]
         if into_theta:
             theta[idx] -= lr * L[unit] * e
         elif scored:
@@ -175,8 +177,8 @@ def eprop_chunk(dims, aux, theta, ch, update, losses, st):
             st.s_prev[j] = st.s[j]
         x = xs[t]
         cell.step(dims, aux, theta, st.s_prev, x, xis[t], tg, st.s, st.cache)
-        immediate_factors(dims, aux, theta, st.s_prev, x, xis[t], tg, st.s, st.cache, st.D, st.E)
         if memory:
+            immediate_factors(dims, aux, theta, st.s_prev, x, xis[t], tg, st.s, st.cache, st.D, st.E)
             cell.jvp_state(dims, aux, theta, st.s_prev, x, xis[t], tg, st.s, st.cache, st.ones_c, st.jc)
         st.steps[0] += 1
         readout(dims[:], theta, st.s, st.yhat)
@@ -203,8 +205,8 @@ def eprop_chunk(dims, aux, theta, ch, update, losses, st):
                     for k in range(no):
                         a += st.Bfb[i, k] * st.dy[k]
                     st.L[i] = a
-        _rows(dims, aux, st.D, st.E, st.eps, st.epsx, st.jc, st.s_prev, x, st.L, scored, memory, lr,
-              plain_sgd and scored, g, theta)
+        _rows(dims, aux, st.D, st.E, st.eps, st.epsx, st.jc, st.s_prev, x, xis[t], tg, st.s, st.cache, st.L,
+              scored, memory, lr, plain_sgd and scored, g, theta)
         if not scored:
             continue
         if plain_sgd:
