@@ -233,8 +233,9 @@ class EProp(Stochastic, GradientLearner):
     name = "eprop"
     display_name = "e-prop"
     reference = "Bellec et al. 2020"
-    # add task, Elman n = 32, 20k steps (3 seeds): see the report and tests/test_eprop.py's slow test
-    default_lr = 0.03
+    # add task, Elman n = 32, 20k steps, seeds 0-2 (symmetric; = symmetric RFLO on Elman): 0.500/0.518/0.506 at
+    # 0.01, 0.508/0.526/0.538 at 0.02, 0.503/0.531/0.510 at 0.003, 0.60 at 0.1
+    default_lr = 0.01
     key_params = ("feedback",)
     time_exponent = 2.0
     memory_exponent = 2.0
