@@ -1,0 +1,311 @@
+"""e-prop (Bellec et al. 2020, "A solution to the learning dilemma for recurrent networks of spiking
+neurons", Nat. Commun. 11: 3625): the gradient factorised into a learning signal and eligibility traces.
+
+Bellec et al. split a neuron's state into a hidden state h_j^t, which only the neuron itself sees, and an
+observable state z_j^t that the other neurons and the readout see: h^t = M(h^{t-1}, z^{t-1}, x^t). Then
+(their eq. 1)
+
+    dE/dtheta_ji = sum_t dE/dz_j^t [dz_j^t/dtheta_ji]_local
+
+exactly, where dE/dz_j^t is the total derivative of the loss with respect to z_j^t (its readout and its
+synapses into later steps) and the local factor is the eligibility trace, computed forward (Methods, eq. 14)
+
+    eps^t = dh_j^t/dh_j^{t-1} eps^{t-1} + dh_j^t/dtheta,      e^t = dz_j^t/dh_j^t eps^t (+ dz_j^t/dtheta),
+
+all partial derivatives taken with z^{t-1} fixed, so only the neuron's own (diagonal) hidden-state Jacobian
+enters. e-prop replaces the total derivative by an online learning signal, L_j^t = sum_k B_jk (y_k^t -
+y*_k^t) (their eq. 4): the output error through the readout's transpose, B = V^T (feedback = "symmetric",
+"symmetric e-prop"), or through a fixed random matrix (feedback = "random", "random e-prop"; drawn N(0, 1/n)
+at init from the seed). The readout's own gradient is exact.
+
+Where it is defined, on the models of rnnlearn (the state read through the model interface):
+  Elman   z_t = h_t and no hidden state of its own: the trace has no memory, e^t = Mbar_t (the immediate
+          Jacobian, D_t a_hat_t^T in factored form; leaky units, which rnnlearn does not have yet, would
+          add the leak). Symmetric e-prop on Elman is then one-step truncated BPTT.
+  LSTM    Bellec et al.'s Methods ("e-prop for LSTM"): the hidden state is the cell c_t, the observable
+          the output h_t. dc_t/dc_{t-1} is diagonal (f, plus the input and forget peepholes' terms) and
+          c_{t-1} reaches h_t only through c_t (dh_t/dc_{t-1} = e_c,t dc_t/dc_{t-1}), so per pre-activation
+          row r of unit k (gates i, f, o, g; models/immediate.py's row form, factors D[0, r] = dh_k/dz_r,
+          D[1, r] = dc_k/dz_r, input vector a_hat_t = [h_{t-1}, x_t, 1])
+              e^t_r   = (dh_k/dc_{k,t-1}) eps^{t-1}_r + D[0, r] a_hat_t      (the trace of h_k)
+              eps^t_r = (dc_k/dc_{k,t-1}) eps^{t-1}_r + D[1, r] a_hat_t      (the trace of c_k)
+          and likewise for the peepholes (scalars, with the extras' factors E). The two diagonal Jacobian
+          entries are the c_{t-1} columns of J_t, read as one Jacobian-vector product J_t (0, 1).
+  GRU, clockwork  refused: their state is all observable (h_t is what the readout and the other units see),
+          with no hidden/observable split in Bellec et al.'s sense; separating a unit's own leak from its
+          recurrent input (as for leaky rate units) needs model kernels rnnlearn does not have.
+
+`gradient_with_learning_signal` takes the learning signals L (T, n) as given: with L[t] = dE/dh_t (BPTT's
+adjoint of the observable state), eq. 1 makes the result BPTT's gradient, which the tests assert.
+
+Cost per step: O(n (n + m)) time and memory (Elman no trace at all; LSTM 4n (n + m + 1) traces).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
+
+from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
+                                      raise_status, register)
+from rnnlearn.models import cell
+from rnnlearn.models.immediate import immediate_factors
+from rnnlearn.models.layout import FAST, D_LOSS, D_M, D_N, D_NX, D_O, D_P, D_PREC, D_R, D_S
+from rnnlearn.models.losses import loss_grad
+from rnnlearn.models.readout import readout, readout_vjp
+from rnnlearn.optim import SGD, OptState, apply_update, sgd
+
+FEEDBACK = ("symmetric", "random")
+
+
+class EPropState(NamedTuple):
+    s_prev: np.ndarray   # (S,) the state before the step
+    s: np.ndarray        # (S,) after it
+    cache: np.ndarray    # (C,)
+    D: np.ndarray        # (2, R) the immediate Jacobian's row factors
+    E: np.ndarray        # (2, NX) its extras' (LSTM's peepholes)
+    eps: np.ndarray      # (R, n + m + 1) the hidden state's traces (LSTM: of c; unused for Elman)
+    epsx: np.ndarray     # (NX,) the peepholes' traces
+    ones_c: np.ndarray   # (S,) (0, 1): J_t ones_c = the c_{t-1} columns' diagonals
+    jc: np.ndarray       # (S,) J_t ones_c = (dh_k/dc_{k,t-1}, dc_k/dc_{k,t-1})
+    Bfb: np.ndarray      # (n, o) the fixed random feedback matrix
+    L: np.ndarray        # (n,) the step's learning signal
+    signals: np.ndarray  # (K, n) given learning signals for steps 0..K-1 (K = 0: online)
+    yhat: np.ndarray     # (o,)
+    dy: np.ndarray       # (o,)
+    ds: np.ndarray       # (S,) V^T dy (readout_vjp's)
+    g: np.ndarray        # (P,) the step's gradient estimate
+    gacc: np.ndarray     # (P,) their sum (gradient mode)
+    steps: np.ndarray    # (1,) int64: steps seen
+    symmetric: bool
+    opt: OptState
+
+
+@njit(cache=True, fastmath=FAST)
+def _rows(dims, aux, D, E, eps, epsx, jc, s_prev, x, xi, t, s, cache, L, scored, memory, lr, into_theta, g,
+          theta):
+    """Per row r of unit k: the trace of the observable state e_r = jc[k] eps_r + D[0, r] a_hat_t and the
+    hidden state's eps_r = jc[n + k] eps_r + D[1, r] a_hat_t (memory: LSTM; else e_r = D[0, r] a_hat_t);
+    when scored, the row's estimate L_k e_r into g's row, or (into_theta, plain SGD) -lr times it into
+    theta's. Then the extras (peepholes), likewise."""
+    m, n = dims[D_M], dims[D_N]
+    for r in range(dims[D_R]):
+        unit, w, lo, width, u, b = cell.row_form(dims, aux, r)
+        sp = s_prev[lo:lo + width]
+        if memory:
+            d0 = D[0, r]
+            d1 = D[1, r]
+            ah = jc[unit]
+            ac = jc[n + unit]
+            er = eps[r]
+            c = L[unit] * (-lr if into_theta else 1.0)
+            dst = theta if into_theta else g
+            row = dst[w:w + width]
+            for j in range(width):
+                e = ah * er[j] + d0 * sp[j]
+                er[j] = ac * er[j] + d1 * sp[j]
+                if into_theta:
+                    row[j] += c * e
+                elif scored:
+                    row[j] = c * e
+            for j in range(m):
+                e = ah * er[width + j] + d0 * x[j]
+                er[width + j] = ac * er[width + j] + d1 * x[j]
+                if into_theta:
+                    dst[u + j] += c * e
+                elif scored:
+                    dst[u + j] = c * e
+            e = ah * er[width + m] + d0
+            er[width + m] = ac * er[width + m] + d1
+            if into_theta:
+                dst[b] += c * e
+            elif scored:
+                dst[b] = c * e
+        elif scored:  # no hidden state (Elman): the factor inline, D not stored
+            dh, dc = cell.row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r)
+            c = L[unit] * dh
+            if into_theta:
+                c = -lr * c
+                row = theta[w:w + width]
+                for j in range(width):
+                    row[j] += c * sp[j]
+                for j in range(m):
+                    theta[u + j] += c * x[j]
+                theta[b] += c
+            else:
+                row = g[w:w + width]
+                for j in range(width):
+                    row[j] = c * sp[j]
+                for j in range(m):
+                    g[u + j] = c * x[j]
+                g[b] = c
+    for j in range(dims[D_NX]):
+        unit, idx = cell.extra_form(dims, aux, j)
+        if memory:
+            e = jc[unit] * epsx[j] + E[0, j]
+            epsx[j] = jc[n + unit] * epsx[j] + E[1, j]
+        else:
+            e = cell.extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j)[0]
+        if into_theta:
+            theta[idx] -= lr * L[unit] * e
+        elif scored:
+            g[idx] = L[unit] * e
+
+
+@njit(cache=True)
+def eprop_chunk(dims, aux, theta, ch, update, losses, st):
+    """Run e-prop over one chunk (ch: ChunkArrays): per step the model's step, its immediate Jacobian's
+    factors, the diagonal hidden-state Jacobian (LSTM), the traces and the estimate L_t,k e^t (Bellec et
+    al. 2020, eq. 1, 3 and Methods 14); update: apply the optimizer every step (plain SGD: into theta
+    directly), else add into gacc."""
+    xs, ys, mask, resets, xis = ch
+    o = st.opt
+    S, PR, P, n, no = dims[D_S], dims[D_PREC], dims[D_P], dims[D_N], dims[D_O]
+    memory = S > n
+    g = st.g
+    plain_sgd = update and o.codes.shape[0] == 1 and o.codes[0] == SGD
+    lr = o.hyper[0, 0] if plain_sgd else 0.0
+    K = st.signals.shape[0]
+    for t in range(xs.shape[0]):
+        tg = st.steps[0]
+        if resets[t]:
+            st.s[:] = 0.0
+            st.eps[:] = 0.0
+            st.epsx[:] = 0.0
+        for j in range(S):
+            st.s_prev[j] = st.s[j]
+        x = xs[t]
+        cell.step(dims, aux, theta, st.s_prev, x, xis[t], tg, st.s, st.cache)
+        if memory:
+            immediate_factors(dims, aux, theta, st.s_prev, x, xis[t], tg, st.s, st.cache, st.D, st.E)
+            cell.jvp_state(dims, aux, theta, st.s_prev, x, xis[t], tg, st.s, st.cache, st.ones_c, st.jc)
+        st.steps[0] += 1
+        readout(dims[:], theta, st.s, st.yhat)
+        lt = loss_grad(dims[D_LOSS], st.yhat, ys[t], mask[t], st.dy)
+        losses[t] = lt
+        if not np.isfinite(lt):
+            return NONFINITE_LOSS, tg
+        given = tg < K
+        scored = mask[t] != 0.0 or given
+        if scored:
+            st.ds[:] = 0.0
+            for k in range(PR, P):
+                g[k] = 0.0
+            readout_vjp(dims[:], theta, st.s, st.dy, g, st.ds)
+            if given:
+                for i in range(n):
+                    st.L[i] = st.signals[tg, i]
+            elif st.symmetric:
+                for i in range(n):
+                    st.L[i] = st.ds[i]
+            else:
+                for i in range(n):
+                    a = 0.0
+                    for k in range(no):
+                        a += st.Bfb[i, k] * st.dy[k]
+                    st.L[i] = a
+        _rows(dims, aux, st.D, st.E, st.eps, st.epsx, st.jc, st.s_prev, x, xis[t], tg, st.s, st.cache, st.L,
+              scored, memory, lr, plain_sgd and scored, g, theta)
+        if not scored:
+            continue
+        if plain_sgd:
+            for k in range(PR, P):
+                theta[k] -= lr * g[k]
+        elif update:
+            apply_update(o.codes, o.hyper, o.moments, o.counts, o.scratch, theta, g)
+        else:
+            for k in range(P):
+                st.gacc[k] += g[k]
+    return OK, st.steps[0]
+
+
+@register
+class EProp(Stochastic, GradientLearner):
+    """e-prop (Bellec et al. 2020): eligibility traces of each neuron's own hidden state times an online
+    learning signal, the output error sent back through the readout's transpose (feedback = "symmetric")
+    or a fixed random matrix ("random", drawn at init from the seed). Defined with Bellec et al.'s
+    hidden/observable split: Elman (no hidden state: memoryless traces) and LSTM (hidden state c, their
+    Methods); GRU and clockwork are refused. O(n^2) time and memory per step.
+
+    feedback  "symmetric" (V^T) or "random" (a fixed N(0, 1/n) matrix)"""
+
+    name = "eprop"
+    display_name = "e-prop"
+    reference = "Bellec et al. 2020"
+    # add task, Elman n = 32, 20k steps, seeds 0-2 (symmetric; = symmetric RFLO on Elman): 0.500/0.518/0.506 at
+    # 0.01, 0.508/0.526/0.538 at 0.02, 0.503/0.531/0.510 at 0.003, 0.60 at 0.1
+    default_lr = 0.01
+    key_params = ("feedback",)
+    time_exponent = 2.0
+    memory_exponent = 2.0
+    kernel_family = "eprop"
+    compile_seconds = 4.0
+
+    def __init__(self, feedback: str = "symmetric"):
+        self.feedback = feedback
+
+    def check(self):
+        if self.feedback not in FEEDBACK:
+            raise ValueError(f"feedback must be one of {FEEDBACK}, got {self.feedback!r}")
+
+    def supports(self, model):
+        if model.name in ("elman", "lstm"):
+            return None
+        return ("e-prop (Bellec et al. 2020) needs a hidden/observable state split; this model's state is "
+                "all observable and its own-state Jacobian is not available from the model interface")
+
+    def flops_per_step(self, model):
+        R, k = model.dims[D_R], model.n_hidden + model.n_in + 1
+        per = 2 if model.n_state == model.n_hidden else 6
+        return 2.0 * R * model.n_hidden + per * R * k
+
+    def init(self, model, theta, optimizer=None, seed=0, feedback_matrix=None, signals=None):
+        """Fresh state; `feedback_matrix` (n x o), if given, replaces the random draw, and `signals` (K, n),
+        if given, are the learning signals of steps 0..K-1 (gradient_with_learning_signal)."""
+        self.check()
+        self.check_model(model)
+        optimizer = optimizer or sgd(0.01)
+        S, C, P, R, NX = model.n_state, max(model.n_cache, 1), model.n_params, model.dims[D_R], model.dims[D_NX]
+        n, m, no = model.n_hidden, model.n_in, model.n_out
+        if feedback_matrix is not None:
+            Bfb = np.array(feedback_matrix, dtype=np.float64, order="C")
+            if Bfb.shape != (n, no):
+                raise ValueError(f"feedback_matrix must have shape ({n}, {no}), got {Bfb.shape}")
+        elif self.feedback == "random":
+            Bfb = self.make_rng(seed).normal(0.0, 1.0 / np.sqrt(n), size=(n, no))
+        else:
+            Bfb = np.zeros((n, no))
+        sig = np.zeros((0, n)) if signals is None else np.array(signals, dtype=np.float64, order="C")
+        if sig.ndim != 2 or sig.shape[1] != n:
+            raise ValueError(f"signals must have shape (T, {n}), got {sig.shape}")
+        z = np.zeros
+        ones_c = z(S)
+        ones_c[n:] = 1.0
+        memory = S > n
+        return EPropState(z(S), z(S), z(C), z((2, R)), z((2, NX)), z((R if memory else 1, n + m + 1)),
+                          z(NX), ones_c, z(S), Bfb, z(n), sig, z(no), z(no), z(S), z(P), z(P), z(1, np.int64),
+                          bool(self.feedback == "symmetric" and feedback_matrix is None), optimizer.init(P))
+
+    def _run(self, model, theta, st, chunk, update, flush, losses):
+        status, where = eprop_chunk(model.dims, model.aux, theta, ChunkArrays.of(chunk), update, losses, st)
+        return int(status), int(where)
+
+    def gradient_with_learning_signal(self, model, theta, xs, ys, L, mask=None, resets=None, x_index=None,
+                                      pieces=1):
+        """(loss, gradient) of one sequence with theta fixed and the learning signal of step t given, L[t]
+        (T, n) in place of the online one (with L[t] = dE/dh_t, BPTT's adjoint of h_t, eq. 1 makes it
+        BPTT's gradient); the sequence fed in `pieces` chunks to one state."""
+        from rnnlearn.tasks.base import Chunk
+        model._check_theta(theta)
+        theta = theta.copy()
+        state = self.init(model, theta, sgd(1.0), signals=L)
+        losses = []
+        for part in np.array_split(np.arange(len(xs)), pieces):
+            pick = (lambda a: None if a is None else np.asarray(a)[part])
+            chunk = Chunk.make(xs[part], ys[part], pick(mask), pick(resets), pick(x_index))
+            model.check_chunk(chunk)
+            ls = np.empty(len(part))
+            raise_status(*self._run(model, theta, state, chunk, False, True, ls))
+            losses.append(ls)
+        return float(np.concatenate(losses).sum()), state.gacc.copy()

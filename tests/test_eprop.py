@@ -1,0 +1,186 @@
+"""e-prop (algorithms/eprop.py) against its slow reference (tests/naive_local.py, leaky_eprop) step for
+step on Elman, for given feedback matrices; Bellec et al.'s eq. 1 as the property test: with the exact
+learning signal L_t = dE/dh_t (BPTT's adjoint of the observable state) the e-prop gradient is BPTT's, on
+Elman and on LSTM (hidden state c) with and without peepholes, to 1e-10; the online signal is not; random
+feedback differs from symmetric; one-hot == dense; the fused plain-SGD step equals the generic path; GRU
+and clockwork refused; the add task. Chunks are shorter than the sequence."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from naive import elman_bptt, elman_truncated, flat  # noqa: E402
+from naive_local import leaky_eprop, leaky_learning_signals  # noqa: E402
+from rnnlearn import optim  # noqa: E402
+from rnnlearn.algorithms import BPTT, EProp, RFLO  # noqa: E402
+
+# ---- helpers (small problems, chunked gradients)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from rnnlearn.models import cell, make_model  # noqa: E402
+from rnnlearn.models.losses import loss_grad  # noqa: E402
+from rnnlearn.models.readout import readout, readout_vjp  # noqa: E402
+from rnnlearn.optim import sgd  # noqa: E402
+from rnnlearn.tasks.base import Chunk  # noqa: E402
+
+
+def problem(kind="elman", seed=0, n=3, m=2, o=2, T=9, loss="mse", scale=1.5, **kw):
+    model = make_model(kind, n_in=m, n_hidden=n, n_out=o, loss=loss, **kw)
+    theta = model.init_params(seed) * scale
+    rng = np.random.default_rng(seed + 10)
+    xs = rng.normal(size=(T, m))
+    ys = rng.normal(size=(T, o)) if loss == "mse" else np.eye(o)[rng.integers(0, o, size=T)]
+    return model, theta, xs, ys
+
+
+def chunked(learner, model, theta, xs, ys, pieces=3, x_index=None, **init_kw):
+    """The learner's summed gradient estimate with theta fixed, the sequence in `pieces` chunks."""
+    th = theta.copy()
+    st = learner.init(model, th, sgd(1.0), **init_kw)
+    for part in np.array_split(np.arange(len(xs)), pieces):
+        xi = None if x_index is None else x_index[part]
+        status, _ = learner._run(model, th, st, Chunk.make(xs[part], ys[part], x_index=xi), False, False,
+                                 np.empty(len(part)))
+        assert status == 0
+    assert np.array_equal(th, theta)
+    return st.gacc.copy(), st
+
+
+def exact_signals(model, theta, xs, ys):
+    """L (T, n): L[t] = dE/dh_t, the h rows of BPTT's adjoint of s_t (readout at t and every later step)."""
+    T, S, n = len(xs), model.n_state, model.n_hidden
+    sp, ss, cc = np.zeros((T, S)), np.zeros((T, S)), np.zeros((T, max(model.n_cache, 1)))
+    s = np.zeros(S)
+    for t in range(T):
+        sp[t] = s
+        cell.step(model.dims, model.aux, theta, sp[t], xs[t], -1, t, ss[t], cc[t])
+        s = ss[t]
+    L, carry = np.zeros((T, n)), np.zeros(S)
+    for t in reversed(range(T)):
+        yh, dy = np.zeros(model.n_out), np.zeros(model.n_out)
+        readout(model.dims[:], theta, ss[t], yh)
+        loss_grad(model.dims[4], yh, ys[t], 1.0, dy)
+        ds = carry.copy()
+        readout_vjp(model.dims[:], theta, ss[t], dy, np.zeros(model.n_params), ds)
+        L[t] = ds[:n]
+        carry = np.zeros(S)
+        cell.vjp_state(model.dims, model.aux, theta, sp[t], xs[t], -1, t, ss[t], cc[t], ds,
+                       np.zeros(model.n_delta), carry)
+    return L
+
+
+def rel(a, b):
+    return np.abs(a - b).max() / np.abs(b).max()
+
+
+def train_thetas(learner, model, theta, xs, ys, opt, pieces=3, **init_kw):
+    """theta after training online on the sequence (in chunks) with optimizer opt."""
+    th = theta.copy()
+    st = learner.init(model, th, opt, **init_kw)
+    for part in np.array_split(np.arange(len(xs)), pieces):
+        status, _ = learner._run(model, th, st, Chunk.make(xs[part], ys[part]), True, False, np.empty(len(part)))
+        assert status == 0
+    return th
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+def test_equals_the_reference_step_for_step(loss):
+    for seed in range(3):
+        model, theta, xs, ys = problem(seed=seed, loss=loss)
+        p = model.unpack(theta)
+        ref_loss = "ce" if loss == "xent" else "mse"
+        Bfb = np.random.default_rng(seed + 50).normal(size=(3, 2))
+        g, _ = chunked(EProp(), model, theta, xs, ys)
+        assert rel(g, flat(model, leaky_eprop(p, xs, ys, ref_loss, 1.0))) <= 1e-13
+        g, _ = chunked(EProp(feedback="random"), model, theta, xs, ys, feedback_matrix=Bfb)
+        assert rel(g, flat(model, leaky_eprop(p, xs, ys, ref_loss, 1.0, Bfb))) <= 1e-13
+        # on Elman, symmetric e-prop is symmetric RFLO, one-step truncated BPTT
+        assert rel(chunked(EProp(), model, theta, xs, ys)[0],
+                   chunked(RFLO(feedback="symmetric"), model, theta, xs, ys)[0]) <= 1e-14
+        if loss == "mse":
+            assert rel(chunked(EProp(), model, theta, xs, ys)[0],
+                       flat(model, elman_truncated(p, xs, ys, "mse", 1, 1))) <= 1e-13
+
+
+def test_the_exact_signal_helper_is_the_references():
+    model, theta, xs, ys = problem(seed=1)
+    L = exact_signals(model, theta, xs, ys)
+    assert rel(L, leaky_learning_signals(model.unpack(theta), xs, ys, "mse", 1.0)) <= 1e-13
+
+
+CASES = [("elman", {}, "mse"), ("elman", {}, "xent"), ("lstm", {}, "mse"), ("lstm", {"peephole": True}, "mse"),
+         ("lstm", {"peephole": True}, "xent")]
+
+
+@pytest.mark.parametrize("kind,kw,loss", CASES)
+def test_with_the_exact_learning_signal_it_is_bptt(kind, kw, loss):
+    """Bellec et al. 2020, eq. 1: dE/dtheta = sum_t dE/dz_t [dz_t/dtheta]_local, exactly."""
+    for seed in range(3):
+        model, theta, xs, ys = problem(kind, seed=seed, loss=loss, T=10, scale=1.2, **kw)
+        L = exact_signals(model, theta, xs, ys)
+        loss_e, g = EProp().gradient_with_learning_signal(model, theta, xs, ys, L, pieces=4)
+        loss_b, gb = BPTT().gradient(model, theta, xs, ys)
+        assert abs(loss_e - loss_b) <= 1e-12 * abs(loss_b)
+        assert rel(g, gb) <= 1e-10
+        if kind == "elman":
+            assert rel(g, flat(model, elman_bptt(model.unpack(theta), xs, ys, "ce" if loss == "xent" else loss))) \
+                <= 1e-10
+        # the online signal is an approximation; on LSTM the traces have memory (not one-step truncation)
+        online = EProp().gradient(model, theta, xs, ys)[1]
+        assert rel(online, gb) > 1e-3
+        if kind == "lstm":
+            memoryless = EProp().gradient_with_learning_signal(model, theta, xs, ys, L, resets=np.ones(10, bool))
+            assert rel(memoryless[1], gb) > 1e-3
+
+
+def test_random_feedback_from_the_seed_differs_from_symmetric():
+    for kind in ("elman", "lstm"):
+        model, theta, xs, ys = problem(kind, seed=2)
+        rec = slice(0, model.n_rec)
+        sym = EProp().gradient(model, theta, xs, ys)[1]
+        r0 = EProp(feedback="random").gradient(model, theta, xs, ys, seed=0)[1]
+        r1 = EProp(feedback="random").gradient(model, theta, xs, ys, seed=1)[1]
+        assert np.array_equal(r0, EProp(feedback="random").gradient(model, theta, xs, ys, seed=0)[1])
+        assert rel(r0[rec], sym[rec]) > 1e-2 and rel(r1[rec], r0[rec]) > 1e-2
+        assert rel(r0[model.n_rec:], sym[model.n_rec:]) <= 1e-14
+
+
+def test_one_hot_inputs_equal_dense_inputs():
+    for kind, kw in [("elman", {}), ("lstm", {"peephole": True})]:
+        model, theta, _, ys = problem(kind, m=5, T=10, **kw)
+        idx = np.random.default_rng(3).integers(0, 5, size=10)
+        xs = np.eye(5)[idx]
+        dense, _ = chunked(EProp(), model, theta, xs, ys)
+        onehot, _ = chunked(EProp(), model, theta, xs, ys, x_index=idx)
+        assert rel(onehot, dense) <= 1e-13
+
+
+def test_fused_sgd_step_equals_the_generic_optimizer_path():
+    for kind, kw in [("elman", {}), ("lstm", {"peephole": True})]:
+        model, theta, xs, ys = problem(kind, seed=5, T=15, **kw)
+        for learner in (EProp(), EProp(feedback="random")):
+            fused = train_thetas(learner, model, theta, xs, ys, optim.sgd(0.05), seed=2)
+            generic = train_thetas(learner, model, theta, xs, ys,
+                                   optim.chain(optim.clip_norm(1e9), optim.sgd(0.05)), seed=2)
+            assert rel(fused - theta, generic - theta) <= 1e-12 and rel(fused, theta) > 1e-3
+
+
+def test_gru_and_clockwork_refused_with_a_reason():
+    for kind, kw in [("gru", {}), ("clockwork", {"modules": 2})]:
+        model = make_model(kind, n_in=2, n_hidden=4, n_out=2, **kw)
+        assert "hidden/observable" in EProp().supports(model)
+    for kind in ("elman", "lstm"):
+        assert EProp().supports(make_model(kind, n_in=2, n_hidden=4, n_out=2)) is None
+
+
+@pytest.mark.slow
+def test_add_task_beats_the_lag_5_level():
+    from rnnlearn.tasks import make_task
+    from rnnlearn.train import train
+    task = make_task("add")
+    result = train(make_model("elman", n_in=2, n_hidden=32, n_out=2, loss="xent"), EProp(), task,
+                   steps=20_000, optimizer=optim.sgd(EProp.default_lr), seed=0, eval_every=5000)
+    losses = [r["test_loss"] for r in result.records]
+    assert result.status == "done" and losses[0] > 0.6
+    assert losses[-1] < 0.520, losses
