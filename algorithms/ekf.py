@@ -56,7 +56,7 @@ import numpy as np
 from numba import njit
 
 from rnnlearn.models import cell
-from rnnlearn.models.layout import D_G, D_LOSS, D_M, D_N, D_O, D_OU, D_PREC, D_S, XENT
+from rnnlearn.models.layout import D_G, D_LOSS, D_M, D_N, D_O, D_OU, D_PREC, D_S, SIGMOID_MSE, XENT
 from rnnlearn.models.losses import logsumexp, loss_only
 from rnnlearn.models.readout import readout
 from rnnlearn.algorithms.base import (NONFINITE_JACOBIAN, NONFINITE_LOSS, NOT_POSITIVE_DEFINITE, OK, ChunkArrays,
@@ -384,6 +384,14 @@ def ekf_chunk(dims, aux, theta, ch, update, record, Hout, losses, st):
                 for l in range(o):
                     Jp[k, l] = -meas[k] * meas[l]
                 Jp[k, k] += meas[k]
+        elif loss_kind == SIGMOID_MSE:
+            # "sigmoid_mse": independent sigmoid output units (Perez-Ortiz, Gers, Eck and Schmidhuber 2003),
+            # meas = sigma(y_hat) elementwise, H = diag(meas (1 - meas)) dy_hat/dtheta
+            for k in range(o):
+                meas[k] = 1.0 / (1.0 + np.exp(-yhat[k]))
+                for l in range(o):
+                    Jp[k, l] = 0.0
+                Jp[k, k] = meas[k] * (1.0 - meas[k])
         else:
             for k in range(o):
                 meas[k] = yhat[k]

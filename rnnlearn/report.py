@@ -12,7 +12,10 @@ A sweep config (a TOML file, e.g. rnnlearn/experiments/ekf_vs_rtrl.toml) declare
     direction = "below"           # reached at or below the target (default), or "above" (at or above)
     by = ["label", "optimizer", "n_hidden"]   # how runs group (results.csv columns); this is the default
 
-`final` is the metric at a run's last evaluation (runs that diverged are counted apart, not in the numbers);
+`at_first` is the metric at a run's first evaluation at which the metric named by `when` reaches the target
+(e.g. the generalisation of a^n b^n c^n when the training set is first all correct, the papers' stopping
+rule; runs that never get there are counted apart). `per_seed = true` adds the values run by run, in seed
+order. `final` is the metric at a run's last evaluation (runs that diverged are counted apart, not in the numbers);
 `first_step` / `first_seconds` are the step / learner seconds (wall_s) of a run's first evaluation at which
 the metric reaches the target (runs that never do are counted apart); `reference` prints the task's
 reference level named by `metric` (Task.reference_levels, in nats per step, and bits for cross-entropy
@@ -32,7 +35,7 @@ import numpy as np
 
 #: the sweep config a comparison ran with, kept in its results folder
 CONFIG = "config.toml"
-STATISTICS = ("final", "first_step", "first_seconds", "reference")
+STATISTICS = ("final", "first_step", "first_seconds", "reference", "at_first")
 RESULT_METRICS = ("test_loss", "train_loss", "wall_s")
 GROUP_COLUMNS = ("task", "model", "learner", "label", "display", "optimizer", "n_hidden")
 DEFAULT_BY = ("label", "optimizer", "n_hidden")
@@ -48,10 +51,12 @@ class Quote:
     target: float | None = None
     direction: str = "below"
     by: tuple = DEFAULT_BY
+    when: str | None = None
+    per_seed: bool = False
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "config") -> "Quote":
-        known = {"description", "metric", "statistic", "target", "direction", "by"}
+        known = {"description", "metric", "statistic", "target", "direction", "by", "when", "per_seed"}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"{where}: [[quote]] has unknown key(s) {', '.join(sorted(unknown))}; "
@@ -62,7 +67,9 @@ class Quote:
         if q.statistic not in STATISTICS:
             raise ValueError(f"{where}: quote {q.description!r}: statistic must be one of {', '.join(STATISTICS)}, "
                              f"got {q.statistic!r}")
-        if q.statistic.startswith("first_") and (isinstance(q.target, bool)
+        if q.statistic == "at_first" and not isinstance(q.when, str):
+            raise ValueError(f"{where}: quote {q.description!r}: at_first needs `when`, the metric to watch")
+        if q.statistic in ("first_step", "first_seconds", "at_first") and (isinstance(q.target, bool)
                                                  or not isinstance(q.target, (int, float))):
             raise ValueError(f"{where}: quote {q.description!r}: {q.statistic} needs a numeric target")
         if q.direction not in ("below", "above"):
@@ -79,6 +86,8 @@ class Quote:
         if self.statistic == "final":
             return f"final {self.metric}"
         sign = "<=" if self.direction == "below" else ">="
+        if self.statistic == "at_first":
+            return f"{self.metric} at the first evaluation at which {self.when} {sign} {self.target:g}"
         unit = "step" if self.statistic == "first_step" else "learner seconds"
         return f"first {unit} at which {self.metric} {sign} {self.target:g}"
 
@@ -92,6 +101,7 @@ class Line:
     runs: int = 0
     missing: int = 0      # first_*: never reached the target
     diverged: int = 0     # final: diverged (no final value)
+    seeds: list = field(default_factory=list)  # the seed of each value
 
     @property
     def median(self) -> float:
@@ -172,12 +182,19 @@ def compute(folder, quotes: list[Quote]) -> list[tuple[Quote, list[Line]]]:
                     line.diverged += 1
                 else:
                     line.values.append(run["evals"][steps[-1]][q.metric])
+                    line.seeds.append(row["seed"])
                 continue
-            hit = next((s for s in steps if _reached(run["evals"][s][q.metric], q)), None)
+            watch = q.when if q.statistic == "at_first" else q.metric
+            hit = next((s for s in sorted(run["evals"]) if watch in run["evals"][s]
+                        and _reached(run["evals"][s][watch], q)), None)
+            if hit is not None and q.statistic == "at_first" and q.metric not in run["evals"][hit]:
+                hit = None
             if hit is None:
                 line.missing += 1
             else:
-                line.values.append(hit if q.statistic == "first_step" else run["evals"][hit]["wall_s"])
+                line.values.append(hit if q.statistic == "first_step" else run["evals"][hit]["wall_s"]
+                                   if q.statistic == "first_seconds" else run["evals"][hit][q.metric])
+                line.seeds.append(row["seed"])
         if all(not line.values for line in lines.values()) and q.metric not in RESULT_METRICS:
             known = sorted({k for run in runs.values() for e in run["evals"].values() for k in e})
             raise ValueError(f"quote {q.description!r}: no metric {q.metric!r} in {folder!r}; "
@@ -234,7 +251,7 @@ def format_report(results, folder=None) -> str:
                 bits = f" = {v / math.log(2):.3f} bits" if line.group["loss"] == "xent" else ""
                 out.append(f"  {line.group['task']}: {q.metric} {v:.4g} nats per step{bits}")
             continue
-        heads = list(q.by) + ["median", "range", "runs"]
+        heads = list(q.by) + ["median", "range", "runs"] + (["per seed"] if q.per_seed else [])
         table = []
         for line in lines:
             rng = (f"{_num(line.low, q.statistic)}-{_num(line.high, q.statistic)}" if len(line.values) > 1
@@ -244,7 +261,10 @@ def format_report(results, folder=None) -> str:
                 note += f" ({line.missing} never reached it)"
             if line.diverged:
                 note += f" ({line.diverged} diverged)"
-            table.append([str(line.group[b]) for b in q.by] + [_num(line.median, q.statistic), rng, note])
+            row = [str(line.group[b]) for b in q.by] + [_num(line.median, q.statistic), rng, note]
+            if q.per_seed:
+                row.append(" ".join(f"{sd}:{_num(v, q.statistic)}" for sd, v in sorted(zip(line.seeds, line.values))))
+            table.append(row)
         widths = [max(len(h), *(len(r[i]) for r in table)) if table else len(h) for i, h in enumerate(heads)]
         out.append("  " + "  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip())
         for r in table:

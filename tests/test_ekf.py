@@ -23,6 +23,8 @@ def problem(loss, T=200, m=3, n=5, o=2, seed=0):
     teacher = model.forward(model.init_params(seed + 1), xs)[1]
     if loss == "mse":
         ys = teacher + 0.1 * rng.normal(size=(T, o))
+    elif loss == "sigmoid_mse":
+        ys = 1.0 / (1.0 + np.exp(-teacher))
     else:
         ys = softmax(teacher)
     return model, theta, xs, ys
@@ -103,11 +105,13 @@ def test_readout_only_ekf_is_recursive_least_squares(decoupling):
 
 def measurements(model, theta, xs, resets):
     _, yhat = model.forward(theta, Chunk.make(xs, np.zeros((len(xs), model.n_out)), resets=resets))
+    if model.loss == "sigmoid_mse":
+        return 1.0 / (1.0 + np.exp(-yhat))
     return softmax(yhat) if model.loss == "xent" else yhat
 
 
 @pytest.mark.parametrize("jacobian", ["rtrl", "tbptt"])
-@pytest.mark.parametrize("loss", ["mse", "xent"])
+@pytest.mark.parametrize("loss", ["mse", "xent", "sigmoid_mse"])
 def test_measurement_jacobian_matches_finite_differences(loss, jacobian):
     model, theta, xs, ys = problem(loss, T=12, n=4)
     resets = np.zeros(12, dtype=bool)

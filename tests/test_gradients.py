@@ -15,6 +15,8 @@ def problem(loss, T=15, m=3, n=6, o=2, seed=0):
     xs = rng.normal(size=(T, m))
     if loss == "mse":
         ys = rng.normal(size=(T, o))
+    elif loss == "sigmoid_mse":
+        ys = rng.uniform(size=(T, o))
     else:
         ys = rng.dirichlet(np.ones(o), size=T)  # soft targets exercise the general formula
     return model, theta, xs, ys
@@ -24,7 +26,7 @@ def rel(a, b):
     return np.abs(a - b).max() / np.abs(b).max()
 
 
-@pytest.mark.parametrize("loss", ["mse", "xent"])
+@pytest.mark.parametrize("loss", ["mse", "xent", "sigmoid_mse"])
 @pytest.mark.parametrize("learner", [BPTT(), RTRL()], ids=["bptt", "rtrl"])
 def test_gradient_matches_finite_differences(loss, learner):
     model, theta, xs, ys = problem(loss)

@@ -245,3 +245,23 @@ def test_short_training_run_lowers_the_loss(label, learner_name):
     assert result.status == "done", result.reason
     first, last = result.records[0]["test_loss"], result.records[-1]["test_loss"]
     assert last < 0.5 * first, (first, last)
+
+
+def test_lstm_uniform_init_and_gate_biases():
+    """init="uniform" (Gers and Schmidhuber 2001): every weight in [-a, a], the readout too; the gate biases
+    as given. The default initialisation and config are what they were."""
+    from rnnlearn.models import LSTM
+    m = LSTM(5, 3, 5, peephole=True, init="uniform", init_scale=0.1, b_i=-1.0, b_f=2.0, b_o=-2.0)
+    p = m.unpack(m.init_params(0))
+    for name, block in p.items():
+        if name in ("b_i", "b_f", "b_o", "b_g"):
+            assert np.all(block == {"b_i": -1.0, "b_f": 2.0, "b_o": -2.0, "b_g": 0.0}[name])
+        else:
+            assert 0 < np.abs(block).max() <= 0.1
+    assert LSTM(**m.config()).config() == m.config()
+    d = LSTM(5, 3, 5, peephole=True)
+    assert d.config() == {"n_in": 5, "n_hidden": 3, "n_out": 5, "loss": "mse", "peephole": True}
+    q = d.unpack(d.init_params(0))
+    assert np.all(q["b_f"] == 1.0) and np.all(q["b_i"] == 0.0) and np.all(q["p_i"] == 0.0)
+    with pytest.raises(ValueError, match="init"):
+        LSTM(5, 3, 5, init="gaussian")

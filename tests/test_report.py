@@ -111,3 +111,13 @@ def test_steps_on_the_command_line_apply_to_a_config_s_learners_too():
     full = default_settings()
     full.update(load_settings("ekf_vs_rtrl"))
     assert {c.steps for c in expand(Sweep.from_settings(full))} == {10_000, 20_000, 30_000}
+
+
+def test_at_first_and_per_seed(tmp_path):
+    """at_first: a metric's value at the first evaluation at which another reaches the target (the a^n b^n c^n
+    papers' stopping rule); per_seed lists the values by seed."""
+    q = Quote.from_dict({"description": "d", "metric": "m", "statistic": "at_first", "when": "w", "target": 1.0,
+                         "direction": "above", "per_seed": True})
+    assert "at the first evaluation at which w >= 1" in q.what()
+    with pytest.raises(ValueError, match="when"):
+        Quote.from_dict({"description": "d", "metric": "m", "statistic": "at_first", "target": 1.0})

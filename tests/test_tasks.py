@@ -10,7 +10,7 @@ import pytest
 
 from rnnlearn.tasks import TASKS, Chunk, make_task
 from rnnlearn.tasks import reber as rb
-from rnnlearn.tasks.anbncn import encode_anbncn, largest_n_correct
+from rnnlearn.tasks.anbncn import anbncn_legal_sets, encode_anbncn, largest_n_correct
 from rnnlearn.tasks.mackey_glass import mackey_glass_series
 from rnnlearn.tasks._seq import sequence_bounds
 
@@ -648,3 +648,35 @@ def test_every_task_trains_with_every_learner(name, learner_name):
     assert np.all(np.isfinite(result.theta)) and not np.array_equal(result.theta, theta0)
     for key, value in result.records[-1].items():
         assert np.isfinite(value), key
+
+
+class _SigmoidOracle:
+    """Sigmoid outputs (logits +-5) right for n <= k and for the n in `also`; the last c wrong otherwise."""
+
+    def __init__(self, k, also=()):
+        self.k, self.also = k, set(also)
+
+    def forward(self, theta, chunk):
+        n = (len(chunk) - 1) // 3
+        logits = np.where(chunk.ys > 0, 5.0, -5.0)
+        if n > self.k and n not in self.also:
+            logits[-1] = logits[-2]
+        return None, logits
+
+
+def test_anbncn_sigmoid_outputs_and_the_galloping_test():
+    task = make_task("anbncn", n_max=6, outputs="sigmoid", n_test=10_000, n_exact=20)
+    assert task.loss == "sigmoid_mse" and make_task("anbncn").loss == "xent"
+    for n in range(1, 8):
+        c = encode_anbncn(n, "sigmoid")
+        legal = [set(s) for s in anbncn_legal_sets(n)]
+        assert [{"SabcT"[k] for k in np.flatnonzero(y)} for y in c.ys] == legal
+        assert set(np.unique(c.ys)) == {0.0, 1.0}
+    test = task.test_set(0)
+    m = task.metrics(np.where(test.ys > 0, 5.0, -5.0), test, model=_SigmoidOracle(1234), theta=None)
+    assert m == {"strings_correct": 1.0, "largest_n_correct": 1234.0}
+    # every n up to n_exact is tested; past it, galloping and bisection assume monotonicity
+    for k in (0, 7, 20, 21, 40, 9_999, 10_000, 50_000):
+        assert largest_n_correct(_SigmoidOracle(k), None, 10_000, outputs="sigmoid", n_exact=20) == min(k, 10_000)
+    assert largest_n_correct(_SigmoidOracle(5, also=range(7, 100)), None, 100, outputs="sigmoid") == 5
+    assert largest_n_correct(_SigmoidOracle(5, also=range(7, 100)), None, 100, outputs="sigmoid", n_exact=5) == 99

@@ -47,16 +47,34 @@ class LSTM(Model):
     Initialisation: each gate's W_q orthogonal (Saxe et al. 2014), U ~ N(0, 1/m), biases 0 except the
     forget-gate bias b_f = 1, so that f starts near sigma(1) = 0.73 and the cell keeps its contents while
     learning begins (Gers et al. 2000 start forget gates open; Jozefowicz, Zaremba & Sutskever 2015 found
-    b_f = 1 the most useful single change); peephole weights 0."""
+    b_f = 1 the most useful single change); peephole weights 0.
+
+    init="uniform" is instead Gers and Schmidhuber's (2001) scheme: every weight (W, U, the peepholes and
+    the readout V, c) uniform in [-init_scale, init_scale] (theirs: 0.1), and the gate biases b_i, b_f, b_o
+    set to the given values (b_g = 0), e.g. their negative input and output gate biases. b_i, b_f, b_o apply
+    with either init (defaults 0, 1, 0: the orthogonal init above)."""
 
     kind = LSTM
     name = "lstm"
     GATES = ("i", "f", "o", "g")
 
-    def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", peephole: bool = False):
+    INIT_DEFAULTS = {"init": "orthogonal", "init_scale": 0.1, "b_i": 0.0, "b_f": 1.0, "b_o": 0.0}
+
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", peephole: bool = False,
+                 init: str = "orthogonal", init_scale: float = 0.1, b_i: float = 0.0, b_f: float = 1.0,
+                 b_o: float = 0.0):
         if not isinstance(peephole, (bool, np.bool_)):
             raise ValueError(f"peephole must be True or False, got {peephole!r}")
+        if init not in ("orthogonal", "uniform"):
+            raise ValueError(f"init must be 'orthogonal' or 'uniform', got {init!r}")
+        for name, v in (("init_scale", init_scale), ("b_i", b_i), ("b_f", b_f), ("b_o", b_o)):
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
+                raise ValueError(f"{name} must be a finite number, got {v!r}")
+        if not init_scale > 0:
+            raise ValueError(f"init_scale must be > 0, got {init_scale!r}")
         self.peephole = bool(peephole)
+        self.init, self.init_scale = init, float(init_scale)
+        self.b_i, self.b_f, self.b_o = float(b_i), float(b_f), float(b_o)
         super().__init__(n_in, n_hidden, n_out, loss)
 
     @property
@@ -85,16 +103,35 @@ class LSTM(Model):
         return blocks
 
     def init_recurrent(self, rng, p):
-        for q in self.GATES:
-            p[f"W_{q}"][:] = orthogonal(rng, self.n_hidden)
-            p[f"U_{q}"][:] = rng.normal(0.0, 1.0 / np.sqrt(self.n_in), size=p[f"U_{q}"].shape)
-        p["b_f"][:] = 1.0
+        if self.init == "uniform":
+            a = self.init_scale
+            for name, block in p.items():
+                if not name.startswith("b_"):
+                    block[:] = rng.uniform(-a, a, size=block.shape)
+        else:
+            for q in self.GATES:
+                p[f"W_{q}"][:] = orthogonal(rng, self.n_hidden)
+                p[f"U_{q}"][:] = rng.normal(0.0, 1.0 / np.sqrt(self.n_in), size=p[f"U_{q}"].shape)
+        p["b_i"][:] = self.b_i
+        p["b_f"][:] = self.b_f
+        p["b_o"][:] = self.b_o
+
+    def init_params(self, seed: int = 0):
+        theta = super().init_params(seed)
+        if self.init == "uniform":  # the readout too (the base class draws V ~ N(0, 1/n) after the rest)
+            p = self.unpack(theta)
+            rng = np.random.default_rng([seed, 1])
+            p["V"][:] = rng.uniform(-self.init_scale, self.init_scale, size=p["V"].shape)
+            p["c"][:] = rng.uniform(-self.init_scale, self.init_scale, size=p["c"].shape)
+        return theta
 
     def make_aux(self):
         return np.array([1.0 if self.peephole else 0.0])
 
     def config(self):
-        return {**super().config(), "peephole": self.peephole}
+        """The defaults of the initialisation options are left out (configs made before they existed)."""
+        extra = {k: getattr(self, k) for k, v in self.INIT_DEFAULTS.items() if getattr(self, k) != v}
+        return {**super().config(), "peephole": self.peephole, **extra}
 
 
 class GRU(Model):

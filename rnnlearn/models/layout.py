@@ -21,7 +21,8 @@ PROJECTED = -2
 # losses
 MSE = 0
 XENT = 1
-LOSSES = {"mse": MSE, "xent": XENT}
+SIGMOID_MSE = 2  # independent sigmoid outputs, squared error on them (Gers and Schmidhuber 2001)
+LOSSES = {"mse": MSE, "xent": XENT, "sigmoid_mse": SIGMOID_MSE}
 
 # positions in dims
 D_KIND = 0   # model kind

@@ -1,11 +1,13 @@
 """Per-step losses and their gradients with respect to the raw output y_hat:
-"mse": l = 0.5 ||y_hat - y||^2;  "xent": l = -sum_k y_k log softmax(y_hat)_k (y one-hot or soft).
-Each is multiplied by the step's weight w (the task's mask)."""
+"mse": l = 0.5 ||y_hat - y||^2;  "xent": l = -sum_k y_k log softmax(y_hat)_k (y one-hot or soft);
+"sigmoid_mse": l = 0.5 ||sigma(y_hat) - y||^2, independent sigmoid output units trained with squared error on
+targets in [0, 1] (e.g. 1 for every legal next symbol, Gers and Schmidhuber 2001). Each is multiplied by the
+step's weight w (the task's mask)."""
 import numpy as np
 from numba import njit
 
-from .layout import FAST, MSE
-from .vecmath import exp_nonpos
+from .layout import FAST, MSE, SIGMOID_MSE
+from .vecmath import exp_nonpos, sigmoid
 
 
 @njit(cache=True)
@@ -65,6 +67,14 @@ def loss_grad(loss_kind, yhat, y, w, dy):
             l += r * r
             dy[k] = w * r
         return 0.5 * w * l
+    if loss_kind == SIGMOID_MSE:
+        l = 0.0
+        for k in range(o):
+            sk = sigmoid(yhat[k])
+            r = sk - y[k]
+            l += r * r
+            dy[k] = w * r * sk * (1.0 - sk)
+        return 0.5 * w * l
     mx = _max(yhat)
     _exp_shifted(yhat, mx, dy)
     z = _sum(dy)
@@ -83,6 +93,12 @@ def loss_only(loss_kind, yhat, y, w):
         l = 0.0
         for k in range(o):
             r = yhat[k] - y[k]
+            l += r * r
+        return 0.5 * w * l
+    if loss_kind == SIGMOID_MSE:
+        l = 0.0
+        for k in range(o):
+            r = sigmoid(yhat[k]) - y[k]
             l += r * r
         return 0.5 * w * l
     return w * _xent_sums(yhat, y, logsumexp(yhat))[0]
