@@ -187,12 +187,35 @@ class Learner:
         return _nbytes(state)
 
     def state_nbytes(self, model, optimizer: Optimizer | None = None) -> int:
-        """What `state_bytes(init(model, theta, optimizer))` will be, computed from the sizes alone, before
-        anything is allocated (rnnlearn.memory checks a run against the memory available with it). Every
-        learner declares it: tests/test_registry.py holds each registered learner to its measured state.
-        (rnnlearn.memory falls back to a conservative bound from `memory_exponent` for a learner that does
-        not, so that it still runs.)"""
-        raise NotImplementedError(f"learner {self.name!r} does not declare state_nbytes(model, optimizer)")
+        """What `state_bytes(init(model, theta, optimizer))` will be, found before anything of that size is
+        allocated (rnnlearn.memory checks a run against the memory available with it).
+
+        The size of every array a learner keeps is a polynomial in the hidden size n (the model's other sizes
+        fixed) of low degree: the EKF's covariance, p^2 with p ~ n^2, is degree 4. So `init` runs on seven
+        small copies of the model (model.resized), the exact interpolating polynomial through six of them
+        (rational arithmetic) is checked against the seventh and evaluated at the model's n. One source,
+        `init` itself, and exact; tests/test_registry.py holds every learner to its measured state. A learner
+        whose state is not polynomial in n says so here (NotImplementedError) and must override this."""
+        from fractions import Fraction
+        step = model.size_step
+        ns = [step * j for j in range(1, 8)]
+        ys = [self.state_bytes(self.init(small, small.init_params(0), optimizer))
+              for small in (model.resized(k) for k in ns)]
+
+        def interpolate(xs, vs, x):
+            total = Fraction(0)
+            for i, (xi, vi) in enumerate(zip(xs, vs)):
+                term = Fraction(vi)
+                for j, xj in enumerate(xs):
+                    if j != i:
+                        term *= Fraction(x - xj, xi - xj)
+                total += term
+            return total
+
+        if interpolate(ns[:6], ys[:6], ns[6]) != ys[6]:
+            raise NotImplementedError(f"learner {self.name!r}: its state is not a polynomial of degree <= 5 in n;"
+                                      " it must declare state_nbytes(model, optimizer)")
+        return int(interpolate(ns[:6], ys[:6], model.n_hidden))
 
     def __getstate__(self):
         # a learner pickles as its hyperparameters: the workspaces `gradient` keeps are not sent along
@@ -369,14 +392,6 @@ def _nbytes(obj) -> int:
     if hasattr(obj, "__dict__"):
         return sum(_nbytes(v) for v in vars(obj).values())
     return 0
-
-
-def optimizer_nbytes(optimizer: Optimizer | None, n_params: int) -> int:
-    """Bytes of `optimizer.init(n_params)` (sgd(0.01) when None, as the learners' init), without allocating
-    n_params-sized arrays: its size is affine in n_params."""
-    optimizer = optimizer or sgd(0.01)
-    a, b = _nbytes(optimizer.init(0)), _nbytes(optimizer.init(1))
-    return a + (b - a) * int(n_params)
 
 
 def _plain(a) -> bool:

@@ -639,32 +639,6 @@ class EKF(OwnUpdate):
             np.zeros((o, pt * jo)), np.zeros((o, pt * jo)), np.zeros((o, pt * jo)),
             np.zeros((o, o)), np.zeros((o, o)), np.zeros(o), flags, hyper, ctr)
 
-    def state_nbytes(self, model, optimizer=None):
-        """init's arrays from the sizes: the covariance blocks (sum of p_g^2) dominate. The group sizes are
-        exact (from the groups) up to 2 million parameters; above, where building the index arrays would cost
-        memory itself, the global filter is exact and node decoupling assumes equal blocks per unit."""
-        S, G, C = model.n_state, model.n_delta, max(model.n_cache, 1)
-        n, m, o, p, PR = model.n_hidden, model.n_in, model.n_out, model.n_params, model.n_rec
-        readout_only = self.trainable == "readout"
-        if isinstance(self.decoupling, str) and self.decoupling == "global":
-            sizes = [p - PR if readout_only else p]
-        elif p <= 2_000_000 or not isinstance(self.decoupling, str):
-            sizes = [len(g) for g in _groups_for(self, model)]
-        else:
-            sizes = ([] if readout_only else [PR / n] * n) + [n + 1] * o
-        pt = int(sum(sizes))
-        ng = len(sizes)
-        need_rec = not readout_only
-        rtrl = self.jacobian == "rtrl" and need_rec
-        tb = self.jacobian == "tbptt"
-        hh = self.h if tb else 1
-        jo = 1 if self.joseph else 0
-        floats = (2 * S + C + (2 * S * PR + S * S if rtrl else 3) + o * PR + o * n
-                  + hh * (2 * S + m + C + n + G) + 2 * S + (p if tb else 1) + 3 * o + 3 * o * o + o
-                  + sum(float(k) * k for k in sizes) + pt * o * (3 + 3 * jo) + 7)
-        ints = 4 * hh + N_COUNTERS + pt + 2 * (ng + 1) + 3 + 3
-        return int(8 * floats + 8 * ints + hh)
-
     def _run(self, model, theta, st, chunk, update, flush, losses, record=False, Hout=None):
         if Hout is None:
             Hout = np.zeros((1, 1, 1))

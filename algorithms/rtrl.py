@@ -126,13 +126,6 @@ class RTRL(ExactGradient, GradientLearner):
                          np.zeros(S), np.zeros(2, dtype=np.int64), np.zeros(P), np.zeros(P),
                          optimizer.init(P))
 
-    def state_nbytes(self, model, optimizer=None):
-        """init's arrays from the sizes: M (2 S P_rec) dominates."""
-        from rnnlearn.algorithms.base import optimizer_nbytes
-        S, P, o = model.n_state, model.n_params, model.n_out
-        floats = 3 * S + 2 * S * model.n_rec + S * S + max(model.n_cache, 1) + 2 * o + 2 * P
-        return 8 * floats + 16 + optimizer_nbytes(optimizer, P)
-
     def _reset(self, model, st, seed):
         """init's values where a gradient-mode run reads them before writing: the state, the current
         influence matrix, the counters, the accumulated gradient."""

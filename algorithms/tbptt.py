@@ -411,16 +411,6 @@ class TBPTT(Minibatch, GradientLearner):
                           z(S), z(S), z(o, n), z(P), np.zeros(P if B > 1 else 0), np.zeros(P),
                           np.full(B, -1, np.int64), np.full((B, H), -1, np.int64), z(H, G), optimizer.init(P))
 
-    def state_nbytes(self, model, optimizer=None):
-        """init's arrays from the sizes: the rings of H = k2 steps, per sequence of the batch."""
-        from rnnlearn.algorithms.base import optimizer_nbytes
-        _, H = self._window
-        S, G, C, P = model.n_state, model.n_delta, max(model.n_cache, 1), model.n_params
-        n, o, m, B = model.n_hidden, model.n_out, model.n_in, self.batch
-        per_seq = 8 * (S + 2 * H * S + H * m + H * C + 2 * H * o + H * n + 2 * H * G + 2 * S + o * n + P) \
-            + 8 * (4 * H + N_COUNTERS + 1) + H
-        return B * per_seq + 8 * (P * (B > 1) + P) + optimizer_nbytes(optimizer, P)
-
     def _reset(self, model, st, seed):
         """init's values where a gradient-mode run reads them before writing: the state, the counters, the
         gradients and the one-hot columns (a sweep adds into g's columns of one-hot inputs: a dense call

@@ -173,12 +173,6 @@ class UORO(Stochastic, GradientLearner):
                          z(P), z(P), z(1, np.int64), fixed, self.make_rng(seed), float(self.eps),
                          optimizer.init(P))
 
-    def state_nbytes(self, model, optimizer=None):
-        """init's arrays from the sizes: J (S x S) and a few vectors of S and P."""
-        from rnnlearn.algorithms.base import optimizer_nbytes
-        S, G, C, P, o = model.n_state, model.n_delta, max(model.n_cache, 1), model.n_params, model.n_out
-        return 8 * (S * S + 7 * S + 4 * P + model.n_in + C + G + 2 * o) + 16 + optimizer_nbytes(optimizer, P)
-
     def _run(self, model, theta, st, chunk, update, flush, losses):
         status, where = uoro_chunk(model.dims, model.aux, theta, ChunkArrays.of(chunk), update, losses, st)
         return int(status), int(where)

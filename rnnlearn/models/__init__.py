@@ -250,6 +250,10 @@ class ClockworkRNN(Model):
     def config(self):
         return {**super().config(), "modules": self.modules, "periods": self.periods}
 
+    @property
+    def size_step(self) -> int:
+        return self.modules
+
     def active(self, t: int) -> np.ndarray:
         """(n,) bool: which hidden units update at absolute step t."""
         return np.repeat([t % T == 0 for T in self._periods], self.module_size)

@@ -85,6 +85,15 @@ class Model:
     def make_aux(self) -> np.ndarray:
         return np.zeros(1)
 
+    #: hidden sizes this model kind accepts are multiples of it (the clockwork RNN's: its module count)
+    @property
+    def size_step(self) -> int:
+        return 1
+
+    def resized(self, n_hidden: int) -> "Model":
+        """The same model with n_hidden hidden units (a multiple of size_step)."""
+        return type(self)(**{**self.config(), "n_hidden": int(n_hidden)})
+
     def config(self) -> dict:
         """Constructor arguments, enough to rebuild the model: type(self)(**model.config())."""
         return {"n_in": self.n_in, "n_hidden": self.n_hidden, "n_out": self.n_out, "loss": self.loss}
