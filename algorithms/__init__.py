@@ -18,6 +18,7 @@ from rnnlearn.algorithms.uoro import UORO  # noqa: E402
 from rnnlearn.algorithms.rflo import RFLO  # noqa: E402
 from rnnlearn.algorithms.eprop import EProp  # noqa: E402
 from rnnlearn.algorithms.kernl import KeRNL  # noqa: E402
+from rnnlearn.algorithms.snap import SnAp  # noqa: E402
 
 
 def make_learner(name: str, **params) -> Learner:
