@@ -16,6 +16,7 @@ from rnnlearn.algorithms.rtrl import RTRL  # noqa: E402
 from rnnlearn.algorithms.ekf import EKF  # noqa: E402
 from rnnlearn.algorithms.uoro import UORO  # noqa: E402
 from rnnlearn.algorithms.fss import FSS  # noqa: E402
+from rnnlearn.algorithms.dni import DNI  # noqa: E402
 
 
 def make_learner(name: str, **params) -> Learner:
