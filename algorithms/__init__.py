@@ -19,6 +19,8 @@ from rnnlearn.algorithms.rflo import RFLO  # noqa: E402
 from rnnlearn.algorithms.eprop import EProp  # noqa: E402
 from rnnlearn.algorithms.kernl import KeRNL  # noqa: E402
 from rnnlearn.algorithms.snap import SnAp  # noqa: E402
+from rnnlearn.algorithms.fss import FSS  # noqa: E402
+from rnnlearn.algorithms.dni import DNI  # noqa: E402
 
 
 def make_learner(name: str, **params) -> Learner:

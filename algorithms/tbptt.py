@@ -107,7 +107,7 @@ def _loss_rows(dims, lo, hi, yhat, dy, tloc, tabs, ys, mask, losses, bad):
 
 @njit(cache=True)
 def ring_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi, cache, dh, reset, tabs, delta,
-                  ds, ds2, g, gcols):
+                  ds, ds2, g, gcols, edge=None):
     """The backward sweep over a ring of stored steps, shared by truncated BPTT (`window_backward`) and the
     EKF's truncated-BPTT Jacobian (ekf.truncated_jacobian_row): the errors dh[k] = dL/dh of the newest n_inject
     steps' outputs, each propagated back through the newest L steps (Williams and Peng 1990, eq. 5 with h = L,
@@ -115,11 +115,19 @@ def ring_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi, 
     then g[:P_rec] = the recurrent-parameter gradient, one matrix product over the window (param_grad).
     A sequence start (reset) stops the flow: s_prev was the constant s_0; once no error is left to inject
     the sweep ends there (the older rows of delta stay zero). With one-hot inputs, g's input block is touched
-    only in the columns of the words seen (gcols: the columns left non-zero by the last sweep into g)."""
+    only in the columns of the words seen (gcols: the columns left non-zero by the last sweep into g).
+    edge (S,), if given, is the error at the sweep's two ends: on entry dL/ds of the newest step's state from
+    beyond the ring (added to the first error: DNI's synthetic gradient, the unit vectors of Schmidhuber's
+    fixed-size-storage algorithm), on exit the error that reaches the state before the oldest of the L steps
+    (zero when a sequence start cut the flow)."""
     H = s_prev.shape[0]
     n = dims[D_N]
     delta[:, :] = 0.0
     ds[:] = 0.0
+    if edge is not None:
+        for j in range(ds.shape[0]):
+            ds[j] = edge[j]
+    cut = False
     for age in range(L):
         k = newest - age
         if k < 0:
@@ -131,9 +139,13 @@ def ring_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi, 
                        delta[k], ds2)
         if reset[k]:
             if age + 1 >= n_inject:
+                cut = True
                 break
             ds2[:] = 0.0  # nothing flows into the previous sequence
         ds, ds2 = ds2, ds
+    if edge is not None:
+        for j in range(ds.shape[0]):
+            edge[j] = 0.0 if cut else ds[j]
     onehot = xi[0] >= 0
     if onehot:
         clear_input_columns(dims[:], g, gcols)
@@ -144,12 +156,12 @@ def ring_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi, 
 
 @njit(cache=True)
 def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi, cache, dy, dh, reset, tabs,
-                    delta, ds, ds2, tmp, g, gcols, sgd_lr):
+                    delta, ds, ds2, tmp, g, gcols, sgd_lr, edge=None):
     """g = gradient of the losses of the newest n_inject steps, each propagated back through the newest L
     steps of the ring. The readout's share (g[V], g[c], and dh = dy V) is computed here for all injected
     steps at once (matrix products); the sweep is `ring_backward`.
     sgd_lr > 0 (plain SGD, state = h): the readout V is stepped here, V -= sgd_lr DY^T H as one product
-    accumulating into V, and g[V] is left stale for the update to skip."""
+    accumulating into V, and g[V] is left stale for the update to skip. edge: as in ring_backward."""
     H = s_prev.shape[0]
     P = dims[D_P]
     n, o = dims[D_N], dims[D_O]
@@ -166,7 +178,7 @@ def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi
         readout_sgd_rows(dims[:], theta, s_next, dy, a, b, sgd_lr)
         readout_sgd_rows(dims[:], theta, s_next, dy, c, d, sgd_lr)
     ring_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi, cache, dh, reset, tabs, delta,
-                  ds, ds2, g, gcols)
+                  ds, ds2, g, gcols, edge)
 
 
 @njit(cache=True)
