@@ -871,8 +871,7 @@ class EKF(Minibatch, OwnUpdate):
         """(time, memory) per step as powers of n for this configuration (module docstring). Neither the form
         nor the batch changes them: the square-root form does the same O(p^2 c) work on a factor of P's size
         (measured 1.1-1.5x the standard form's time, 2.05x for GEKF at n = 64), and B streams multiply the
-        work by B (per-stream forward
-        and H_t) and the covariance work's c = B o columns, a constant factor in n."""
+        work by B (per-stream forward and H_t) and the covariance work's c = B o columns, a constant factor in n."""
         if self.decoupling == "global":
             return 4.0, 4.0
         return (4.0 if self.jacobian == "rtrl" else 3.0), 3.0
