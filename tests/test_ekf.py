@@ -1,6 +1,7 @@
 """The extended Kalman filter learners: exact equalities (decoupled with one group == global; readout-only
-GEKF == recursive least squares), H_t against finite differences, a covariance that stays symmetric positive
-definite, divergence recorded not raised, and learning on the add task."""
+GEKF == recursive least squares; one stream == the recorded single-stream filter; B identical streams == one
+stream with B times less noise), H_t against finite differences, a covariance that stays symmetric positive
+definite, divergence recorded not raised, and learning on the add task. The square-root form: test_ekf_sqrt.py."""
 import numpy as np
 import pytest
 
@@ -222,12 +223,98 @@ def test_add_task_fast():
     assert losses[0] > 0.6 and min(losses) <= 0.48, losses
 
 
+def _reference_configs():
+    import ekf_reference
+    return ekf_reference.CONFIGS
+
+
+@pytest.mark.parametrize("dec,jac,loss", _reference_configs())
+def test_one_stream_follows_the_recorded_filter(dec, jac, loss):
+    """batch=1 is the single-stream EKF as it was before multistream training (tests/ekf_reference.py
+    recorded it at 64680ff): the same parameters after every chunk and the same losses, bit for bit (the
+    arithmetic is unchanged; 1e-12 allows for another BLAS)."""
+    import ekf_reference as ref
+    data = np.load(__file__.rsplit("/", 1)[0] + "/data/ekf_reference.npz")
+    k = ref.key(dec, jac, loss)
+    model = ref.problem(loss)[0]
+    thetas, losses = ref.run(EKF(decoupling=dec, batch=1, **ref.hyper(jac)), model, data[k + ":theta0"],
+                             data[k + ":xs"], data[k + ":ys"], data[k + ":mask"], data[k + ":resets"])
+    assert np.abs(thetas - data[k + ":thetas"]).max() <= 1e-12 * np.abs(data[k + ":thetas"]).max()
+    assert np.abs(losses - data[k + ":losses"]).max() <= 1e-12 * np.abs(data[k + ":losses"]).max()
+
+
+def _one_and_batch(model, theta, chunks, B, **kw):
+    """theta after one stream (chunks[0]) with r, and after B streams (Chunk.stack(chunks)) with r B."""
+    one, many = theta.copy(), theta.copy()
+    r = kw.pop("r", 0.7)
+    a = EKF(r=r, **kw)
+    a.train(model, one, a.init(model, one), chunks[0])
+    b = EKF(r=r * B, batch=B, **kw)
+    b.train(model, many, b.init(model, many), Chunk.stack(chunks))
+    return one, many
+
+
+@pytest.mark.parametrize("form", ["standard", "sqrt"])
+@pytest.mark.parametrize("jacobian", ["rtrl", "tbptt"])
+@pytest.mark.parametrize("decoupling", ["global", "node"])
+def test_identical_streams_are_one_stream_with_less_noise(decoupling, jacobian, form):
+    """Multistream (Feldkamp and Puskorius 1994): B streams make one update from the joint measurement of
+    B o outputs, A = R + H^T P H of size B o. B copies of one stream, each with noise B r, carry the
+    information of one stream with noise r: the same trajectory, to rounding."""
+    model, theta, xs, ys = problem("xent", T=100)
+    mask = np.ones(100)
+    mask[20:30] = 0.0
+    mask[50:60] = 0.5
+    resets = np.zeros(100, dtype=bool)
+    resets[[0, 40]] = True
+    c = Chunk.make(xs, ys, mask, resets)
+    for B in (2, 3):
+        one, many = _one_and_batch(model, theta, [c] * B, B, decoupling=decoupling, jacobian=jacobian, h=7,
+                                   q=0.0, form=form)
+        assert np.abs(one - many).max() < 1e-11, B
+        assert np.abs(one - theta).max() > 1e-2
+
+
+@pytest.mark.parametrize("decoupling", ["global", "node"])
+def test_a_silent_stream_adds_nothing(decoupling):
+    """A stream whose mask is 0 throughout is not measured: two streams, one silent, follow the other alone
+    (its columns of H_t and of the innovation are zero, and A is block diagonal)."""
+    model, theta, xs, ys = problem("mse", T=80)
+    rng = np.random.default_rng(5)
+    quiet = Chunk.make(rng.normal(size=xs.shape), rng.normal(size=ys.shape), np.zeros(80))
+    a, _ = trajectory(EKF(decoupling=decoupling, q=1e-3), model, theta, xs, ys)
+    b = theta.copy()
+    learner = EKF(decoupling=decoupling, q=1e-3, batch=2)
+    losses = learner.train(model, b, learner.init(model, b), Chunk.stack([Chunk.make(xs, ys), quiet]))
+    assert losses.shape == (2, 80) and np.all(losses[1] == 0.0)
+    assert np.abs(a[-1] - b).max() < 1e-12
+
+
+def test_multistream_trains_on_the_add_task_and_refuses_other_chunks():
+    """Four streams with R = 4 I (B r: each update weighs the streams as one stream with R = I, the analogue of
+    a minibatch's mean gradient) reach 0.47 in 600-800 steps where one stream takes 1,800-2,900 (n = 16)."""
+    result = train(Elman(2, 16, 2, loss="xent"), EKF(batch=4, r=4.0), make_task("add"), steps=1500, seed=0,
+                   eval_every=500)
+    assert result.status == "done", result.reason
+    assert min(r["test_loss"] for r in result.records) <= 0.48
+    model, theta, xs, ys = problem("mse", T=5)
+    learner = EKF(batch=2)
+    state = learner.init(model, theta)
+    with pytest.raises(ValueError, match="batch=2"):
+        learner.train(model, theta, state, Chunk.make(xs, ys))
+    with pytest.raises(ValueError, match="batch=2"):
+        learner.train(model, theta, state, Chunk.stack([Chunk.make(xs, ys)] * 3))
+    with pytest.raises(ValueError, match="batch=1"):
+        EKF().train(model, theta, EKF().init(model, theta), Chunk.stack([Chunk.make(xs, ys)] * 2))
+
+
 def test_hyperparameters_checked_and_no_gradient():
     assert LEARNERS["ekf"] is EKF and EKF.own_update
     assert isinstance(make_learner("ekf", decoupling="node", jacobian="tbptt", h=5), EKF)
     for bad in [dict(decoupling="layer"), dict(jacobian="bptt"), dict(h=0), dict(p0=0.0), dict(r=-1.0),
                 dict(q=-1e-3), dict(r_decay=1.5), dict(r_decay=0.9), dict(q_decay=0.0),
-                dict(joseph="yes"), dict(trainable="W"), dict(p0=float("nan"))]:
+                dict(joseph="yes"), dict(trainable="W"), dict(p0=float("nan")), dict(form="cholesky"),
+                dict(batch=0), dict(batch=1.5)]:
         name = next(iter(bad))
         with pytest.raises(ValueError, match=name if name != "r_decay" or bad[name] > 1 else "r_min"):
             EKF(**bad).check()
@@ -237,3 +324,11 @@ def test_hyperparameters_checked_and_no_gradient():
     assert EKF().cost_exponents() == (EKF.time_exponent, EKF.memory_exponent) == (4.0, 4.0)
     assert EKF(decoupling="node", jacobian="tbptt").cost_exponents() == (3.0, 3.0)
     assert EKF(decoupling="node").cost_exponents() == (4.0, 3.0)
+    assert EKF(form="sqrt", q=0.0, batch=4).cost_exponents() == (4.0, 4.0)
+    assert EKF.capabilities() == ["OwnUpdate", "Minibatch"] and EKF(batch=3).batch_size == 3
+    with pytest.raises(ValueError, match="q must be 0 with form='sqrt'"):
+        EKF(form="sqrt").check()
+    with pytest.raises(ValueError, match="q must be 0 with form='sqrt'"):
+        EKF(form="sqrt", q=0.0, q_min=1e-6).check()
+    with pytest.raises(ValueError, match="joseph"):
+        EKF(form="sqrt", q=0.0, joseph=True).check()
