@@ -135,9 +135,18 @@ class Learner:
     def check(self) -> None:
         """Raise ValueError naming the bad hyperparameter (the constructor does no work)."""
 
+    #: hyperparameters added after results were first stored, with their defaults: left out of a run's
+    #: identity (its stored config and hash) while at these values, so stored results keep their hashes
+    late_defaults: ClassVar[dict] = {}
+
     def params(self) -> dict:
         """The constructor arguments."""
         return {k: getattr(self, k) for k in _constructor_params(type(self))}
+
+    def identity_params(self) -> dict:
+        """The constructor arguments that identify a run: params() less the late_defaults at their values."""
+        late = self.late_defaults
+        return {k: v for k, v in self.params().items() if not (k in late and _same(late[k], v))}
 
     def label(self) -> str:
         """'tbptt(k1=1,k2=10)': the name with the hyperparameters that differ from their defaults, and always

@@ -787,6 +787,7 @@ class EKF(Minibatch, OwnUpdate):
     """
 
     name = "ekf"
+    late_defaults = {"form": "standard", "batch": 1}   # added in 0.2: stored EKF runs keep their hashes
     display_name = "EKF"
     reference = "Singhal and Wu 1989; Puskorius and Feldkamp 1994"  # multistream: Feldkamp and Puskorius 1994
     time_exponent = 4.0     # default: global decoupling with RTRL

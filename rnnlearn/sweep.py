@@ -269,7 +269,7 @@ def expand(sweep: Sweep) -> list[RunConfig]:
         if learner.own_update and own:
             raise ValueError(f"learner {name!r} makes its own update: it takes no {', '.join(sorted(own))}")
         opt = None if learner.own_update else _optimizer_spec(learner, own, sweep)
-        learner_cfgs.append((Part(name, _jsonable(learner.params())), opt, learner.label(),
+        learner_cfgs.append((Part(name, _jsonable(learner.identity_params())), opt, learner.label(),
                              learner.display_label(), run.get("steps", steps), run.get("eval_every", eval_every)))
 
     configs = []

@@ -39,7 +39,10 @@ def bench_learner(name: str, T: int, batch: int = 1, **given):
 
 def fits(name: str, learner, model, max_n: dict | None = None) -> bool:
     """Whether `learner` (registered as `name`) is timed on `model`: under the cap given for its name in
-    `max_n` when there is one, else by the learner's own Learner.bench_fits (its max_n, and any memory limit)."""
+    `max_n` when there is one, else by the learner's own Learner.bench_fits (its max_n, and any memory limit).
+    Never on a model the learner does not train (Learner.supports)."""
+    if learner.supports(model):
+        return False
     if max_n and name in max_n:
         return model.n_hidden <= max_n[name]
     return learner.bench_fits(model)

@@ -235,8 +235,17 @@ TRAIN_LEARNERS = sorted(LEARNERS) + (["ekf-node"] if "ekf" in LEARNERS else [])
 @pytest.mark.parametrize("learner_name", TRAIN_LEARNERS)
 @pytest.mark.parametrize("label", BUILD)
 def test_short_training_run_lowers_the_loss(label, learner_name):
+    """Every learner on every model: a model it does not train is refused with its reason (one line); on the
+    others a short run lowers the loss of the delayed sum y_t = x_{t-1} + x_{t-2}: exact learners, truncated
+    BPTT and the EKF halve it; the approximations, some of which cannot see a two-step lag at all (RFLO's and
+    e-prop's traces on an Elman net have no memory), lower it."""
     model = BUILD[label](1, 1, "mse")
     learner = _learner(learner_name)
+    why = learner.supports(model)
+    if why:
+        with pytest.raises(ValueError, match="cannot train"):
+            train(model, learner, DelayedSum(), steps=10, optimizer=optim.adam(0.01), seed=0)
+        return
     # a stochastic estimator's variance wants smaller steps and more of them (UORO on the clockwork net:
     # 1.10 -> 0.84 in 1,500 steps at adam(0.01), 0.44 in 5,000 at adam(0.003))
     lr, steps = (0.003, 5000) if learner.stochastic else (0.01, 1500)
@@ -244,7 +253,8 @@ def test_short_training_run_lowers_the_loss(label, learner_name):
                    eval_every=steps)
     assert result.status == "done", result.reason
     first, last = result.records[0]["test_loss"], result.records[-1]["test_loss"]
-    assert last < 0.5 * first, (first, last)
+    strong = learner.exact or learner.own_update or learner_name in ("tbptt", "bptt")
+    assert last < (0.5 if strong else 0.95) * first, (first, last)
 
 
 def test_lstm_uniform_init_and_gate_biases():
