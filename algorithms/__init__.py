@@ -15,6 +15,7 @@ from rnnlearn.algorithms.bptt import BPTT  # noqa: E402
 from rnnlearn.algorithms.rtrl import RTRL  # noqa: E402
 from rnnlearn.algorithms.ekf import EKF  # noqa: E402
 from rnnlearn.algorithms.uoro import UORO  # noqa: E402
+from rnnlearn.algorithms.kronecker import KFRTRL, RKFRTRL  # noqa: E402
 
 
 def make_learner(name: str, **params) -> Learner:
