@@ -208,3 +208,22 @@ def test_add_task_beats_the_lag_only_level(name):
     assert result.status == "done"
     assert losses[0] > 0.6
     assert losses[-1] < 0.52, losses
+
+
+@pytest.mark.parametrize("name", LEARNER_CLASSES)
+def test_long_sequence_in_one_step_chunks_equals_the_reference(name):
+    """600 steps fed one at a time: the matrix factor's scale (kept apart from the matrix so no pass rewrites
+    it) grows past 1e90 and is folded back into the matrix at least once, and the gradient still equals the
+    numpy reference's."""
+    model, theta, xs, ys = _problem(T=600, n=3)
+    signs = np.random.default_rng(7).choice([-1.0, 1.0], size=(600, _n_signs(name, model)))
+    learner = LEARNER_CLASSES[name]()
+    st = learner.init(model, theta.copy(), sgd(1.0), signs=signs)
+    scales = []
+    for t in range(600):
+        learner._run(model, theta, st, Chunk.make(xs[t:t + 1], ys[t:t + 1]), False, False, np.empty(1))
+        scales.append(abs(st.scale[0]))
+    logs = np.log10(scales)
+    assert logs.max() > 90 and (np.diff(logs) < -50).any()
+    want = flat(model, REFERENCES[name](model.unpack(theta), xs, ys, "mse", signs))
+    assert np.max(np.abs(st.gacc - want)) <= 1e-12 * np.max(np.abs(want))
