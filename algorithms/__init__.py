@@ -21,6 +21,7 @@ from rnnlearn.algorithms.kernl import KeRNL  # noqa: E402
 from rnnlearn.algorithms.snap import SnAp  # noqa: E402
 from rnnlearn.algorithms.fss import FSS  # noqa: E402
 from rnnlearn.algorithms.dni import DNI  # noqa: E402
+from rnnlearn.algorithms.kronecker import KFRTRL, RKFRTRL  # noqa: E402
 
 
 def make_learner(name: str, **params) -> Learner:
