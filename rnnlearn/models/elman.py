@@ -63,9 +63,10 @@ def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
     oW = dims[D_OW]
     for i in range(n):
         d = 1.0 - s[i] * s[i]
-        r = oW + i * n
+        w = theta[oW + i * n:oW + (i + 1) * n]  # a slice: vectorisable (no wraparound checks)
+        Ji = J[i]
         for j in range(n):
-            J[i, j] = d * theta[r + j]
+            Ji[j] = d * w[j]
 
 
 @njit(cache=True, fastmath=FAST)

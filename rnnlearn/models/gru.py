@@ -73,15 +73,17 @@ def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_pr
         delta_out[n + k] = dpre * qq * rg * (1.0 - rg)
         delta_out[2 * n + k] = dpre
         ds_prev_out[k] = dh * zg
-    for r in range(3 * n):
+    o = ds_prev_out[:n]
+    W = theta[oW:oW + 3 * n * n]  # a slice from 0: indices from range() need no wraparound check, so LLVM
+    for r in range(3 * n):        # vectorises (theta[oW + r n + j], oW from dims, ran 2.3x slower at n = 128)
         d = delta_out[r]
         if r >= 2 * n:
             d *= cache[r - n]  # r * d_h: the candidate's recurrent product sits inside the reset gate
         if d == 0.0:
             continue
-        w = oW + r * n
+        w = r * n
         for j in range(n):
-            ds_prev_out[j] += theta[w + j] * d
+            o[j] += W[w + j] * d
 
 
 @njit(cache=True, fastmath=FAST)
@@ -127,11 +129,12 @@ def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
     oW = dims[D_OW]
     for k in range(n):
         zg, az, ar, ah, aq = _coefficients(cache, s_prev, n, k)
-        wz = oW + k * n
-        wr = oW + (n + k) * n
-        wh = oW + (2 * n + k) * n
+        wz = theta[oW + k * n:oW + (k + 1) * n]  # slices: vectorisable (see vjp_state)
+        wr = theta[oW + (n + k) * n:oW + (n + k + 1) * n]
+        wh = theta[oW + (2 * n + k) * n:oW + (2 * n + k + 1) * n]
+        Jk = J[k]
         for j in range(n):
-            J[k, j] = az * theta[wz + j] + ar * theta[wr + j] + aq * theta[wh + j]
+            Jk[j] = az * wz[j] + ar * wr[j] + aq * wh[j]
         J[k, k] += zg
 
 

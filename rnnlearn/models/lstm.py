@@ -161,16 +161,18 @@ def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
         dcdc = fg
         if peep:
             dcdc += ai * theta[op + k] + af * theta[op + n + k]
-        wi = oW + k * n
-        wf = oW + (n + k) * n
-        wo = oW + (2 * n + k) * n
-        wg = oW + (3 * n + k) * n
+        wi = theta[oW + k * n:oW + (k + 1) * n]  # slices: vectorisable (no wraparound checks)
+        wf = theta[oW + (n + k) * n:oW + (n + k + 1) * n]
+        wo = theta[oW + (2 * n + k) * n:oW + (2 * n + k + 1) * n]
+        wg = theta[oW + (3 * n + k) * n:oW + (3 * n + k + 1) * n]
+        Jh = J[k]
+        Jc = J[n + k]
         for j in range(n):
-            dcdh = ai * theta[wi + j] + af * theta[wf + j] + ag * theta[wg + j]
-            J[n + k, j] = dcdh
-            J[k, j] = eo * theta[wo + j] + ec * dcdh
-            J[k, n + j] = 0.0
-            J[n + k, n + j] = 0.0
+            dcdh = ai * wi[j] + af * wf[j] + ag * wg[j]
+            Jc[j] = dcdh
+            Jh[j] = eo * wo[j] + ec * dcdh
+            Jh[n + j] = 0.0
+            Jc[n + j] = 0.0
         J[k, n + k] = ec * dcdc
         J[n + k, n + k] = dcdc
 
