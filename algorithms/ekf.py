@@ -774,7 +774,7 @@ class EKF(Minibatch, OwnUpdate):
     trainable   "all", or "readout" (only V and c: the recurrent weights stay fixed; with "mse" and q = 0 this
                 is recursive least squares on the hidden states)
 
-    Defaults: global decoupling, H from RTRL, P0 = 10 I, R = I, Q = 1e-4 I, constant (ANCHORS.md's global
+    Defaults: global decoupling, H from RTRL, P0 = 10 I, R = I, Q = 1e-4 I, constant (the reference global
     EKF; only the ratios of p0, r, q matter). On the add task (n = 16, 32; seeds 0-2) they reach a test
     cross-entropy of 0.47 in 1,000-3,000 steps, where RTRL with its best SGD rate needs 4,500-12,750.
     Node decoupling is much cheaper per step at n >= 32 but jumpier with constant R; annealing R

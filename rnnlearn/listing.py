@@ -33,9 +33,16 @@ def learner_facts(cls) -> dict:
     """What a learner class declares, as `rnnlearn list learners` shows it: display name, reference,
     capabilities, default learning rate, cost exponents and size cap of its default configuration, and
     its parameters with their defaults."""
+    from .models import MODELS
     learner = cls()
     time_exp, memory_exp = learner.cost_exponents()
+    trains, refuses = [], {}
+    for kind, mcls in sorted(MODELS.items()):  # where the method is defined, asked of the learner itself
+        model = mcls(n_in=2, n_hidden=4, n_out=2)
+        why = learner.supports(model)
+        (refuses.__setitem__(kind, why) if why else trains.append(kind))
     return {"name": cls.name, "display_name": cls.display_name, "reference": cls.reference,
             "summary": first_line(cls), "capabilities": cls.capabilities(), "default_lr": cls.default_lr,
             "time_exponent": time_exp, "memory_exponent": memory_exp, "max_n": learner.max_n(),
-            "key_params": list(cls.key_params), "parameters": describe_params(cls)}
+            "key_params": list(cls.key_params), "parameters": describe_params(cls), "trains": trains,
+            "refuses": refuses}

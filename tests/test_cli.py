@@ -54,6 +54,7 @@ def test_list_shows_learners_with_parameters(capsys):
         assert all(c in out for c in cls.capabilities())
         if cls.default_lr is not None:
             assert f"default learning rate: {cls.default_lr:g}" in out
+    assert "not lstm: RFLO (Murray 2019) is defined for leaky rate units" in out  # where a method is not defined
 
 
 def test_every_command_module_has_add_parser_and_run():

@@ -13,7 +13,8 @@ def _learner_lines(cls) -> list[str]:
             f"default learning rate: {lr}",
             f"cost per step: time n^{f['time_exponent']:g}, memory n^{f['memory_exponent']:g}   "
             f"bench size cap: {cap}",
-            f"parameters: {f['parameters'] or '(none)'}"]
+            f"parameters: {f['parameters'] or '(none)'}",
+            f"trains: {', '.join(f['trains'])}"] + [f"not {kind}: {why}" for kind, why in f["refuses"].items()]
 
 
 def run(args) -> int:
