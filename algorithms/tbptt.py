@@ -384,7 +384,7 @@ class TBPTT(Minibatch, GradientLearner):
     time_exponent = 2.0
     memory_exponent = 2.0
     kernel_family = "tbptt"
-    compile_seconds = 9.0
+    compile_seconds = 10.5  # measured cold on a fresh clone
 
     @classmethod
     def bench_params(cls, T):

@@ -141,10 +141,10 @@ def _cost(config: RunConfig) -> float:
 def _schedule(todo):
     """The order to start runs in: first one run of each kernel family (Learner.kernel_family), the families
     that take longest to compile first (Learner.compile_seconds), so that workers compile different kernels
-    side by side on a fresh install instead of all compiling the same one; then the rest, longest first
-    (better packing on several workers). Default compare from an empty cache, 2 workers: compile 11.9 s of
-    wall time with the EKF and truncated BPTT side by side and RTRL after them, 14.4 s with RTRL beside the
-    EKF (RTRL reuses much of what they compiled)."""
+    side by side on a fresh install instead of all compiling the same one; then the rest, the runs of the
+    families that compile fastest first (a family's other runs wait for its first run's kernels to reach the
+    disk cache instead of compiling them again in another worker), longest first within a family (better
+    packing on several workers)."""
     order = {h: k for k, (h, _) in enumerate(todo)}
     todo = sorted(todo, key=lambda hc: (-_cost(hc[1]), order[hc[0]]))
     firsts, rest, seen = [], [], set()
@@ -153,7 +153,12 @@ def _schedule(todo):
         family = (cls.kernel_family if cls else c.learner.name, c.learner.params.get("batch", 1) > 1)
         (rest if family in seen else firsts).append((h, c))
         seen.add(family)
-    firsts.sort(key=lambda hc: -(hc[1].learner_class().compile_seconds if hc[1].learner_class() else 0.0))
+    def compile_s(hc):
+        cls = hc[1].learner_class()
+        return cls.compile_seconds if cls else 0.0
+
+    firsts.sort(key=lambda hc: -compile_s(hc))
+    rest.sort(key=compile_s)  # stable: longest first within a family
     return firsts + rest
 
 
