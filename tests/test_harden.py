@@ -130,9 +130,10 @@ def test_run_estimate_bounds_what_a_run_allocates():
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         print(json.dumps([est, after - before]))
     """)
-    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                         preexec_fn=_limit(3 * GB))
-    assert res.returncode == 0, res.stderr
+    for _ in range(2):  # the first process compiles (LLVM's memory would set the peak); the second loads the
+        res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                             preexec_fn=_limit(3 * GB))   # kernels from the disk cache, and is the one measured
+        assert res.returncode == 0, res.stderr
     est, grew = json.loads(res.stdout.splitlines()[-1])
     assert grew <= 1.2 * est + 2 ** 20 and est < 20 * max(grew, 2 ** 20), (est, grew)
 
@@ -327,6 +328,7 @@ def test_exit_code_when_runs_failed(tmp_path, monkeypatch, capsys):
 def test_ctrl_c_in_process_within_a_second():
     script = textwrap.dedent("""
         import signal, threading, time, os, json
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # pytest-xdist workers pass SIGINT ignored
         from rnnlearn.algorithms import EKF
         from rnnlearn.models import Elman
         from rnnlearn.tasks import make_task
