@@ -105,11 +105,13 @@ def cold_compile_seconds(model_name: str, learner_name: str) -> tuple[float, flo
     return out[0], out[1]
 
 
-def main(models=("elman",), learners=("bptt", "tbptt", "rtrl"), sizes=(32, 256), T=100, rtrl_max_n=32):
+def main(models=("elman",), learners=("bptt", "tbptt", "rtrl"), sizes=(32, 256), T=100, quartic_max_n=32):
+    from .timing import bench_learner
     for model_name in models:
         for name in learners:
+            quartic = bench_learner(name, T).cost_exponents()[0] >= 4
             for n in sizes:
-                if name == "rtrl" and n > rtrl_max_n:
+                if quartic and n > quartic_max_n:
                     continue  # O(n^4): seconds per call at n = 256, where set-up is nothing beside it
                 r = gradient_overhead(model_name, name, n, T)
                 print(f"{model_name:8s} {name:6s} n={n:4d} T={T}  gradient {r['grad_us']:9.1f} us  "
