@@ -78,10 +78,13 @@ tests check it on long runs.
 """
 from __future__ import annotations
 
+from collections import namedtuple
 from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from numba.core.errors import TypingError
+from numba.extending import overload
 
 from rnnlearn.models import cell
 from rnnlearn.models.layout import D_G, D_LOSS, D_M, D_N, D_O, D_OU, D_PREC, D_S, SIGMOID_MSE, XENT
@@ -543,28 +546,148 @@ def truncated_jacobian_row(dims, aux, theta, dy, L, newest, s_prev, s_next, x, x
                   g, gcols)
 
 
+# ------------------------------------------------------------------------------------------------------
+# the chunk kernel, compiled once per (Jacobian, form): the choice is a type, as the model kind is (cell.py)
+#
+# numba types every call in a kernel, taken branch or not, so a kernel holding both Jacobians and both forms
+# compiled all four paths (17-24 s from an empty cache). The tokens below carry the choice in their class: the
+# overloaded helpers resolve to one path while ekf_chunk is typed, and a filter compiles only its own.
+
+RTRLJacobian = namedtuple("RTRLJacobian", "code")
+TBPTTJacobian = namedtuple("TBPTTJacobian", "code")
+StandardForm = namedtuple("StandardForm", "code")
+SqrtForm = namedtuple("SqrtForm", "code")
+JACOBIAN_TOKENS = {"rtrl": RTRLJacobian(JAC_RTRL), "tbptt": TBPTTJacobian(JAC_TBPTT)}
+FORM_TOKENS = {"standard": StandardForm(FORM_STANDARD), "sqrt": SqrtForm(FORM_SQRT)}
+
+
+def _token(mode, classes, what):
+    cls = getattr(mode, "instance_class", None)
+    if cls not in classes:
+        raise TypingError(f"ekf: {what} token must be one of {', '.join(c.__name__ for c in classes)}, got {mode}")
+    return cls
+
+
+def forward_stream(jm, dims, aux, theta, st, bb, t, tg, cur, xs, xis, resets):
+    """Stream bb's step t, and what its H_t needs: RTRL's influence step, or the step kept in the ring."""
+
+
+def recurrent_jacobian(jm, dims, aux, theta, st, bb, cur, jp, V):
+    """Stream bb's H_t, recurrent part (o x P_rec), into st.Hrec[bb]: Jp V M_t (RTRL), or one truncated
+    backward sweep per output (truncated BPTT)."""
+
+
+def measurement(fm, theta, st, joseph):
+    """The measurement update from st.Hp and st.err (standard form or square-root form); returns a status."""
+
+
+def settle(fm, st, joseph):
+    """Apply the covariance (or factor) update still pending, so P is up to date between calls."""
+
+
+def _forward_rtrl(jm, dims, aux, theta, st, bb, t, tg, cur, xs, xis, resets):
+    sb, need_rec = st.s[bb], st.flags[F_NEED_REC] != 0
+    M, Mn = st.M[bb, cur], st.M[bb, 1 - cur]
+    if resets[bb, t]:
+        sb[:] = 0.0
+        M[:, :] = 0.0
+    if need_rec:
+        influence_step(dims, aux, theta, sb, xs[bb, t], xis[bb, t], tg, st.s_new[bb], st.cache[bb], st.J[bb], M, Mn)
+    else:
+        cell.step(dims, aux, theta, sb, xs[bb, t], xis[bb, t], tg, st.s_new[bb], st.cache[bb])
+    for j in range(dims[D_S]):
+        sb[j] = st.s_new[bb, j]
+
+
+def _forward_tbptt(jm, dims, aux, theta, st, bb, t, tg, cur, xs, xis, resets):
+    advance(dims, aux, theta, xs[bb], xis[bb], resets[bb], t, t + 1, st.s[bb], st.rs_prev[bb], st.rs_next[bb],
+            st.rx[bb], st.rxi[bb], st.rcache[bb], st.rreset[bb], st.rtabs[bb], st.rtloc[bb], st.rctr[bb],
+            st.rs_prev[bb, :0])  # the step, kept in the ring as truncated BPTT keeps it
+
+
+@overload(forward_stream)
+def _forward_stream(jm, dims, aux, theta, st, bb, t, tg, cur, xs, xis, resets):
+    return _forward_rtrl if _token(jm, (RTRLJacobian, TBPTTJacobian), "jacobian") is RTRLJacobian \
+        else _forward_tbptt
+
+
+def _recurrent_rtrl(jm, dims, aux, theta, st, bb, cur, jp, V):
+    np.dot(jp, V, st.JV[bb])
+    np.dot(st.JV[bb], st.M[bb, 1 - cur][:dims[D_N]], st.Hrec[bb])  # the new influence matrix
+
+
+def _recurrent_tbptt(jm, dims, aux, theta, st, bb, cur, jp, V):
+    hr, g = st.Hrec[bb], st.g[bb]
+    kr = st.rctr[bb, NEWEST]
+    for k in range(dims[D_O]):
+        truncated_jacobian_row(dims, aux, theta, jp[k], st.rctr[bb, FILLED], kr, st.rs_prev[bb], st.rs_next[bb],
+                               st.rx[bb], st.rxi[bb], st.rcache[bb], st.rdh[bb], st.rreset[bb], st.rtabs[bb],
+                               st.delta[bb], st.ds[bb], st.ds2[bb], g, st.rgcols[bb])
+        for q in range(dims[D_PREC]):
+            hr[k, q] = g[q]
+
+
+@overload(recurrent_jacobian)
+def _recurrent_jacobian(jm, dims, aux, theta, st, bb, cur, jp, V):
+    return _recurrent_rtrl if _token(jm, (RTRLJacobian, TBPTTJacobian), "jacobian") is RTRLJacobian \
+        else _recurrent_tbptt
+
+
+def _measurement_standard(fm, theta, st, joseph):
+    status = covariance_pass(st.gstart, st.poff, st.P, st.ctr[PENDING] != 0, joseph, st.hyper[H_Q_PENDING], st.Bt,
+                             st.Kt, st.Ct, st.PJt, TRUE, st.Hp, st.PHt)
+    st.ctr[PENDING] = 0
+    if status == OK:
+        status = measurement_update(theta, st.err, st.rvec, joseph, st.perm, st.Hp, st.PHt, st.A, st.L, st.Bt, st.z,
+                                    st.Kt, st.Ct, st.PJt)
+    return status
+
+
+def _measurement_sqrt(fm, theta, st, joseph):
+    status = factor_pass(st.gstart, st.poff, st.P, st.ctr[PENDING] != 0, st.Bt, st.Vp, TRUE, st.Hp, st.PHt)
+    st.ctr[PENDING] = 0
+    if status == OK:
+        status = sqrt_update(theta, st.err, st.rvec, st.perm, st.gstart, st.poff, st.P, st.PHt, st.A, st.L, st.z,
+                             st.w, st.Wg, st.Wsuf, st.Rg, st.Lg, st.Mg, st.Bt, st.Vp)
+    return status
+
+
+@overload(measurement)
+def _measurement(fm, theta, st, joseph):
+    return _measurement_sqrt if _token(fm, (StandardForm, SqrtForm), "form") is SqrtForm else _measurement_standard
+
+
+def _settle_standard(fm, st, joseph):
+    return covariance_pass(st.gstart, st.poff, st.P, TRUE, joseph, st.hyper[H_Q_PENDING], st.Bt, st.Kt, st.Ct,
+                           st.PJt, FALSE, st.Hp, st.PHt)
+
+
+def _settle_sqrt(fm, st, joseph):
+    return factor_pass(st.gstart, st.poff, st.P, TRUE, st.Bt, st.Vp, FALSE, st.Hp, st.PHt)
+
+
+@overload(settle)
+def _settle(fm, st, joseph):
+    return _settle_sqrt if _token(fm, (StandardForm, SqrtForm), "form") is SqrtForm else _settle_standard
+
+
 @njit(cache=True)
-def ekf_chunk(dims, aux, theta, ch, update, record, Hout, losses, st):
+def ekf_chunk(jm, fm, dims, aux, theta, ch, update, record, Hout, losses, st):
     """Run the EKF over one chunk `ch` (ChunkArrays of B streams: a leading batch axis on every array, B = 1
     for one stream) with state `st` (EKFState; the module docstring's equations). Each step runs every stream
-    forward and makes one joint measurement update from all of them (multistream training). update: make the
-    measurement updates; record: write each step's d meas_t / d theta (natural parameter order, trained
-    entries; B = 1) into Hout[t]. losses: (B, T). Returns (status, step)."""
+    forward and makes one joint measurement update from all of them (multistream training). jm, fm: the
+    Jacobian's and the form's tokens (JACOBIAN_TOKENS, FORM_TOKENS). update: make the measurement updates;
+    record: write each step's d meas_t / d theta (natural parameter order, trained entries; B = 1) into
+    Hout[t]. losses: (B, T). Returns (status, step)."""
     xs, ys, mask, resets, xis = ch.xs, ch.ys, ch.mask, ch.resets, ch.xis
-    flags, hyper, ctr, s, s_new, cache, Mb, J = st.flags, st.hyper, st.ctr, st.s, st.s_new, st.cache, st.M, st.J
-    Hrec, JV, rs_prev, rs_next, rx, rxi, rcache = st.Hrec, st.JV, st.rs_prev, st.rs_next, st.rx, st.rxi, st.rcache
-    rdh, rreset, rtabs, rtloc, rctr, rgcols = st.rdh, st.rreset, st.rtabs, st.rtloc, st.rctr, st.rgcols
-    delta, ds, ds2, g, yhat, meas, err, Jp = st.delta, st.ds, st.ds2, st.g, st.yhat, st.meas, st.err, st.Jp
-    perm, gstart, poff, Pflat, Hp, PHt, Bt = st.perm, st.gstart, st.poff, st.P, st.Hp, st.PHt, st.Bt
-    Kt, Ct, PJt, A, L, z, rvec = st.Kt, st.Ct, st.PJt, st.A, st.L, st.z, st.rvec
+    flags, hyper, ctr, s, yhat, meas, err, Jp = st.flags, st.hyper, st.ctr, st.s, st.yhat, st.meas, st.err, st.Jp
+    perm, Hp, Hrec, rvec = st.perm, st.Hp, st.Hrec, st.rvec
     B = xs.shape[0]
-    S = dims[D_S]
     n, o = dims[D_N], dims[D_O]
     PR = dims[D_PREC]
     pt = perm.shape[0]
     loss_kind = dims[D_LOSS]
-    jac, joseph, need_rec = flags[F_JAC], flags[F_JOSEPH] != 0, flags[F_NEED_REC] != 0
-    sqrt_form = flags[F_FORM] == FORM_SQRT
+    joseph, need_rec = flags[F_JOSEPH] != 0, flags[F_NEED_REC] != 0
     V = theta[PR:PR + o * n].reshape((o, n))
     for t in range(xs.shape[1]):
         tg = ctr[STEPS]
@@ -573,24 +696,7 @@ def ekf_chunk(dims, aux, theta, ch, update, record, Hout, losses, st):
         cur = ctr[CURRENT_M]
         for bb in range(B):
             sb = s[bb]
-            # ---- forward step, and what H_t needs
-            if jac == JAC_RTRL:
-                M = Mb[bb, cur]
-                Mn = Mb[bb, 1 - cur]
-                if resets[bb, t]:
-                    sb[:] = 0.0
-                    M[:, :] = 0.0
-                if need_rec:
-                    influence_step(dims, aux, theta, sb, xs[bb, t], xis[bb, t], tg, s_new[bb], cache[bb], J[bb],
-                                   M, Mn)
-                else:
-                    cell.step(dims, aux, theta, sb, xs[bb, t], xis[bb, t], tg, s_new[bb], cache[bb])
-                for j in range(S):
-                    sb[j] = s_new[bb, j]
-            else:
-                advance(dims, aux, theta, xs[bb], xis[bb], resets[bb], t, t + 1, sb, rs_prev[bb], rs_next[bb],
-                        rx[bb], rxi[bb], rcache[bb], rreset[bb], rtabs[bb], rtloc[bb], rctr[bb],
-                        rs_prev[bb, :0])  # the step, kept in the ring as truncated BPTT keeps it
+            forward_stream(jm, dims, aux, theta, st, bb, t, tg, cur, xs, xis, resets)
             yh, ms, jp = yhat[bb], meas[bb], Jp[bb]
             readout(dims[:], theta, sb, yh)
             lt = loss_only(loss_kind, yh, ys[bb, t], mask[bb, t])
@@ -631,21 +737,10 @@ def ekf_chunk(dims, aux, theta, ch, update, record, Hout, losses, st):
                     jp[k, k] = 1.0
             for k in range(o):
                 err[col + k] = ys[bb, t, k] - ms[k]
-            # ---- H_t: recurrent part (o x P_rec) into Hrec
-            hr = Hrec[bb]
+            # ---- H_t: recurrent part (o x P_rec) into Hrec, then with the readout's part in group order
             if need_rec:
-                if jac == JAC_RTRL:
-                    np.dot(jp, V, JV[bb])
-                    np.dot(JV[bb], Mb[bb, 1 - cur][:n], hr)  # the new influence matrix
-                else:
-                    kr = rctr[bb, NEWEST]
-                    for k in range(o):
-                        truncated_jacobian_row(dims, aux, theta, jp[k], rctr[bb, FILLED], kr, rs_prev[bb],
-                                               rs_next[bb], rx[bb], rxi[bb], rcache[bb], rdh[bb], rreset[bb],
-                                               rtabs[bb], delta[bb], ds[bb], ds2[bb], g[bb], rgcols[bb])
-                        for q in range(PR):
-                            hr[k, q] = g[bb, q]
-            gather_jacobian(dims[:], sb, jp, hr, perm, Hp[:, col:col + o])
+                recurrent_jacobian(jm, dims, aux, theta, st, bb, cur, jp, V)
+            gather_jacobian(dims[:], sb, jp, Hrec[bb], perm, Hp[:, col:col + o])
             if record:
                 for r in range(pt):
                     for k in range(o):
@@ -653,8 +748,8 @@ def ekf_chunk(dims, aux, theta, ch, update, record, Hout, losses, st):
             if mask[bb, t] == 0.0 or not update:
                 continue
             measured = True
-        if jac == JAC_RTRL and need_rec:
-            ctr[CURRENT_M] = 1 - cur
+        if need_rec:
+            ctr[CURRENT_M] = 1 - cur  # RTRL's two influence buffers swap (unused by the truncated Jacobian)
         if not measured:
             continue
         # ---- measurement update, one from all streams
@@ -664,28 +759,13 @@ def ekf_chunk(dims, aux, theta, ch, update, record, Hout, losses, st):
             mb = mask[bb, t]
             for k in range(o):
                 rvec[bb * o + k] = rt / mb if mb != 0.0 else rt
-        if sqrt_form:
-            status = factor_pass(gstart, poff, Pflat, ctr[PENDING] != 0, Bt, st.Vp, TRUE, Hp, PHt)
-            ctr[PENDING] = 0
-            if status == OK:
-                status = sqrt_update(theta, err, rvec, perm, gstart, poff, Pflat, PHt, A, L, z, st.w, st.Wg,
-                                     st.Wsuf, st.Rg, st.Lg, st.Mg, Bt, st.Vp)
-        else:
-            status = covariance_pass(gstart, poff, Pflat, ctr[PENDING] != 0, joseph, hyper[H_Q_PENDING], Bt, Kt,
-                                     Ct, PJt, TRUE, Hp, PHt)
-            ctr[PENDING] = 0
-            if status == OK:
-                status = measurement_update(theta, err, rvec, joseph, perm, Hp, PHt, A, L, Bt, z, Kt, Ct, PJt)
+        status = measurement(fm, theta, st, joseph)
         if status != OK:
             return status, tg
         ctr[PENDING] = 1
         hyper[H_Q_PENDING] = qt
     if ctr[PENDING] != 0:  # leave P (or S) up to date between calls
-        if sqrt_form:
-            status = factor_pass(gstart, poff, Pflat, TRUE, Bt, st.Vp, FALSE, Hp, PHt)
-        else:
-            status = covariance_pass(gstart, poff, Pflat, TRUE, joseph, hyper[H_Q_PENDING], Bt, Kt, Ct, PJt,
-                                     FALSE, Hp, PHt)
+        status = settle(fm, st, joseph)
         ctr[PENDING] = 0
         if status != OK:
             return status, ctr[STEPS] - 1
@@ -793,7 +873,8 @@ class EKF(Minibatch, OwnUpdate):
     time_exponent = 4.0     # default: global decoupling with RTRL
     memory_exponent = 4.0
     kernel_family = "ekf"
-    compile_seconds = 17.0  # measured cold on a fresh clone (multistream and square-root forms included)
+    compile_seconds = 13.0  # the default comparison's filter (node, jacobian=tbptt), empty cache: 13.0 s (17.4 s when
+    # every filter compiled every Jacobian and form)
 
     @classmethod
     def bench_params(cls, T):
@@ -948,7 +1029,8 @@ class EKF(Minibatch, OwnUpdate):
             losses = losses[None]
         elif chunk.xs.ndim != 3 or chunk.xs.shape[0] != B:
             raise ValueError(f"batch={B}: give a chunk of {B} stacked sequences (Chunk.stack)")
-        status, where = ekf_chunk(model.dims, model.aux, theta, ch, update, record, Hout, losses, st)
+        status, where = ekf_chunk(JACOBIAN_TOKENS[self.jacobian], FORM_TOKENS[self.form], model.dims, model.aux,
+                                  theta, ch, update, record, Hout, losses, st)
         return int(status), int(where)
 
     def jacobians(self, model, theta, xs, ys=None, mask=None, resets=None, x_index=None) -> np.ndarray:
