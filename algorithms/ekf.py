@@ -98,7 +98,7 @@ from rnnlearn.algorithms.tbptt import FILLED, N_COUNTERS, NEWEST, ONE, advance, 
 # plain booleans for flags passed to callees: a literal True or False compiles the callee once more for each
 TRUE, FALSE = np.bool_(True), np.bool_(False)
 
-# flags[...]
+# flags[...] (the Jacobian and the form are kept here for inspection; the kernel takes them as type tokens)
 F_JAC, F_JOSEPH, F_NEED_REC, F_FORM = 0, 1, 2, 3
 JAC_RTRL, JAC_TBPTT = 0, 1
 JACOBIANS = {"rtrl": JAC_RTRL, "tbptt": JAC_TBPTT}
