@@ -210,7 +210,7 @@ class DNI(GradientLearner):
     def end_window(self, model, st):
         """The module's regression steps (2) summed over the window (gAacc), applied: A -= sg_lr sum gA."""
         if self.sg_lr > 0.0:
-            st.A -= self.sg_lr * st.gAacc
+            st.A[...] -= self.sg_lr * st.gAacc
         st.gAacc.fill(0.0)
 
     def _run(self, model, theta, st, chunk, update, flush, losses):
