@@ -191,6 +191,18 @@ class Learner:
     def _run(self, model, theta, state, chunk, update: bool, flush: bool, losses) -> tuple[int, int]:
         raise NotImplementedError
 
+    def update_period(self, model) -> int:
+        """Steps between two of the learner's parameter updates when it trains (1: every step; truncated
+        BPTT: k1). rnnlearn.alignment compares gradients over windows that are a multiple of it."""
+        window = getattr(self, "_window", None)
+        return int(window[0]) if isinstance(window, tuple) else 1
+
+    def end_window(self, model, state) -> None:
+        """After `_run(update=False)` over a window that rnnlearn.alignment then applies as one update: make
+        the learner's own learning of anything besides theta (DNI's synthetic-gradient module), which the
+        kernels sum in gradient mode instead of applying, take effect, as training would have (default:
+        nothing to do)."""
+
     def state_bytes(self, state) -> int:
         """Memory the learner's state holds, in bytes (what it costs to keep, per step, beyond theta)."""
         return _nbytes(state)

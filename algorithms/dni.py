@@ -204,6 +204,15 @@ class DNI(GradientLearner):
         st.gAacc.fill(0.0)
         return True
 
+    def update_period(self, model):
+        return int(self.k)
+
+    def end_window(self, model, st):
+        """The module's regression steps (2) summed over the window (gAacc), applied: A -= sg_lr sum gA."""
+        if self.sg_lr > 0.0:
+            st.A[...] -= self.sg_lr * st.gAacc
+        st.gAacc.fill(0.0)
+
     def _run(self, model, theta, st, chunk, update, flush, losses):
         if chunk.xs.ndim != 2:
             raise ValueError("dni takes a chunk of one sequence")

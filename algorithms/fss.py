@@ -178,6 +178,9 @@ class FSS(ExactGradient, GradientLearner):
     def block_length(self, model) -> int:
         return model.n_state if self.block is None else int(self.block)
 
+    def update_period(self, model) -> int:
+        return self.block_length(model)
+
     def flops_per_step(self, model):
         """Per block of h steps: S param_grad products over the block (2 h G (S + m) each), Gamma M_{t0}
         (2 S^2 P_rec) and the block's loss gradient; divided by h."""

@@ -1,5 +1,6 @@
-"""Figures drawn from stored results only (a results folder of rnnlearn.results): convergence, cost and the
-vanishing gradient. `rnnlearn plot RESULTS_DIR` redraws every figure whose data the folder holds.
+"""Figures drawn from stored results only (a results folder of rnnlearn.results): convergence, cost, the
+vanishing gradient and gradient alignment. `rnnlearn plot RESULTS_DIR` redraws every figure whose data the
+folder holds.
 
 Figures are built with matplotlib's object interface on the Agg canvas (no pyplot, no global backend switch,
 so importing this module never changes a user's interactive backend).
@@ -10,7 +11,7 @@ import os
 
 import numpy as np
 
-from .results import COST, COST_COLUMNS, MANIFEST, RESULTS, VANISHING, VANISHING_COLUMNS, Store
+from .results import ALIGNMENT, COST, COST_COLUMNS, MANIFEST, RESULTS, VANISHING, VANISHING_COLUMNS, Store
 
 DPI = 150
 #: the fit of a cost slope uses each learner's FIT_POINTS largest sizes (where per-step overheads no longer
@@ -374,6 +375,142 @@ def vanishing_figure(folder, path) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# gradient alignment
+# ----------------------------------------------------------------------------------------------------------
+
+def alignment_data(folder) -> dict:
+    """{(task, model, n_hidden): {run group: {"label", "display", "optimizer", "window", "names" (display
+    labels of learner 0, 1, ...), "seeds": {seed: rows of alignment.csv}}}} of the folder's alignment runs."""
+    st = Store(folder)
+    manifest = st.manifest()
+    out: dict = {}
+    for r in st.load_alignment(manifest):
+        entry = manifest[r["run"]]
+        cfg = entry["config"]
+        key = (cfg["task"]["name"], cfg["model"]["name"], cfg["model"]["params"]["n_hidden"])
+        g = out.setdefault(key, {}).setdefault(entry.get("group", r["run"]), {
+            "label": entry.get("label", cfg["learner"]["name"]), "learner": cfg["learner"]["name"],
+            "display": entry.get("display") or entry.get("label", ""), "optimizer": entry.get("optimizer", ""),
+            "window": cfg.get("alignment", {}).get("window"), "names": {}, "seeds": {}})
+        g["names"][r["a"]] = r["a_display"] or r["a_label"]
+        g["names"][r["b"]] = r["b_display"] or r["b_label"]
+        g["seeds"].setdefault(cfg["seed"], []).append(r)
+    return out
+
+
+def alignment_figure(key, groups, path) -> str:
+    """Cosine between each trained learner's window update and the first passive learner's (the exact online
+    gradient by default) against steps (left), and their norm ratio (right, log): median over seeds as a line,
+    range over seeds as a band; one curve per trained learner."""
+    import warnings
+    task, model, n = key
+    fig = _figure(11, 4.6)
+    ax_c, ax_r = fig.subplots(1, 2, sharex=True)
+    keys = sorted(groups, key=lambda k: (_rank(groups[k]["learner"]), groups[k]["label"], k))
+    colors = _colors(keys)
+    refs, windows, handles = set(), set(), []
+    for k in keys:
+        g = groups[k]
+        refs.add(g["names"].get(1, "?"))
+        windows.add(g["window"])
+        per_seed = {sd: {r["step"]: r for r in rows if r["a"] == 0 and r["b"] == 1} for sd, rows in g["seeds"].items()}
+        steps = sorted({s for d in per_seed.values() for s in d})
+        if not steps:
+            continue
+        cos = np.array([[d[s]["cosine"] if s in d else np.nan for s in steps] for d in per_seed.values()])
+        ratio = np.array([[d[s]["norm_ratio"] if s in d else np.nan for s in steps] for d in per_seed.values()])
+        c = colors[k]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for ax, y in ((ax_c, cos), (ax_r, ratio)):
+                more = len(g["names"]) - 2
+                (h,) = ax.plot(steps, np.nanmedian(y, 0), color=c, lw=1.6,
+                               label=f"{g['display']}, {g['optimizer']}" + (f" [+{more} passive]" if more else ""))
+                ax.fill_between(steps, np.nanmin(y, 0), np.nanmax(y, 0), color=c, alpha=0.18, lw=0)
+        handles.append(h)
+    ax_c.axhline(1.0, color="0.35", ls=(0, (1, 2)), lw=1.0)
+    ax_c.axhline(0.0, color="0.6", lw=0.6)
+    ax_r.axhline(1.0, color="0.35", ls=(0, (1, 2)), lw=1.0)
+    ax_r.set_yscale("log")
+    ref = "/".join(sorted(refs))
+    ax_c.set_ylabel(f"cosine with {ref}'s update", fontsize=10)
+    ax_r.set_ylabel(f"norm ratio |learner| / |{ref}| (log scale)", fontsize=10)
+    for ax in (ax_c, ax_r):
+        ax.set_xlabel("training steps", fontsize=10)
+        _style(ax)
+    w = "/".join(str(v) for v in sorted(windows, key=str))
+    n_seeds = "/".join(str(v) for v in sorted({len(g["seeds"]) for g in groups.values()}))
+    fig.suptitle(f"Gradient alignment with {ref} run passively on each learner's trajectory: {task} task, "
+                 f"{model.capitalize() if model == 'elman' else model} n = {n}\nupdates summed over windows of "
+                 f"{w} steps; mean per evaluation interval, median over {n_seeds} seeds, band = range",
+                 fontsize=10)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3), fontsize=9, frameon=False)
+    return _save(fig, path)
+
+
+def alignment_matrix(group) -> tuple[list[str], np.ndarray]:
+    """(names, K x K mean cosine) of one run group: each run's mean over all its counted windows (weighted by
+    the windows of each record), then the mean over seeds; the diagonal is 1."""
+    K = max(group["names"]) + 1
+    per_seed = []
+    for rows in group["seeds"].values():
+        num, den = np.zeros((K, K)), np.zeros((K, K))
+        for r in rows:
+            if r["windows"] > 0 and np.isfinite(r["cosine"]):
+                num[r["a"], r["b"]] += r["cosine"] * r["windows"]
+                den[r["a"], r["b"]] += r["windows"]
+        with np.errstate(all="ignore"):
+            m = num / den
+        m = np.where(np.isnan(m), m.T, m)
+        np.fill_diagonal(m, 1.0)
+        per_seed.append(m)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(np.array(per_seed), 0)
+    return [group["names"][i] for i in range(K)], mean
+
+
+def alignment_matrix_figure(key, group, path) -> str:
+    """The matrix of pairwise alignments of learners run side by side on one trajectory (the first one
+    trains), averaged over the run and the seeds."""
+    names, m = alignment_matrix(group)
+    K = len(names)
+    names = [f"{names[0]} (trains)"] + names[1:]
+    fig = _figure(1.2 + 0.75 * K + 2.0, 1.0 + 0.75 * K)
+    ax = fig.subplots()
+    im = ax.imshow(m, vmin=-1.0, vmax=1.0, cmap="RdBu_r")
+    for i in range(K):
+        for j in range(K):
+            if np.isfinite(m[i, j]):
+                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                        color="white" if abs(m[i, j]) > 0.6 else "black")
+    ax.set_xticks(range(K), names, rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(range(K), names, fontsize=8)
+    fig.colorbar(im, ax=ax, shrink=0.8, label="mean cosine of the window updates")
+    task, model, n = key
+    ax.set_title(f"Pairwise gradient alignment on one trajectory: {task}, {model} n = {n},\nwindows of "
+                 f"{group['window']} steps, mean over the run and {len(group['seeds'])} seeds", fontsize=9)
+    return _save(fig, path)
+
+
+def alignment_figures(folder, out_dir=None, log=None) -> list[str]:
+    """alignment_TASK_MODEL_nN.png per (task, model, n) with alignment runs, and alignment_matrix_...png for
+    every run group with more than one passive learner; returns the paths written."""
+    out_dir = folder if out_dir is None else out_dir
+    paths = []
+    for key, groups in sorted(alignment_data(folder).items()):
+        task, model, n = key
+        paths.append(alignment_figure(key, groups, os.path.join(out_dir, f"alignment_{task}_{model}_n{n}.png")))
+        for g in sorted(groups.values(), key=lambda g: (_rank(g["learner"]), g["label"])):
+            if len(g["names"]) > 2:
+                safe = "".join(ch if ch.isalnum() else "_" for ch in g["label"]).strip("_")
+                paths.append(alignment_matrix_figure(
+                    key, g, os.path.join(out_dir, f"alignment_matrix_{task}_{model}_n{n}_{safe}.png")))
+    return paths
+
+
+# ----------------------------------------------------------------------------------------------------------
 
 def plot_all(folder, out_dir=None) -> list[str]:
     """Every figure the folder has data for; ValueError when it has none (or a corrupt file)."""
@@ -387,6 +524,9 @@ def plot_all(folder, out_dir=None) -> list[str]:
     if os.path.exists(st.path(MANIFEST)) or os.path.exists(st.path(RESULTS)):
         found = True
         paths += convergence_figures(folder, out_dir)
+    if os.path.exists(st.path(ALIGNMENT)):
+        found = True
+        paths += alignment_figures(folder, out_dir)
     if os.path.exists(st.path(COST)):
         found = True
         paths.append(cost_figure(folder, os.path.join(out_dir, "cost.png")))

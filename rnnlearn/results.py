@@ -11,6 +11,9 @@ runs.jsonl    one line per finished run: its config and config hash, status (don
               reason, compile_s, us_per_step, peak_mem_mb, the package version, ...
 cost.csv      timings of learners at sizes n (`rnnlearn cost`), `COST_COLUMNS`
 vanishing.csv gradient norms ||dL_T/dh_t|| against T - t (`rnnlearn vanishing`), `VANISHING_COLUMNS`
+alignment.csv gradient alignment of runs of `rnnlearn compare --alignment` (rnnlearn.alignment): per
+              evaluation and pair of learners (a < b, learner 0 the one that trains), the mean cosine and norm
+              ratio over the interval's windows, `ALIGNMENT_COLUMNS`; written with its run like metrics.csv
 
 How a run is written, so that a killed process loses no finished run and leaves nothing half-counted: the
 run's rows are formatted into one complete buffer and written with a single `os.write` on a file descriptor
@@ -36,6 +39,7 @@ METRICS = "metrics.csv"
 MANIFEST = "runs.jsonl"
 COST = "cost.csv"
 VANISHING = "vanishing.csv"
+ALIGNMENT = "alignment.csv"
 LOCK = ".rnnlearn.lock"
 
 #: results.csv columns. `run` is the config hash; `label` names the learner with its hyperparameters
@@ -50,10 +54,12 @@ COST_COLUMNS = ["model", "learner", "label", "display", "n", "params", "T", "us_
 #: to `label`), and rows appended to such a file are written in its own columns
 ADDED = "display"
 VANISHING_COLUMNS = ["rho", "n_hidden", "T", "input_scale", "seed", "lag", "grad_norm"]
+ALIGNMENT_COLUMNS = ["run", "step", "a", "a_label", "a_display", "b", "b_label", "b_display", "cosine",
+                     "norm_ratio", "windows"]
 
-_INT = {"n_hidden", "seed", "step", "n", "params", "T", "lag"}
+_INT = {"n_hidden", "seed", "step", "n", "params", "T", "lag", "a", "b", "windows"}
 _FLOAT = {"wall_s", "train_loss", "test_loss", "value", "us_per_step", "us_per_step_min", "state_mb",
-          "time_exponent", "memory_exponent", "rho", "grad_norm", "input_scale"}
+          "time_exponent", "memory_exponent", "rho", "grad_norm", "input_scale", "cosine", "norm_ratio"}
 FINAL = ("done", "diverged")   # a run with one of these statuses is not run again
 
 
@@ -199,9 +205,12 @@ class Store:
             os.close(fd)
 
     # --- runs -------------------------------------------------------------------------------------------
-    def append_run(self, manifest: dict, rows: list[dict], metrics: list[dict] = ()) -> None:
-        """Write one finished run: its rows, its metrics, then (last) its manifest line."""
+    def append_run(self, manifest: dict, rows: list[dict], metrics: list[dict] = (),
+                   alignment: list[dict] = ()) -> None:
+        """Write one finished run: its rows, its metrics, its alignment rows, then (last) its manifest line."""
         manifest = dict(manifest, n_rows=len(rows), n_metrics=len(metrics))
+        if alignment:
+            manifest["n_alignment"] = len(alignment)
         mp = self.path(MANIFEST)
         if os.path.exists(mp) and os.path.getsize(mp) and _last_byte(mp) != b"\n":
             self.compact()  # a manifest line torn by a killed writer: drop it before appending
@@ -210,6 +219,8 @@ class Store:
             append_atomic(self.path(RESULTS), csv_text(rows, cols), cols)
         if metrics:
             append_atomic(self.path(METRICS), csv_text(metrics, METRIC_COLUMNS), METRIC_COLUMNS)
+        if alignment:
+            append_atomic(self.path(ALIGNMENT), csv_text(alignment, ALIGNMENT_COLUMNS), ALIGNMENT_COLUMNS)
         line = json.dumps(manifest, sort_keys=True, allow_nan=True, default=_json_default) + "\n"
         append_atomic(self.path(MANIFEST), line)
 
@@ -251,6 +262,11 @@ class Store:
         manifest = self.manifest() if manifest is None else manifest
         return _read_run_rows(self.path(METRICS), METRIC_COLUMNS, manifest, "n_metrics")
 
+    def load_alignment(self, manifest=None) -> list[dict]:
+        """The rows of alignment.csv that belong to recorded runs, typed."""
+        manifest = self.manifest() if manifest is None else manifest
+        return _read_run_rows(self.path(ALIGNMENT), ALIGNMENT_COLUMNS, manifest, "n_alignment")
+
     def compact(self) -> int:
         """Drop rows (and torn lines) of runs without a manifest line, rewriting files atomically. Returns
         how many rows were dropped. Call under `lock()`, before appending."""
@@ -262,7 +278,8 @@ class Store:
                 raw = fh.read()
             if raw and not raw.endswith(b"\n"):
                 replace_atomic(path, raw[:raw.rfind(b"\n") + 1].decode())
-        for name, columns, key in ((RESULTS, RESULT_COLUMNS, "n_rows"), (METRICS, METRIC_COLUMNS, "n_metrics")):
+        for name, columns, key in ((RESULTS, RESULT_COLUMNS, "n_rows"), (METRICS, METRIC_COLUMNS, "n_metrics"),
+                                   (ALIGNMENT, ALIGNMENT_COLUMNS, "n_alignment")):
             p = self.path(name)
             if not os.path.exists(p):
                 continue

@@ -92,6 +92,9 @@ class RunConfig:
     label: str = field(default="", compare=False)
     #: Learner.display_label(): 'TBPTT (k1=1, k2=10)'
     display: str = field(default="", compare=False)
+    #: a gradient-alignment run (rnnlearn.alignment): {"window": w, "with": [passive learners as Part dicts]};
+    #: None for a plain run (and then absent from to_dict, so plain runs keep their hashes)
+    alignment: dict | None = None
 
     def __post_init__(self):
         if not self.label or not self.display:
@@ -105,16 +108,20 @@ class RunConfig:
     # ---- the stored form and identity ------------------------------------------------------------------
     def to_dict(self) -> dict:
         """The JSON dict stored in runs.jsonl as the run's `config` (what the hash is over)."""
-        return {"task": self.task.to_dict(), "model": self.model.to_dict(), "learner": self.learner.to_dict(),
-                "optimizer": None if self.optimizer is None else self.optimizer.to_dict(),
-                "seed": self.seed, "steps": self.steps, "eval_every": self.eval_every}
+        d = {"task": self.task.to_dict(), "model": self.model.to_dict(), "learner": self.learner.to_dict(),
+             "optimizer": None if self.optimizer is None else self.optimizer.to_dict(),
+             "seed": self.seed, "steps": self.steps, "eval_every": self.eval_every}
+        if self.alignment is not None:
+            d["alignment"] = json.loads(json.dumps(self.alignment))
+        return d
 
     @classmethod
     def from_dict(cls, d: dict, label: str = "", display: str = "") -> "RunConfig":
         """From a stored `config` dict (labels: the stored ones when given, else computed)."""
         return cls(task=Part.from_dict(d["task"]), model=Part.from_dict(d["model"]),
                    learner=Part.from_dict(d["learner"]), optimizer=OptimizerSpec.from_dict(d["optimizer"]),
-                   seed=d["seed"], steps=d["steps"], eval_every=d["eval_every"], label=label, display=display)
+                   seed=d["seed"], steps=d["steps"], eval_every=d["eval_every"], label=label, display=display,
+                   alignment=d.get("alignment"))
 
     @classmethod
     def from_manifest(cls, entry: dict) -> "RunConfig":
@@ -140,7 +147,10 @@ class RunConfig:
 
     def describe(self) -> str:
         """'add elman n=32 tbptt(k1=1,k2=10) seed=0' (progress lines)."""
-        return f"{self.task.name} {self.model.name} n={self.n_hidden} {self.label} seed={self.seed}"
+        text = f"{self.task.name} {self.model.name} n={self.n_hidden} {self.label} seed={self.seed}"
+        if self.alignment is not None:
+            text += f" aligned with {'+'.join(p['name'] for p in self.alignment['with'])}"
+        return text
 
     def labels(self) -> dict:
         """The label fields stored with the run in runs.jsonl and in each of its results.csv rows."""
@@ -162,6 +172,13 @@ class RunConfig:
     def build_learner(self):
         from .algorithms import make_learner
         return make_learner(self.learner.name, **self.learner.params)
+
+    def build_passive(self) -> list:
+        """The passive learners of an alignment run (rnnlearn.alignment), built; [] for a plain run."""
+        from .algorithms import make_learner
+        if self.alignment is None:
+            return []
+        return [make_learner(p["name"], **p.get("params", {})) for p in self.alignment["with"]]
 
     def build_optimizer(self):
         """The rnnlearn.optim optimizer, or None for a learner that makes its own update."""

@@ -34,7 +34,7 @@ def execute(config: RunConfig, keep_theta: bool = False, queue=None, key=None, c
     for runs sharing a process, the largest earlier run."""
     h = config.hash()
     t_start = time.time()
-    rows, metrics, theta = [], [], None
+    rows, metrics, alignment, theta = [], [], [], None
     status, reason = "failed", ""
     res = None
     base = {"run": h, "task": config.task.name, "model": config.model.name, "learner": config.learner.name,
@@ -54,8 +54,17 @@ def execute(config: RunConfig, keep_theta: bool = False, queue=None, key=None, c
         task = config.build_task()
         model = config.build_model(task)
         # train() holds BLAS to one thread: the same order of sums in every process, on every worker
-        res = train(model, config.build_learner(), task, steps=config.steps, optimizer=config.build_optimizer(),
-                    seed=config.seed, eval_every=config.eval_every, callback=on_record, blas_threads=1)
+        if config.alignment is None:
+            res = train(model, config.build_learner(), task, steps=config.steps,
+                        optimizer=config.build_optimizer(), seed=config.seed, eval_every=config.eval_every,
+                        callback=on_record, blas_threads=1)
+        else:   # the passive learners beside it (rnnlearn.alignment)
+            from .alignment import train_aligned
+            res, aligned = train_aligned(model, config.build_learner(), task, passive=config.build_passive(),
+                                         window=config.alignment["window"], steps=config.steps,
+                                         optimizer=config.build_optimizer(), seed=config.seed,
+                                         eval_every=config.eval_every, callback=on_record, blas_threads=1)
+            alignment = [{"run": h, **r} for r in aligned]
         status, reason = res.status, res.reason
         std = {"step", "wall_s", "train_loss", "test_loss"}
         for rec in res.records:
@@ -68,7 +77,7 @@ def execute(config: RunConfig, keep_theta: bool = False, queue=None, key=None, c
             theta = res.theta
     except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
         status, reason = "failed", f"{type(exc).__name__}: {exc}".splitlines()[0]
-        rows, metrics = [], []
+        rows, metrics, alignment = [], [], []
     manifest = {"run": h, "group": config.group(), "config": config.to_dict(), "status": status,
                 "reason": reason, **config.labels(),
                 "steps_done": res.steps if res else 0,
@@ -80,6 +89,8 @@ def execute(config: RunConfig, keep_theta: bool = False, queue=None, key=None, c
                 "elapsed_s": time.time() - t_start, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "version": _version(), "host": platform.node(), "python": platform.python_version()}
     out = {"run": h, "config": config, "manifest": manifest, "rows": rows, "metrics": metrics}
+    if alignment:
+        out["alignment"] = alignment
     if theta is not None:
         out["theta"] = theta
     return out
@@ -230,7 +241,7 @@ def _store_result(store: Store, out: dict, save_models: bool) -> None:
         rel = os.path.join("models", f"{out['run']}.npz")
         save_model(store.path(rel), config.build_model(task), out["theta"], task, config=config)
         man = dict(man, model_path=rel)
-    store.append_run(man, out["rows"], out["metrics"])
+    store.append_run(man, out["rows"], out["metrics"], out.get("alignment", ()))
 
 
 def _run_pool(todo, jobs, save_models, bar):

@@ -28,7 +28,8 @@ from .runconfig import OPTIMIZERS, OptimizerSpec, Part, RunConfig
 OPTIMIZER_KEYS = ("optimizer", "lr", "clip")
 #: reserved keys of a learner spec that set its run length
 RUN_KEYS = ("steps", "eval_every")
-SETTINGS = ("tasks", "models", "learners", "sizes", "seeds", "steps", "eval_every", "optimizer", "lr", "clip")
+SETTINGS = ("tasks", "models", "learners", "sizes", "seeds", "steps", "eval_every", "optimizer", "lr", "clip",
+            "alignment")
 #: keys a settings file may hold beside SETTINGS, for the command (not the sweep)
 COMMAND_KEYS = ("out", "jobs", "save_models", "description", "quote")
 
@@ -181,6 +182,9 @@ class Sweep:
     optimizer: str | None = None
     lr: float | None = None
     clip: float | None = None
+    #: gradient alignment (rnnlearn.alignment): {"window": w, "with": [learner specs]} (either key may be left
+    #: out: window 10, with ["rtrl"]), or None for plain runs
+    alignment: dict | None = None
 
     @classmethod
     def from_settings(cls, settings: dict) -> "Sweep":
@@ -261,6 +265,8 @@ def expand(sweep: Sweep) -> list[RunConfig]:
     n_sizes = sum(len(sizes) if "n_hidden" not in p else 1 for _, p in models)
     check_run_count(len(tasks) * n_sizes * len(learners) * len(seeds))   # before the list is built
 
+    alignment = _alignment(sweep.alignment)
+
     learner_cfgs = []
     for name, params in learners:
         own = {k: params.pop(k) for k in OPTIMIZER_KEYS if k in params}
@@ -270,7 +276,8 @@ def expand(sweep: Sweep) -> list[RunConfig]:
             raise ValueError(f"learner {name!r} makes its own update: it takes no {', '.join(sorted(own))}")
         opt = None if learner.own_update else _optimizer_spec(learner, own, sweep)
         learner_cfgs.append((Part(name, _jsonable(learner.identity_params())), opt, learner.label(),
-                             learner.display_label(), run.get("steps", steps), run.get("eval_every", eval_every)))
+                             learner.display_label(), run.get("steps", steps), run.get("eval_every", eval_every),
+                             learner))
 
     configs = []
     for tname, tparams in tasks:
@@ -282,12 +289,43 @@ def expand(sweep: Sweep) -> list[RunConfig]:
             for n in sizes if own_n is None else [_positive_int(f"model {mname!r}: n_hidden", own_n)]:
                 model = _make_model(make_model, mname, mparams, n, task)
                 mcfg = Part(mname, _jsonable(_model_params(model)))
-                for lcfg, opt, label, display, l_steps, l_every in learner_cfgs:
+                for lcfg, opt, label, display, l_steps, l_every, learner in learner_cfgs:
+                    if alignment is not None:
+                        from .alignment import check
+                        check(model, learner, alignment[1], alignment[0]["window"])
+                        for what, v in (("steps", l_steps), ("eval_every", l_every)):
+                            if v % alignment[0]["window"]:
+                                raise ValueError(f"--alignment: {what} ({v}) must be a multiple of the alignment "
+                                                 f"window ({alignment[0]['window']})")
                     for seed in seeds:
                         configs.append(RunConfig(task=tcfg, model=mcfg, learner=lcfg, optimizer=opt, seed=seed,
                                                  steps=l_steps, eval_every=l_every, label=label,
-                                                 display=display))
+                                                 display=display,
+                                                 alignment=None if alignment is None else alignment[0]))
     return configs
+
+
+def _alignment(setting):
+    """({"window": w, "with": [Part dicts]}, the passive learners) of an alignment setting, or None."""
+    if setting is None or setting is False:
+        return None
+    from .alignment import DEFAULT_WINDOW, DEFAULT_WITH
+    from .algorithms import make_learner
+    if setting is True:
+        setting = {}
+    if not isinstance(setting, dict) or set(setting) - {"window", "with"}:
+        raise ValueError(f"alignment must be a table with the keys window and with, got {setting!r}")
+    window = _positive_int("alignment window", setting.get("window", DEFAULT_WINDOW))
+    specs = [parse_spec(s, "learner") for s in _as_list(setting.get("with", list(DEFAULT_WITH)), "alignment with")]
+    parts, passive = [], []
+    for name, params in specs:
+        if set(params) & (set(OPTIMIZER_KEYS) | set(RUN_KEYS)):
+            raise ValueError(f"passive learner {name!r}: it does not train, it takes no "
+                             f"{', '.join(sorted(set(params) & (set(OPTIMIZER_KEYS) | set(RUN_KEYS))))}")
+        learner = make_learner(name, **params)
+        passive.append(learner)
+        parts.append(Part(name, _jsonable(learner.identity_params())).to_dict())
+    return {"window": window, "with": parts}, passive
 
 
 def _make_model(make_model, name, params, n, task):

@@ -34,6 +34,10 @@ def _settings_from_args(args) -> dict:
            "optimizer": args.optimizer, "lr": args.lr, "clip": args.clip, "out": args.out, "jobs": args.jobs}
     if args.save_models:
         cli["save_models"] = True
+    if args.alignment is not None or args.align_with is not None:
+        own = settings.get("alignment") if isinstance(settings.get("alignment"), dict) else {}
+        cli["alignment"] = dict(own, **({"window": args.alignment} if args.alignment is not None else {}),
+                                **({"with": args.align_with} if args.align_with is not None else {}))
     given = {k: v for k, v in cli.items() if v is not None}
     if "sizes" in given:
         given["sizes"] = int_list(given["sizes"], "--sizes")
@@ -105,8 +109,8 @@ def run(args) -> int:
     if summary.ran:
         log(summary.line())
     if not args.no_plot and (summary.ran or not _has_figures(out)):
-        from rnnlearn.plots import convergence_figures
-        for p in convergence_figures(out, log=log):
+        from rnnlearn.plots import alignment_figures, convergence_figures
+        for p in convergence_figures(out, log=log) + (alignment_figures(out, log=log) if sweep.alignment else []):
             log(f"wrote {p}")
     if summary.failed:
         print(f"rnnlearn compare: {summary.failed} of {summary.ran} runs failed: their reasons are in "
@@ -147,6 +151,14 @@ def add_parser(sub):
                    help="optimizer of the gradient learners (the EKF makes its own update)")
     g.add_argument("--lr", type=float, help="learning rate (default: each learner's, see defaults.toml)")
     g.add_argument("--clip", type=float, help="clip the gradient norm to this before the step")
+    a = p.add_argument_group("gradient alignment (rnnlearn.alignment; Marschall, Cho and Savin 2020)")
+    a.add_argument("--alignment", nargs="?", const="10", metavar="W",
+                   help="train in windows of W steps (default 10) with passive learners beside each learner on its "
+                        "trajectory, and record the cosine and norm ratio of every pair's summed gradients "
+                        "(alignment.csv; figures alignment_*.png)")
+    a.add_argument("--align-with", nargs="+", metavar="SPEC",
+                   help="the passive learners (default: rtrl, the exact online gradient; the first is the "
+                        "reference of the alignment figure); several give the matrix of pairwise alignments")
     h = p.add_argument_group("how to run")
     h.add_argument("--out", metavar="DIR", help=f"results folder (default: {DEFAULT_OUT})")
     h.add_argument("--jobs", type=int, metavar="N",
