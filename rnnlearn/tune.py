@@ -248,8 +248,13 @@ def target_for(task: Part, targets: dict) -> float | None:
 
 
 def _repair_journal(path) -> None:
-    """Drop a last line torn by a killed writer (Optuna appends whole lines; one cut short by SIGKILL would
-    run into the next one appended)."""
+    """Undo what a command killed while writing the journal left (called under the folder's lock, so no other
+    rnnlearn process writes it): Optuna's lock file (which it would otherwise wait 30 s to call stale), and a
+    last line torn short (the next line appended would run into it)."""
+    from optuna.storages.journal import _file
+    lock = path + getattr(_file, "LOCK_FILE_SUFFIX", ".lock")
+    if os.path.lexists(lock):
+        os.unlink(lock)
     if not os.path.exists(path) or os.path.getsize(path) == 0:
         return
     with open(path, "rb+") as fh:
@@ -404,9 +409,13 @@ def tune(configs: list[RunConfig], folder, *, trials: int, seeds: list[int], tri
             runs = [with_params(s.config, params, seed) for seed in seeds]
             reruns += runs
             chosen.append(_entry(s, best, params, runs, trials, trial_seeds, score))
-        sw = runner.run_sweep(reruns, folder, jobs=jobs, progress=progress, log=log)
-        summary.interrupted, summary.terminated = sw.interrupted, sw.terminated
-        summary.failed_reruns = sw.failed
+        done = Store(folder).finished()
+        if any(c.hash() not in done for c in reruns):
+            sw = runner.run_sweep(reruns, folder, jobs=jobs, progress=progress, log=log)
+            summary.interrupted, summary.terminated = sw.interrupted, sw.terminated
+            summary.failed_reruns = sw.failed
+            if sw.interrupted:
+                return summary
         write_tuned(folder, chosen)
         summary.chosen = chosen
     return summary

@@ -172,19 +172,28 @@ def test_killed_tuning_resumes_losing_no_trial_and_repeating_none(tmp_path):
 
 # ---- bad input -------------------------------------------------------------------------------------------------
 
-def test_bad_input_gives_one_line_and_exit_2(tmp_path):
+def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("RNNLEARN_DEBUG", raising=False)
+
+    def error(*args):
+        code = main(list(args))
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1, (code, err)
+        return err[0]
+
     base = ["--sizes", "4", "--steps", "100", "--eval-every", "50", "--out", str(tmp_path / "t"), "--quiet"]
-    one_line_error(cli("tune", "--learners", "nosuch", *base), "unknown learner 'nosuch'")
-    one_line_error(cli("tune", "--learners", "rtrl", "--trials", "0", *base), "--trials", "0")
-    one_line_error(cli("tune", "--learners", "rtrl", "--trial-seeds", "-1", *base), "--trial-seeds")
-    one_line_error(cli("tune", "--learners", "rtrl", "--score", "time", *base), "--target")
-    one_line_error(cli("tune", "--learners", "rtrl", "--target", "zero", *base), "--target", "zero")
+    assert "unknown learner 'nosuch'" in error("tune", "--learners", "nosuch", *base)
+    assert "--trials must be a positive integer, got 0" in error("tune", "--learners", "rtrl", "--trials", "0", *base)
+    assert "--trial-seeds" in error("tune", "--learners", "rtrl", "--trial-seeds", "-1", *base)
+    assert "--target" in error("tune", "--learners", "rtrl", "--score", "time", *base)
+    assert "'zero'" in error("tune", "--learners", "rtrl", "--target", "zero", *base)
     empty = tmp_path / "empty"
     empty.mkdir()
-    one_line_error(cli("compare", "--learners", "rtrl", "--sizes", "4", "--tuned", str(empty)),
-                   "no tuned settings", "rnnlearn tune")
-    one_line_error(cli("compare", "--learners", "rtrl", "--sizes", "4", "--tuned", str(tmp_path / "missing")),
-                   "does not exist")
+    line = error("compare", "--learners", "rtrl", "--sizes", "4", "--tuned", str(empty))
+    assert "no tuned settings" in line and "rnnlearn tune" in line
+    assert "does not exist" in error("compare", "--learners", "rtrl", "--sizes", "4", "--tuned",
+                                     str(tmp_path / "missing"))
+    assert not os.path.exists(tmp_path / "t" / tune.JOURNAL)   # nothing was started
 
 
 # ---- the figures' arithmetic --------------------------------------------------------------------------------------
