@@ -216,3 +216,16 @@ def test_time_to_target_is_the_first_evaluation_at_or_below_it():
                                                                          (200, 0.5), (300, 0.4))]
     assert tune.time_to_target(rows[::-1], 0.5) == (200.0, 2.0)
     assert tune.time_to_target(rows, 0.3) == (math.inf, math.inf)
+
+
+def test_time_score_chooses_the_fewest_steps_to_the_target_ties_by_final_loss(tmp_path):
+    configs = expand(Sweep(learners=["bptt:window=5"], sizes=[4], seeds=[0], steps=600, eval_every=100))
+    s = tune.tune(configs, tmp_path / "t", trials=5, seeds=[0], score="time", targets=tune.parse_targets(["0.69"]),
+                  log=lambda *a: None)
+    (e,) = s.chosen
+    (trials,) = studies(str(tmp_path / "t")).values()
+    steps = [t[4]["steps_to_target"] for t in trials]
+    assert [t[3] for t in trials] == steps and e["value"] == min(steps) < math.inf
+    tied = [t for t in trials if t[4]["steps_to_target"] == min(steps)]
+    best = min(tied, key=lambda t: (t[4]["final_loss"], t[0]))
+    assert e["trial"] == best[0] and e["params"] == best[2] and e["target"] == 0.69
