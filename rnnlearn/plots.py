@@ -416,7 +416,8 @@ def sensitivity_figure(folder, path) -> str:
     fig = _figure(max(5.2 * min(len(keys), 3), 8.0), 4.4 * ((len(keys) + 2) // 3) + 0.6)
     axes = np.atleast_1d(fig.subplots((len(keys) + 2) // 3, min(len(keys), 3), squeeze=False)).ravel()
     curves = sorted({c for k in keys for c in data[k]}, key=lambda c: (_rank(c[2]), c))
-    colors = _colors(curves)
+    colors = _tuning_colors(folder, [f"{c[0]}, {c[1]}" for c in curves])
+    colors = {c: colors[f"{c[0]}, {c[1]}"] for c in curves}
     handles = {}
     for ax, key in zip(axes, keys):
         finite_all = [v for c in data[key].values() for vs in c.values() for v in vs if np.isfinite(v)]
@@ -488,6 +489,15 @@ def _levels_of(task_text: str) -> dict:
         return {}
 
 
+def _tuning_colors(folder, labels) -> dict:
+    """{label: colour}, the same for a learner in every tuning figure of a folder: the tuned learners in
+    registry order, then any other label."""
+    from .tune import load_tuned
+    entries = sorted(load_tuned(folder, missing_ok=True).values(), key=lambda e: (_rank(e["learner"]), e["label"]))
+    order = list(dict.fromkeys([e["label"] for e in entries] + sorted(labels)))
+    return _colors(order)
+
+
 def profile_data(folder) -> tuple[dict, dict]:
     """({(task text, model, n): {learner label: (steps, learner seconds) to target, median over seeds, inf for
     a miss}}, {problem: target}) from a tuning folder's tuned.json and its reruns (results.csv)."""
@@ -535,11 +545,13 @@ def profile_figure(folder, path, tau_max: float = 16.0) -> str:
         learners, ratios = performance_profiles(times, which)
         finite = [r for v in ratios.values() for r in v if np.isfinite(r)]
         taus = np.geomspace(1.0, max([tau_max] + [1.5 * r for r in finite]), 400)
-        colors = _colors(learners)
-        for lab in learners:
+        colors = _tuning_colors(folder, learners)
+        order = [lab for lab in colors if lab in ratios]
+        for i, lab in enumerate(order):   # wider lines first: a profile that coincides with another shows
             r = np.array(ratios[lab])
             rho = [(r <= tau).mean() for tau in taus]
-            (h,) = ax.step(taus, rho, where="post", color=colors[lab], lw=1.6, label=lab)
+            (h,) = ax.step(taus, rho, where="post", color=colors[lab], lw=max(3.6 - 0.45 * i, 1.0), label=lab,
+                           alpha=0.9)
             if which == 0:
                 handles.append(h)
         ax.set_xscale("log")
