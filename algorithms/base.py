@@ -39,6 +39,20 @@ NOT_POSITIVE_DEFINITE = 2  # EKF: a covariance stopped being symmetric positive 
 NONFINITE_JACOBIAN = 3     # EKF: the measurement Jacobian H_t overflowed (exploding influence matrix)
 
 
+class Range(NamedTuple):
+    """One hyperparameter's range in a learner's search space (`Learner.search_space`): uniform in
+    [low, high], or log-uniform when `log` (rates and noise levels, whose scale is what matters)."""
+    low: float
+    high: float
+    log: bool = True
+
+
+#: GradientLearner's search space: the learning rate log-uniform over default_lr / LR_SPAN .. default_lr * LR_SPAN
+#: (three decades around the hand-tuned rate: DeepOBS's grid spans seven, but the default rates here are
+#: measured on the add task already)
+LR_SPAN = 10 ** 1.5
+
+
 class ChunkArrays(NamedTuple):
     """A chunk's arrays as the kernels take them (one argument; Chunk itself is a dataclass, which numba does
     not take). Rows are time steps; a minibatch has a leading batch axis on each."""
@@ -105,6 +119,11 @@ class Learner:
     def supports(self, model) -> str | None:
         """None when this learner can train `model`, else the reason it cannot (one line)."""
         return None
+
+    def search_space(self) -> dict[str, Range]:
+        """What `rnnlearn tune` searches for this configuration: {hyperparameter: Range}, the keys constructor
+        arguments, or "lr" (the optimizer's learning rate) for gradient learners. Empty: nothing to tune."""
+        return {}
 
     # ---- capabilities (declared by the base classes below) --------------------------------------------
     @property
@@ -248,6 +267,10 @@ class GradientLearner(Learner):
 
     default_lr: ClassVar[float | None] = 0.01
 
+    def search_space(self) -> dict[str, Range]:
+        """The learning rate, log-uniform over three decades around the class's default_lr (`LR_SPAN`)."""
+        return {"lr": Range(self.default_lr / LR_SPAN, self.default_lr * LR_SPAN)}
+
     def gradient(self, model, theta, xs, ys, mask=None, resets=None, x_index=None, seed: int = 0):
         """(loss, grad) of one sequence with theta held fixed: loss = sum_t mask_t l_t, and grad the
         learner's gradient estimate summed over the sequence (for exact learners, dL/dtheta). Learners with
@@ -364,6 +387,15 @@ def declaration_problems(cls) -> list[str]:
         params = _constructor_params(cls)
     except TypeError as exc:
         return out + [str(exc)]
+    try:
+        space = cls().search_space()
+        for k, r in space.items():
+            if not (k in params or (k == "lr" and issubclass(cls, GradientLearner))):
+                out.append(f"search_space key {k!r} is neither a constructor argument nor lr")
+            elif not (isinstance(r, Range) and r.low < r.high and (r.low > 0 or not r.log)):
+                out.append(f"search_space {k!r}: expected a Range with low < high (> 0 when log), got {r!r}")
+    except Exception as exc:  # noqa: BLE001 - reported as a declaration problem
+        out.append(f"search_space() fails: {exc}")
     missing = [k for k in cls.key_params if k not in params]
     if missing:
         out.append(f"key_params {missing} are not constructor arguments")

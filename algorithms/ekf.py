@@ -966,6 +966,16 @@ class EKF(Minibatch, OwnUpdate):
             return 4.0, 4.0
         return (4.0 if self.jacobian == "rtrl" else 3.0), 3.0
 
+    def search_space(self):
+        """What `rnnlearn tune` searches: P0, R and Q log-uniform over two to four decades around the defaults
+        (Q not with form="sqrt", which takes q = 0). Only their ratios matter with constant R and Q; with R
+        annealed towards r_min, R's scale matters too."""
+        from rnnlearn.algorithms.base import Range
+        space = {"p0": Range(1.0, 1e3), "r": Range(0.1, 100.0), "q": Range(1e-6, 1e-2)}
+        if self.form == "sqrt":
+            del space["q"]
+        return space
+
     def gradient(self, *args, **kwargs):
         raise TypeError("the EKF makes its own update and has no gradient; use train(), or jacobians() for "
                         "its measurement Jacobians H_t")

@@ -10,6 +10,11 @@ cost.png                us/step and learner state against n, log-log: every regi
                         each up to its own size cap (Learner.max_n: `rnnlearn list learners`); slopes fitted
                         over each learner's 3 largest sizes. Same as `rnnlearn cost --out DIR --sizes
                         4,8,...,512`.
+lr_sensitivity_add.png, performance_profiles_add.png
+                        `rnnlearn tune` of the default comparison's learners (add task, Elman n = 32, 20,000
+                        steps) at the budget of `TUNING`: 24 trials per learner of 2 seeds each, the best
+                        rerun with seeds 0-2, the profiles to the test loss 0.47. Same as `rnnlearn tune --trials
+                        24 --trial-seeds 2 --target 0.47 --out DIR`.
 vanishing_gradient.png  ||dL_T/dh_t|| against T - t for spectral radius 0.8, 1.0, 1.2 (Elman n = 64, T = 100,
                         20 networks). Same as `rnnlearn vanishing --out DIR`.
 """
@@ -47,6 +52,28 @@ def cost(results, figures, jobs, log):
     return [cost_figure(results, os.path.join(figures, "cost.png"))]
 
 
+#: the budget of the tuning behind the default comparison's settings (README)
+TUNING = {"trials": 24, "trial_seeds": 2, "seeds": [0, 1, 2], "target": 0.47}
+
+
+def tuning_add(results, figures, jobs, log):
+    from .plots import profile_figure, sensitivity_figure
+    from .sweep import Sweep, default_settings, expand
+    from .tune import tune
+    settings = {k: v for k, v in default_settings().items() if k not in ("out", "jobs")}
+    configs = expand(Sweep.from_settings(dict(settings, seeds=[0])))
+    s = tune(configs, results, trials=TUNING["trials"], trial_seeds=TUNING["trial_seeds"], seeds=TUNING["seeds"],
+             targets={"": TUNING["target"]}, jobs=jobs, progress=True, log=log)
+    if s.interrupted:
+        raise KeyboardInterrupt
+    if s.trials_failed or s.failed_reruns:
+        log(f"tuning_add: some runs failed (their reasons are in {results}/trials/runs.jsonl and "
+            f"{results}/runs.jsonl); no figures: a rerun retries them")
+        return []
+    return [sensitivity_figure(results, os.path.join(figures, "lr_sensitivity_add.png")),
+            profile_figure(results, os.path.join(figures, "performance_profiles_add.png"))]
+
+
 def vanishing_gradient(results, figures, jobs, log):
     from .plots import vanishing_figure
     from .vanishing import DEFAULT_RHOS, vanishing_data
@@ -55,7 +82,8 @@ def vanishing_gradient(results, figures, jobs, log):
 
 
 #: name -> function(results folder, figures folder, jobs, log) -> paths written
-EXPERIMENTS = {"convergence_add": convergence_add, "cost": cost, "vanishing_gradient": vanishing_gradient}
+EXPERIMENTS = {"convergence_add": convergence_add, "cost": cost, "vanishing_gradient": vanishing_gradient,
+               "tuning_add": tuning_add}
 
 
 def make_figures(names=None, out=FIGURES, results=RESULTS, jobs=None, fresh=False, log=print) -> list[str]:

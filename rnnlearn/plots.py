@@ -1,6 +1,6 @@
 """Figures drawn from stored results only (a results folder of rnnlearn.results): convergence, cost, the
-vanishing gradient and gradient alignment. `rnnlearn plot RESULTS_DIR` redraws every figure whose data the
-folder holds.
+vanishing gradient, gradient alignment, and a tuning folder's learning-rate sensitivity and time-to-target
+performance profiles. `rnnlearn plot RESULTS_DIR` redraws every figure whose data the folder holds.
 
 Figures are built with matplotlib's object interface on the Agg canvas (no pyplot, no global backend switch,
 so importing this module never changes a user's interactive backend).
@@ -511,6 +511,218 @@ def alignment_figures(folder, out_dir=None, log=None) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# tuning (a folder of `rnnlearn tune`, rnnlearn.tune)
+# ----------------------------------------------------------------------------------------------------------
+
+def _task_text(task: dict) -> str:
+    from .sweep import format_params
+    return f"{task['name']}({format_params(task['params'])})" if task.get("params") else task["name"]
+
+
+def sensitivity_data(folder) -> dict:
+    """{(task text, model, n): {(display label, optimizer): {lr: [final test loss of each seed]}}} from the
+    trials of a tuning folder (DIR/trials), gradient learners only; a diverged run's loss is inf."""
+    import math
+    from .tune import TRIALS
+    manifest = Store(os.path.join(os.fspath(folder), TRIALS)).manifest()
+    data: dict = {}
+    for e in manifest.values():
+        cfg = e.get("config") or {}
+        if e.get("status") not in ("done", "diverged") or not cfg.get("optimizer"):
+            continue
+        key = (_task_text(cfg["task"]), cfg["model"]["name"], cfg["model"]["params"]["n_hidden"])
+        curve = (e.get("display") or e.get("label"), cfg["optimizer"]["name"], cfg["learner"]["name"])
+        loss = e.get("final_test_loss")
+        loss = float(loss) if e["status"] == "done" and loss is not None and math.isfinite(loss) else math.inf
+        data.setdefault(key, {}).setdefault(curve, {}).setdefault(float(cfg["optimizer"]["lr"]), []).append(loss)
+    return data
+
+
+def sensitivity_figure(folder, path) -> str:
+    """Final test loss against the learning rate, one curve per learner (median over the seeds of each
+    trial's rate as a line, their range as a band; a rate at which a seed diverged marked x at the top),
+    the chosen rate starred; one panel per task, model and size. Read from the stored trials only."""
+    import warnings
+    from .tune import load_tuned
+    data = sensitivity_data(folder)
+    if not data:
+        raise ValueError(f"no trials of gradient learners in {os.path.join(os.fspath(folder), 'trials')!r}")
+    chosen = {(_task_text(e["task"]), e["model"], e["n_hidden"], e["learner"], e["label"]): e["params"].get("lr")
+              for e in load_tuned(folder, missing_ok=True).values()}
+    keys = sorted(data)
+    fig = _figure(max(5.2 * min(len(keys), 3), 8.0), 4.4 * ((len(keys) + 2) // 3) + 0.6)
+    axes = np.atleast_1d(fig.subplots((len(keys) + 2) // 3, min(len(keys), 3), squeeze=False)).ravel()
+    curves = sorted({c for k in keys for c in data[k]}, key=lambda c: (_rank(c[2]), c))
+    colors = _tuning_colors(folder, [f"{c[0]}, {c[1]}" for c in curves])
+    colors = {c: colors[f"{c[0]}, {c[1]}"] for c in curves}
+    handles = {}
+    for ax, key in zip(axes, keys):
+        finite_all = [v for c in data[key].values() for vs in c.values() for v in vs if np.isfinite(v)]
+        levels = _levels_of(key[0])
+        bottom = min(finite_all) if finite_all else 0.0
+        top = max(finite_all) if finite_all else 1.0
+        if levels:   # losses far above learning nothing are drawn at the top (a ^ on the curve's colour)
+            nothing = max(levels.values())
+            top = min(top, nothing + 0.5 * (nothing - min(bottom, min(levels.values()))))
+        for c in curves:
+            if c not in data[key]:
+                continue
+            by_lr = data[key][c]
+            lrs = np.array(sorted(by_lr))
+            vals = [np.array(by_lr[lr]) for lr in lrs]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                fin = [v[np.isfinite(v)] for v in vals]
+                med = np.array([np.median(v) if len(v) == len(u) else np.nan for v, u in zip(fin, vals)])
+                lo = np.array([v.min() if len(v) else np.nan for v in fin])
+                hi = np.array([v.max() if len(v) else np.nan for v in fin])
+            color = colors[c]
+            (h,) = ax.plot(lrs, np.minimum(med, top), color=color, lw=1.5, marker="o", ms=3)
+            ax.fill_between(lrs, np.minimum(lo, top), np.minimum(hi, top), color=color, alpha=0.18, lw=0)
+            above = med > top
+            if above.any():
+                ax.plot(lrs[above], [top] * int(above.sum()), ls="none", marker="^", color=color, ms=6)
+            div = [lr for lr, v in zip(lrs, vals) if not np.all(np.isfinite(v))]
+            if div:
+                ax.plot(div, [top + 0.04 * (top - bottom + 1e-9)] * len(div), ls="none", marker="x", color=color,
+                        ms=6, clip_on=False)
+            lab = f"{c[0]}, {c[1]}"
+            best = chosen.get((key[0], key[1], key[2], c[2], lab))
+            if best is not None and best in by_lr:
+                i = int(np.searchsorted(lrs, best))
+                ax.plot([best], [med[i] if np.isfinite(med[i]) else lo[i]], marker="*", ms=13, color=color,
+                        mec="k", mew=0.6, ls="none", zorder=5)
+            handles[c] = (h, lab)
+        for name, v in levels.items():
+            if bottom - 0.05 * (top - bottom) <= v <= top:
+                ax.axhline(v, color="0.35", ls=(0, (1, 2)), lw=1.0, zorder=1)
+                ax.text(0.01, v, f" {name} ({v:.3f})", transform=ax.get_yaxis_transform(), fontsize=7,
+                        color="0.25", va="bottom")
+        pad = 0.05 * (top - bottom + 1e-9)
+        ax.set_ylim(bottom - pad, top + 2 * pad)
+        ax.set_xscale("log")
+        ax.set_title(f"{key[0]}, {key[1]} n = {key[2]}", fontsize=10)
+        ax.set_xlabel("learning rate (log scale)", fontsize=10)
+        ax.set_ylabel("final test loss", fontsize=10)
+        _style(ax)
+    for ax in axes[len(keys):]:
+        ax.set_visible(False)
+    fig.suptitle("Learning-rate sensitivity (tuning trials): median over seeds, band = range,\n"
+                 "x = a seed diverged, ^ = above the axis, * = the chosen rate", fontsize=10)
+    fig.legend(handles=[h for h, _ in handles.values()], labels=[lab for _, lab in handles.values()],
+               loc="outside lower center", ncol=min(len(handles), 3), fontsize=9, frameon=False)
+    return _save(fig, path)
+
+
+def _levels_of(task_text: str) -> dict:
+    """The reference levels of a task given as `_task_text` writes it ({} when it cannot be built)."""
+    from .sweep import parse_spec
+    from .tasks import make_task
+    try:
+        name, _, rest = task_text.partition("(")
+        params = parse_spec(f"{name}:{rest[:-1]}", "task")[1] if rest else {}
+        return make_task(name, **params).reference_levels()
+    except Exception:  # noqa: BLE001 - drawn without its levels
+        return {}
+
+
+def _tuning_colors(folder, labels) -> dict:
+    """{label: colour}, the same for a learner in every tuning figure of a folder: the tuned learners in
+    registry order, then any other label."""
+    from .tune import load_tuned
+    entries = sorted(load_tuned(folder, missing_ok=True).values(), key=lambda e: (_rank(e["learner"]), e["label"]))
+    order = list(dict.fromkeys([e["label"] for e in entries] + sorted(labels)))
+    return _colors(order)
+
+
+def profile_data(folder) -> tuple[dict, dict]:
+    """({(task text, model, n): {learner label: (steps, learner seconds) to target, median over seeds, inf for
+    a miss}}, {problem: target}) from a tuning folder's tuned.json and its reruns (results.csv)."""
+    from .tune import load_tuned, time_to_target
+    tuned = [e for e in load_tuned(folder).values() if e.get("target") is not None]
+    rows, _ = Store(folder).load()
+    by_run: dict = {}
+    for r in rows:
+        by_run.setdefault(r["run"], []).append(r)
+    times: dict = {}
+    targets: dict = {}
+    for e in tuned:
+        key = (_task_text(e["task"]), e["model"], e["n_hidden"])
+        t = np.array([time_to_target(by_run.get(h, []), e["target"]) for h in e["runs"]])
+        times.setdefault(key, {})[e["label"]] = tuple(float(np.median(t[:, j])) for j in range(2))
+        targets[key] = e["target"]
+    return times, targets
+
+
+def performance_profiles(times: dict, which: int) -> tuple[list[str], dict]:
+    """AlgoPerf's performance profiles: for each learner, the ratios t / (best t on that problem) over the
+    problems (inf where it missed, or was not run there); (learners, {learner: sorted ratios})."""
+    learners = sorted({lab for t in times.values() for lab in t})
+    ratios = {lab: [] for lab in learners}
+    for t in times.values():
+        best = min(v[which] for v in t.values())
+        for lab in learners:
+            v = t.get(lab, (np.inf, np.inf))[which]
+            ratios[lab].append(v / best if np.isfinite(v) and np.isfinite(best) and best > 0 else
+                               (1.0 if v == best and np.isfinite(v) else np.inf))
+    return learners, {k: sorted(v) for k, v in ratios.items()}
+
+
+def profile_figure(folder, path, tau_max: float = 16.0) -> str:
+    """Time-to-target performance profiles (AlgoPerf's form): the fraction of problems (task, model, n) on
+    which a learner reaches the target within a factor tau of the fastest learner there, against tau, in
+    steps (left) and learner seconds (right); a miss counts as infinity (never reached)."""
+    times, targets = profile_data(folder)
+    if not times:
+        raise ValueError(f"no tuned settings with a target loss in {os.fspath(folder)!r} (rnnlearn tune --target)")
+    fig = _figure(11, 4.6)
+    axes = fig.subplots(1, 2, sharey=True)
+    handles = []
+    for which, ax, unit in ((0, axes[0], "steps"), (1, axes[1], "learner seconds")):
+        learners, ratios = performance_profiles(times, which)
+        finite = [r for v in ratios.values() for r in v if np.isfinite(r)]
+        taus = np.geomspace(1.0, max([tau_max] + [1.5 * r for r in finite]), 400)
+        colors = _tuning_colors(folder, learners)
+        order = [lab for lab in colors if lab in ratios]
+        for i, lab in enumerate(order):   # wider lines first: a profile that coincides with another shows
+            r = np.array(ratios[lab])
+            rho = [(r <= tau).mean() for tau in taus]
+            (h,) = ax.step(taus, rho, where="post", color=colors[lab], lw=max(3.6 - 0.45 * i, 1.0), label=lab,
+                           alpha=0.9)
+            if which == 0:
+                handles.append(h)
+        ax.set_xscale("log")
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel(f"tau: within this factor of the fastest ({unit} to the target)", fontsize=10)
+        _style(ax)
+    axes[0].set_ylabel("fraction of problems", fontsize=10)
+    tg = ", ".join(f"{k[0]} {k[1]} n={k[2]}: {v:g}" for k, v in sorted(targets.items()))
+    fig.suptitle(f"Time-to-target performance profiles over {len(times)} problem(s), tuned settings, median "
+                 f"over seeds; targets {tg}", fontsize=10)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3), fontsize=9, frameon=False)
+    return _save(fig, path)
+
+
+def tuning_figures(folder, out_dir=None, log=None) -> list[str]:
+    """The figures of a tuning folder: learning-rate sensitivity (when it has gradient learners' trials) and
+    the performance profiles (when its tunings have a target)."""
+    import sys
+    from .tune import TUNED, load_tuned
+    note = log if log is not None else (lambda msg: print(msg, file=sys.stderr))
+    out_dir = os.fspath(folder) if out_dir is None else out_dir
+    paths = []
+    if sensitivity_data(folder):
+        paths.append(sensitivity_figure(folder, os.path.join(out_dir, "lr_sensitivity.png")))
+    tuned = load_tuned(folder, missing_ok=True)
+    if any(e.get("target") is not None for e in tuned.values()):
+        paths.append(profile_figure(folder, os.path.join(out_dir, "performance_profiles.png")))
+    elif tuned:
+        note(f"no performance profiles: the tunings in {os.path.join(os.fspath(folder), TUNED)} have no target "
+             "loss (rnnlearn tune --target LOSS)")
+    return paths
+
+
+# ----------------------------------------------------------------------------------------------------------
 
 def plot_all(folder, out_dir=None) -> list[str]:
     """Every figure the folder has data for; ValueError when it has none (or a corrupt file)."""
@@ -533,6 +745,10 @@ def plot_all(folder, out_dir=None) -> list[str]:
     if os.path.exists(st.path(VANISHING)):
         found = True
         paths.append(vanishing_figure(folder, os.path.join(out_dir, "vanishing_gradient.png")))
+    from .tune import TRIALS, TUNED
+    if os.path.exists(st.path(TUNED)) or os.path.isdir(st.path(TRIALS)):
+        found = True
+        paths += tuning_figures(folder, out_dir)
     if not found:
         raise ValueError(f"no results in {folder!r} (expected {RESULTS}, {COST} or {VANISHING})")
     return paths

@@ -33,8 +33,8 @@ def assert_user_error(res, *words):
         assert w in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("command", ["list", "compare", "plot", "cost", "vanishing", "figures", "bench", "sample",
-                                     "report", "cache"])
+@pytest.mark.parametrize("command", ["list", "compare", "tune", "plot", "cost", "vanishing", "figures", "bench",
+                                     "sample", "report", "cache"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args([command, "--help"])

@@ -22,6 +22,7 @@ import sys
 COMMANDS = [
     "rnnlearn.cli.listing",    # rnnlearn list
     "rnnlearn.cli.compare",    # rnnlearn compare
+    "rnnlearn.cli.tune",       # rnnlearn tune
     "rnnlearn.cli.report",     # rnnlearn report
     "rnnlearn.cli.plot",       # rnnlearn plot
     "rnnlearn.cli.cost",       # rnnlearn cost

@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from rnnlearn.cli.options import int_list
+from rnnlearn.cli.options import sweep_settings
 
 DEFAULT_OUT = os.path.join("results", "compare")
 
@@ -23,45 +23,11 @@ no finished run). Results from different settings accumulate in one folder; the 
 """
 
 
-def _settings_from_args(args) -> dict:
-    from rnnlearn.sweep import default_settings, load_settings
-    settings = default_settings()
-    if args.config:
-        own = load_settings(args.config)
-        settings.update(own)
-    cli = {"tasks": args.tasks, "models": args.models, "learners": args.learners, "sizes": args.sizes,
-           "seeds": args.seeds, "steps": args.steps, "eval_every": args.eval_every,
-           "optimizer": args.optimizer, "lr": args.lr, "clip": args.clip, "out": args.out, "jobs": args.jobs}
-    if args.save_models:
-        cli["save_models"] = True
-    if args.alignment is not None or args.align_with is not None:
-        own = settings.get("alignment") if isinstance(settings.get("alignment"), dict) else {}
-        cli["alignment"] = dict(own, **({"window": args.alignment} if args.alignment is not None else {}),
-                                **({"with": args.align_with} if args.align_with is not None else {}))
-    given = {k: v for k, v in cli.items() if v is not None}
-    if "sizes" in given:
-        given["sizes"] = int_list(given["sizes"], "--sizes")
-    own = ("optimizer", "lr", "clip", "steps", "eval_every")
-    if given.get("learners") is None and any(k in given for k in own):
-        # an optimizer or a run length chosen on the command line applies to the learners of the config too
-        from rnnlearn.sweep import format_params, parse_spec
-        specs = []
-        for s in settings.get("learners", []):
-            name, params = parse_spec(s)
-            for k in own:
-                if k in given:
-                    params.pop(k, None)
-            specs.append(f"{name}:{format_params(params)}" if params else name)
-        settings["learners"] = specs
-    settings.update(given)
-    return settings
-
-
 def run(args) -> int:
     from rnnlearn import memory, runner
     from rnnlearn.sweep import Sweep, check_command_settings, expand
     from rnnlearn.results import Store
-    settings = _settings_from_args(args)
+    settings = sweep_settings(args)
     cores = runner.default_jobs()
     command = check_command_settings(settings, DEFAULT_OUT, cores)   # the file's and the options' alike
     out, jobs = command["out"], command["jobs"]
@@ -72,6 +38,10 @@ def run(args) -> int:
         jobs = cores
     sweep = Sweep.from_settings(settings)
     configs = expand(sweep)
+    if args.tuned:   # every learner's tuned setting, or one line naming the first that has none
+        from rnnlearn.tune import apply_tuned
+        configs = apply_tuned(configs, args.tuned)
+        log(f"tuned settings from {os.path.join(args.tuned, 'tuned.json')}")
     if args.dry_run:
         est = memory.sweep_estimate(configs, jobs)
         done = Store(out).finished() if os.path.isdir(out) else {}
@@ -151,6 +121,9 @@ def add_parser(sub):
                    help="optimizer of the gradient learners (the EKF makes its own update)")
     g.add_argument("--lr", type=float, help="learning rate (default: each learner's, see defaults.toml)")
     g.add_argument("--clip", type=float, help="clip the gradient norm to this before the step")
+    g.add_argument("--tuned", metavar="DIR", help="run each learner at the setting `rnnlearn tune --out DIR` "
+                   "chose for it on the same task, model and size (DIR/tuned.json); exit 2 naming a learner "
+                   "DIR has none for")
     a = p.add_argument_group("gradient alignment (rnnlearn.alignment; Marschall, Cho and Savin 2020)")
     a.add_argument("--alignment", nargs="?", const="10", metavar="W",
                    help="train in windows of W steps (default 10) with passive learners beside each learner on its "

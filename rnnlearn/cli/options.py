@@ -1,5 +1,5 @@
 """Parsing of option values the commands share (not a command): integer lists, comma lists, learner specs
-and --max-n NAME=N,..."""
+--max-n NAME=N,... and the settings of a sweep"""
 from __future__ import annotations
 
 
@@ -58,3 +58,39 @@ def learner_specs(tokens) -> list[tuple[str, dict]]:
         parts = [token] if ":" in token else [t for t in token.split(",") if t.strip()]
         specs.extend(parse_spec(part) for part in parts)
     return specs
+
+
+def sweep_settings(args) -> dict:
+    """The settings of a sweep (rnnlearn.sweep): the embedded defaults, then --config's file, then the options
+    given (compare's and tune's alike; an option a command lacks counts as not given)."""
+    from rnnlearn.sweep import default_settings, load_settings
+    settings = default_settings()
+    if args.config:
+        own = load_settings(args.config)
+        settings.update(own)
+    cli = {k: getattr(args, k, None) for k in ("tasks", "models", "learners", "sizes", "seeds", "steps",
+                                               "eval_every", "optimizer", "lr", "clip", "out", "jobs")}
+    if getattr(args, "save_models", False):
+        cli["save_models"] = True
+    window, partners = getattr(args, "alignment", None), getattr(args, "align_with", None)
+    if window is not None or partners is not None:
+        own = settings.get("alignment") if isinstance(settings.get("alignment"), dict) else {}
+        cli["alignment"] = dict(own, **({"window": window} if window is not None else {}),
+                                **({"with": partners} if partners is not None else {}))
+    given = {k: v for k, v in cli.items() if v is not None}
+    if "sizes" in given:
+        given["sizes"] = int_list(given["sizes"], "--sizes")
+    own = ("optimizer", "lr", "clip", "steps", "eval_every")
+    if given.get("learners") is None and any(k in given for k in own):
+        # an optimizer or a run length chosen on the command line applies to the learners of the config too
+        from rnnlearn.sweep import format_params, parse_spec
+        specs = []
+        for s in settings.get("learners", []):
+            name, params = parse_spec(s)
+            for k in own:
+                if k in given:
+                    params.pop(k, None)
+            specs.append(f"{name}:{format_params(params)}" if params else name)
+        settings["learners"] = specs
+    settings.update(given)
+    return settings
