@@ -9,7 +9,7 @@ import pytest
 
 import naive
 import naive_models
-from rnnlearn import GRU, LSTM, ClockworkRNN, Elman, optim
+from rnnlearn import ELSTM, GRU, LSTM, ClockworkRNN, Elman, optim
 from rnnlearn.algorithms import BPTT, LEARNERS, RTRL, TBPTT
 from rnnlearn.models import MODELS
 from rnnlearn.tasks import Chunk, Stream, Task
@@ -24,6 +24,7 @@ BUILD = {
     "lstm-peephole": lambda m, o, loss: LSTM(m, 4, o, loss=loss, peephole=True),
     "gru": lambda m, o, loss: GRU(m, 4, o, loss=loss),
     "clockwork": lambda m, o, loss: ClockworkRNN(m, 6, o, loss=loss, modules=3),
+    "elstm": lambda m, o, loss: ELSTM(m, 4, o, loss=loss),
 }
 
 
