@@ -188,7 +188,7 @@ def test_node_groups_partition_the_parameters(label):
     state = rtrl.init(model, theta.copy())
     rtrl._run(model, theta.copy(), state, Chunk.make(xs[:1], np.zeros((1, O_OUT)), mask=np.zeros(1)),
               False, True, np.empty(1))
-    M = rtrl.influence(model, state)  # after one step from s_0 = 0: M = Mbar_1
+    M = rtrl.influence(model, state, theta)  # after one step from s_0 = 0: M = Mbar_1
     n = model.n_hidden
     for i in range(n):
         rows = [i, n + i] if model.n_state == 2 * n else [i]
