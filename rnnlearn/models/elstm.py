@@ -206,30 +206,32 @@ def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j):
 def unit_influence_step(dims, aux, theta, s_prev, x, xi, t, s, cache, m):
     """m_{t-1} -> m_t in place (module docstring: m = [w (2n) | U (2nm) | b (2n)], the c rows' non-zero
     entries of M_t = J_t M_{t-1} + Mbar_t): every entry of unit k is scaled by d_k, then the immediate term
-    a [c_{t-1}, x_t, 1] of its gate is added. O(n m); one-hot inputs touch one input column."""
+    a [c_{t-1}, x_t, 1] of its gate is added. O(n m). Plain indexing in the unit loop (a slice per unit
+    costs more than its m entries' work)."""
     mm, n = dims[D_M], dims[D_N]
     ow, op = dims[D_OW], dims[D_OX]
-    mw = m[0:2 * n]
-    mU = m[2 * n:2 * n + 2 * n * mm]
-    mb = m[2 * n + 2 * n * mm:4 * n + 2 * n * mm]
+    oz = 2 * n                 # dc/dU_z rows in m
+    of = 2 * n + n * mm        # dc/dU_f rows
+    ob = 2 * n + 2 * n * mm    # dc/db_z, dc/db_f
     for k in range(n):
         cp, c, az, af, eo, ec, d = _coefficients(theta, cache, s_prev, n, k, ow, op)
-        mw[k] = d * mw[k] + az * cp
-        mw[n + k] = d * mw[n + k] + af * cp
-        mb[k] = d * mb[k] + az
-        mb[n + k] = d * mb[n + k] + af
-        rz = mU[k * mm:(k + 1) * mm]
-        rf = mU[(n + k) * mm:(n + k + 1) * mm]
+        m[k] = d * m[k] + az * cp
+        m[n + k] = d * m[n + k] + af * cp
+        m[ob + k] = d * m[ob + k] + az
+        m[ob + n + k] = d * m[ob + n + k] + af
+        rz = oz + k * mm
+        rf = of + k * mm
         if xi >= 0:
             for j in range(mm):
-                rz[j] *= d
-                rf[j] *= d
-            rz[xi] += az
-            rf[xi] += af
+                m[rz + j] *= d
+                m[rf + j] *= d
+            m[rz + xi] += az
+            m[rf + xi] += af
         else:
             for j in range(mm):
-                rz[j] = d * rz[j] + az * x[j]
-                rf[j] = d * rf[j] + af * x[j]
+                xj = x[j]
+                m[rz + j] = d * m[rz + j] + az * xj
+                m[rf + j] = d * m[rf + j] + af * xj
 
 
 @njit(cache=True, fastmath=FAST)
@@ -239,34 +241,30 @@ def unit_influence_grad(dims, aux, theta, s_prev, x, xi, t, s, cache, m, ds, g):
     O(n m)."""
     mm, n = dims[D_M], dims[D_N]
     ow, oU, ob, op = dims[D_OW], dims[D_OU], dims[D_OB], dims[D_OX]
-    mw = m[0:2 * n]
-    mU = m[2 * n:2 * n + 2 * n * mm]
-    mb = m[2 * n + 2 * n * mm:4 * n + 2 * n * mm]
-    gw = g[ow:ow + 2 * n]
-    gU = g[oU:oU + 3 * n * mm]
-    gb = g[ob:ob + 3 * n]
-    go = g[op:op + n]
+    oz = 2 * n
+    of = 2 * n + n * mm
+    mb = 2 * n + 2 * n * mm
     for k in range(n):
         cp, c, az, af, eo, ec, d = _coefficients(theta, cache, s_prev, n, k, ow, op)
         dh = ds[k]
         e = ds[n + k] + dh * ec
         do = dh * eo
-        gw[k] += e * mw[k]
-        gw[n + k] += e * mw[n + k]
-        gb[k] += e * mb[k]
-        gb[n + k] += e * mb[n + k]
-        gb[2 * n + k] += do
-        go[k] += do * c
-        rz = mU[k * mm:(k + 1) * mm]
-        rf = mU[(n + k) * mm:(n + k + 1) * mm]
-        gz = gU[k * mm:(k + 1) * mm]
-        gf = gU[(n + k) * mm:(n + k + 1) * mm]
+        g[ow + k] += e * m[k]
+        g[ow + n + k] += e * m[n + k]
+        g[ob + k] += e * m[mb + k]
+        g[ob + n + k] += e * m[mb + n + k]
+        g[ob + 2 * n + k] += do
+        g[op + k] += do * c
+        rz = oz + k * mm
+        rf = of + k * mm
+        gz = oU + k * mm
+        gf = oU + (n + k) * mm
+        go = oU + (2 * n + k) * mm
         for j in range(mm):
-            gz[j] += e * rz[j]
-            gf[j] += e * rf[j]
-        go_row = gU[(2 * n + k) * mm:(2 * n + k + 1) * mm]
+            g[gz + j] += e * m[rz + j]
+            g[gf + j] += e * m[rf + j]
         if xi >= 0:
-            go_row[xi] += do
+            g[go + xi] += do
         else:
             for j in range(mm):
-                go_row[j] += do * x[j]
+                g[go + j] += do * x[j]
