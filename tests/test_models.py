@@ -223,7 +223,12 @@ class _DelayedSumStream(Stream):
         return Chunk.make(x[2:, None], (x[1:-1] + x[:-2])[:, None])
 
 
-def _learner(name):
+def _learner(name, label=""):
+    if label == "elstm" and name in ("ekf", "ekf-node"):
+        # the global EKF's default prior p0 = 10 steps too far on the eLSTM with the exact (RTRL) Jacobian:
+        # delayed sum 1.18 -> 1.06 and P indefinite at step 1303; p0 = 1: 0.19 (r = 10: 0.20; jacobian
+        # "tbptt": 0.24 at p0 = 10; the Jacobians agree to 2e-16 at fixed theta)
+        return LEARNERS["ekf"](decoupling="node" if name == "ekf-node" else "global", p0=1.0)
     if name == "ekf-node":  # Puskorius and Feldkamp's node-decoupled EKF, with each model's node groups
         return LEARNERS["ekf"](decoupling="node")
     cls = LEARNERS[name]
@@ -241,7 +246,7 @@ def test_short_training_run_lowers_the_loss(label, learner_name):
     BPTT and the EKF halve it; the approximations, some of which cannot see a two-step lag at all (RFLO's and
     e-prop's traces on an Elman net have no memory), lower it."""
     model = BUILD[label](1, 1, "mse")
-    learner = _learner(learner_name)
+    learner = _learner(learner_name, label)
     why = learner.supports(model)
     if why:
         with pytest.raises(ValueError, match="cannot train"):
