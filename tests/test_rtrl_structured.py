@@ -134,3 +134,14 @@ def test_declared_cost_follows_the_model():
     nb = rtrl.state_nbytes(elstm.resized(100))
     assert nb == rtrl.state_bytes(rtrl.init(elstm.resized(100), elstm.resized(100).init_params(0)))
     assert nb < 8 * 40 * elstm.resized(100).n_params
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+def test_snap1_is_exact_on_the_elstm(loss):
+    """SnAp-1 keeps the entries of M_t that one step can make non-zero (Menick et al. 2021); on a recurrence
+    diagonal by unit those are all of them, so its own kernel gives RTRL's gradient, chunk by chunk."""
+    from rnnlearn.algorithms import SnAp
+    model, theta, xs, ys, _ = problem(loss, T=30, seed=5)
+    _, g_snap, _ = chunked_gradient(SnAp(n=1), model, theta, xs, ys, 3)
+    _, g_rtrl, _ = chunked_gradient(RTRL(), model, theta, xs, ys, 3)
+    assert rel(g_snap, g_rtrl) < 1e-10
