@@ -98,6 +98,11 @@ class Learner:
         the bench, the runner and the tests read. Subclasses whose cost depends on a hyperparameter override it."""
         return float(self.time_exponent), float(self.memory_exponent)
 
+    def model_cost_exponents(self, model) -> tuple[float, float]:
+        """cost_exponents on a given model: the same unless the learner's cost depends on the model's structure
+        (RTRL on a diagonal recurrence). The bench and the memory check read this one when they have a model."""
+        return self.cost_exponents()
+
     def flops_per_step(self, model) -> float | None:
         """The dominant floating-point work of one step, where it is known (for a GFLOP/s figure)."""
         return None

@@ -115,7 +115,7 @@ def learner_state_nbytes(learner, model, optimizer=None) -> int:
     try:
         return int(learner.state_nbytes(model, optimizer))
     except NotImplementedError:
-        e = float(learner.cost_exponents()[1])
+        e = float(learner.model_cost_exponents(model)[1])
         return int(8 * 16 * (model.n_params + model.n_state ** 2) * max(model.n_hidden, 1) ** max(e - 2.0, 0.0))
 
 

@@ -284,9 +284,10 @@ def cost_sweep(folder, learners=None, sizes=(8, 16, 32, 64, 128, 256), model_nam
         learner = make_learner(name, **params)
         make_model(model_name, n_in=M_IN, n_hidden=1, n_out=O_OUT)  # an unknown model fails before any timing
         label, display = learner.label(), learner.display_label()
-        te, me = learner.cost_exponents()
         for n in sizes:
-            if fits(name, learner, make_model(model_name, n_in=M_IN, n_hidden=n, n_out=O_OUT), max_n):
+            sized = make_model(model_name, n_in=M_IN, n_hidden=n, n_out=O_OUT)
+            te, me = learner.model_cost_exponents(sized)  # RTRL's depends on the model's structure
+            if fits(name, learner, sized, max_n):
                 plan.append((name, params, label, display, n, float(te), float(me)))
     check_memory([(make_learner(name, **params), make_model(model_name, n_in=M_IN, n_hidden=n, n_out=O_OUT), label,
                    T if te < 3 else T_heavy) for name, params, label, display, n, te, me in plan])

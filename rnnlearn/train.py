@@ -39,7 +39,7 @@ MAX_CHUNK = 1000
 def chunk_steps(model, learner, task=None, cap: int = MAX_CHUNK) -> int:
     """Steps per kernel call so that one call takes at most about CHUNK_SECONDS, from the declared cost of a
     step (deterministic: the same on every machine)."""
-    te = float(learner.cost_exponents()[0])
+    te = float(learner.model_cost_exponents(model)[0])
     flops = learner.flops_per_step(model)
     seconds = (SECONDS_PER_FLOP * float(flops) if flops else
                SECONDS_PER_WORK * float(model.n_state) ** max(te - 2.0, 0.0) * model.n_params)

@@ -1,4 +1,4 @@
-"""Slow, obviously-right numpy forward passes of the LSTM, GRU and clockwork RNN, written from the papers'
+"""Slow, obviously-right numpy forward passes of the LSTM, GRU, clockwork RNN and eLSTM, written from the papers'
 equations with whole-matrix numpy, one step at a time, for the tests to trust (see rnnlearn/models/*.py for
 the formulations). Each takes the named blocks of `model.unpack(theta)` and returns the states (T, S) and
 outputs (T, o); `resets[t]` sets the state to zero before step t."""
@@ -83,6 +83,23 @@ def clockwork_forward(p, xs, periods, t0=0, resets=None):
     return _run(cell, p, xs, n, resets)
 
 
+def elstm_forward(p, xs, resets=None):
+    """Irie, Gopalakrishnan and Schmidhuber (2023), the eLSTM: z = tanh(U_z x + w_z c_{t-1} + b_z),
+    f = sigma(U_f x + w_f c_{t-1} + b_f), c_t = f c_{t-1} + (1 - f) z, with the output gate element-wise on c_t
+    (models/elstm.py): h_t = sigma(U_o x + w_o c_t + b_o) c_t."""
+    n = p["b_z"].shape[0]
+
+    def cell(s, x, t):
+        c = s[n:]
+        z = np.tanh(p["U_z"] @ x + p["w_z"] * c + p["b_z"])
+        f = sigmoid(p["U_f"] @ x + p["w_f"] * c + p["b_f"])
+        c_new = f * c + (1 - f) * z
+        h_new = sigmoid(p["U_o"] @ x + p["w_o"] * c_new + p["b_o"]) * c_new
+        return np.concatenate([h_new, c_new])
+
+    return _run(cell, p, xs, 2 * n, resets)
+
+
 def forward(model, theta, xs, resets=None, t0=0):
     """The reference forward pass for any of the models."""
     p = model.unpack(theta)
@@ -93,6 +110,8 @@ def forward(model, theta, xs, resets=None, t0=0):
         return lstm_forward(p, xs, model.peephole, resets)
     if name == "gru":
         return gru_forward(p, xs, resets)
+    if name == "elstm":
+        return elstm_forward(p, xs, resets)
     if name == "clockwork":
         return clockwork_forward(p, xs, model.aux[2:].astype(int).tolist(), t0, resets)
     raise ValueError(name)

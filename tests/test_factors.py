@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rnnlearn.algorithms.ekf import node_groups
-from rnnlearn.models import GRU, LSTM, ClockworkRNN, Elman, cell
+from rnnlearn.models import ELSTM, GRU, LSTM, ClockworkRNN, Elman, cell
 from rnnlearn.models.immediate import add_factored_immediate, add_factors, dense_factors, immediate_factors
 from rnnlearn.models.layout import D_NX, D_R
 
@@ -16,6 +16,7 @@ BUILD = {
     "lstm-peephole": lambda: LSTM(M_IN, 4, O_OUT, peephole=True),
     "gru": lambda: GRU(M_IN, 4, O_OUT),
     "clockwork": lambda: ClockworkRNN(M_IN, 6, O_OUT, modules=3),
+    "elstm": lambda: ELSTM(M_IN, 4, O_OUT),
 }
 # clockwork periods 1, 2, 4: at t = 0 all modules tick, at t = 1 only module 0, at t = 2 modules 0 and 1
 CASES = [(label, t, onehot) for label in BUILD for t in ((0, 1, 2) if label == "clockwork" else (3,))
@@ -154,7 +155,13 @@ def expected_rows(model):
         for k in range(n):
             i, a = divmod(k, ks)
             rows.append((k, first(p[f"W_{i}"][a]), i * ks, n - i * ks, first(p["U"][k]), int(p["b"][k])))
+    elif isinstance(model, ELSTM):  # z, f read c_{t-1}[k] (s_{t-1}[n + k]) through one weight; o reads none
+        rows = [(k, int(p[f"w_{q}"][k]), n + k, 1, first(p[f"U_{q}"][k]), int(p[f"b_{q}"][k]))
+                for q in "zf" for k in range(n)]
+        rows += [(k, None, 0, 0, first(p["U_o"][k]), int(p["b_o"][k])) for k in range(n)]
     extras = []
+    if isinstance(model, ELSTM):
+        extras = [(k, int(p["w_o"][k])) for k in range(n)]
     if isinstance(model, LSTM) and model.peephole:
         extras = [(k, int(p[f"p_{q}"][k])) for q in "ifo" for k in range(n)]
     return rows, extras

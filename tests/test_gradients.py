@@ -3,14 +3,14 @@ import numpy as np
 import pytest
 
 import naive
-from rnnlearn import Elman
+from rnnlearn import ELSTM, Elman
 from rnnlearn.algorithms import BPTT, RTRL, TBPTT
 from rnnlearn.tasks import Chunk
 
 
-def problem(loss, T=15, m=3, n=6, o=2, seed=0):
+def problem(loss, T=15, m=3, n=6, o=2, seed=0, kind=Elman):
     rng = np.random.default_rng(seed)
-    model = Elman(n_in=m, n_hidden=n, n_out=o, loss=loss)
+    model = kind(n_in=m, n_hidden=n, n_out=o, loss=loss)
     theta = model.init_params(seed) + 0.3 * rng.normal(size=model.n_params)  # break any symmetry of init
     xs = rng.normal(size=(T, m))
     if loss == "mse":
@@ -26,10 +26,12 @@ def rel(a, b):
     return np.abs(a - b).max() / np.abs(b).max()
 
 
+@pytest.mark.parametrize("kind", [Elman, ELSTM], ids=["elman", "elstm"])
 @pytest.mark.parametrize("loss", ["mse", "xent", "sigmoid_mse"])
 @pytest.mark.parametrize("learner", [BPTT(), RTRL()], ids=["bptt", "rtrl"])
-def test_gradient_matches_finite_differences(loss, learner):
-    model, theta, xs, ys = problem(loss)
+def test_gradient_matches_finite_differences(loss, learner, kind):
+    """(On the eLSTM, RTRL takes its structured path: tests/test_rtrl_structured.py.)"""
+    model, theta, xs, ys = problem(loss, kind=kind)
     f = lambda th: model.sequence_loss(th, Chunk.make(xs, ys))
     loss_value, grad = learner.gradient(model, theta, xs, ys)
     assert loss_value == pytest.approx(f(theta), rel=1e-12)
@@ -42,6 +44,14 @@ def test_bptt_matches_textbook_reference(loss):
     _, grad = BPTT().gradient(model, theta, xs, ys)
     ref = naive.flat(model, naive.elman_bptt(model.unpack(theta), xs, ys, loss))
     assert rel(grad, ref) < 1e-12
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent", "sigmoid_mse"])
+def test_rtrl_equals_bptt_on_the_elstm(loss):
+    model, theta, xs, ys = problem(loss, T=30, n=5, seed=3, kind=ELSTM)
+    _, g_bptt = BPTT().gradient(model, theta, xs, ys)
+    _, g_rtrl = RTRL().gradient(model, theta, xs, ys)
+    assert rel(g_rtrl, g_bptt) < 1e-10
 
 
 @pytest.mark.parametrize("loss", ["mse", "xent"])

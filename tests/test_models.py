@@ -9,7 +9,7 @@ import pytest
 
 import naive
 import naive_models
-from rnnlearn import GRU, LSTM, ClockworkRNN, Elman, optim
+from rnnlearn import ELSTM, GRU, LSTM, ClockworkRNN, Elman, optim
 from rnnlearn.algorithms import BPTT, LEARNERS, RTRL, TBPTT
 from rnnlearn.models import MODELS
 from rnnlearn.tasks import Chunk, Stream, Task
@@ -24,6 +24,7 @@ BUILD = {
     "lstm-peephole": lambda m, o, loss: LSTM(m, 4, o, loss=loss, peephole=True),
     "gru": lambda m, o, loss: GRU(m, 4, o, loss=loss),
     "clockwork": lambda m, o, loss: ClockworkRNN(m, 6, o, loss=loss, modules=3),
+    "elstm": lambda m, o, loss: ELSTM(m, 4, o, loss=loss),
 }
 
 
@@ -187,7 +188,7 @@ def test_node_groups_partition_the_parameters(label):
     state = rtrl.init(model, theta.copy())
     rtrl._run(model, theta.copy(), state, Chunk.make(xs[:1], np.zeros((1, O_OUT)), mask=np.zeros(1)),
               False, True, np.empty(1))
-    M = rtrl.influence(model, state)  # after one step from s_0 = 0: M = Mbar_1
+    M = rtrl.influence(model, state, theta)  # after one step from s_0 = 0: M = Mbar_1
     n = model.n_hidden
     for i in range(n):
         rows = [i, n + i] if model.n_state == 2 * n else [i]
@@ -222,7 +223,12 @@ class _DelayedSumStream(Stream):
         return Chunk.make(x[2:, None], (x[1:-1] + x[:-2])[:, None])
 
 
-def _learner(name):
+def _learner(name, label=""):
+    if label == "elstm" and name in ("ekf", "ekf-node"):
+        # the global EKF's default prior p0 = 10 steps too far on the eLSTM with the exact (RTRL) Jacobian:
+        # delayed sum 1.18 -> 1.06 and P indefinite at step 1303; p0 = 1: 0.19 (r = 10: 0.20; jacobian
+        # "tbptt": 0.24 at p0 = 10; the Jacobians agree to 2e-16 at fixed theta)
+        return LEARNERS["ekf"](decoupling="node" if name == "ekf-node" else "global", p0=1.0)
     if name == "ekf-node":  # Puskorius and Feldkamp's node-decoupled EKF, with each model's node groups
         return LEARNERS["ekf"](decoupling="node")
     cls = LEARNERS[name]
@@ -240,7 +246,7 @@ def test_short_training_run_lowers_the_loss(label, learner_name):
     BPTT and the EKF halve it; the approximations, some of which cannot see a two-step lag at all (RFLO's and
     e-prop's traces on an Elman net have no memory), lower it."""
     model = BUILD[label](1, 1, "mse")
-    learner = _learner(learner_name)
+    learner = _learner(learner_name, label)
     why = learner.supports(model)
     if why:
         with pytest.raises(ValueError, match="cannot train"):

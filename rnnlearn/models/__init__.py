@@ -3,7 +3,7 @@
 import numpy as np
 
 from .base import Model, orthogonal
-from .layout import CLOCKWORK, ELMAN, GRU, LSTM
+from .layout import CLOCKWORK, ELMAN, ELSTM, GRU, LSTM
 from .losses import softmax
 
 
@@ -268,8 +268,66 @@ class ClockworkRNN(Model):
         return W
 
 
+class ELSTM(Model):
+    """Element-wise LSTM (Irie, Gopalakrishnan and Schmidhuber 2023, sec. 3.1): every gate's recurrent weights
+    diagonal, reading the cell c; state s = (h, c), h first. Equations, and the one change from the paper
+    (an element-wise output gate): rnnlearn/models/elstm.py.
+
+    Blocks: w_z, w_f (n,), the candidate's and forget gate's weights on c_{t-1}; U_z, U_f, U_o (n, m);
+    b_z, b_f, b_o (n,); w_o (n,), the output gate's weights on c_t; then V (o, n), c (o,).
+
+    Initialisation: U ~ N(0, 1/m); w_z, w_f, w_o ~ N(0, 0.1^2) (the authors' code draws every weight of the
+    layer from N(0, 0.1^2)); biases 0 except the forget gate's b_f (default 1: c starts keeping ~73% of its
+    contents, as the LSTM's here)."""
+
+    kind = ELSTM
+    name = "elstm"
+    diagonal_recurrence = True
+
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", b_f: float = 1.0):
+        if isinstance(b_f, bool) or not isinstance(b_f, (int, float, np.integer, np.floating)) or not np.isfinite(b_f):
+            raise ValueError(f"b_f must be a finite number, got {b_f!r}")
+        self.b_f = float(b_f)
+        super().__init__(n_in, n_hidden, n_out, loss)
+
+    @property
+    def n_state(self):
+        return 2 * self.n_hidden
+
+    @property
+    def n_delta(self):
+        return 3 * self.n_hidden
+
+    @property
+    def n_cache(self):
+        return 4 * self.n_hidden
+
+    @property
+    def n_extra(self):
+        return self.n_hidden  # w_o: outside the row form
+
+    @property
+    def n_unit_influence(self):
+        return self.n_hidden * (2 * self.n_in + 4)
+
+    def recurrent_blocks(self):
+        n, m = self.n_hidden, self.n_in
+        return ([("w_z", (n,)), ("w_f", (n,))] + [(f"U_{q}", (n, m)) for q in "zfo"]
+                + [(f"b_{q}", (n,)) for q in "zfo"] + [("w_o", (n,))])
+
+    def init_recurrent(self, rng, p):
+        for q in "zfo":
+            p[f"U_{q}"][:] = rng.normal(0.0, 1.0 / np.sqrt(self.n_in), size=p[f"U_{q}"].shape)
+        for name in ("w_z", "w_f", "w_o"):
+            p[name][:] = rng.normal(0.0, 0.1, size=self.n_hidden)
+        p["b_f"][:] = self.b_f
+
+    def config(self):
+        return {**super().config(), "b_f": self.b_f}
+
+
 #: name -> Model class, for the command line and saved files.
-MODELS: dict[str, type[Model]] = {cls.name: cls for cls in (Elman, LSTM, GRU, ClockworkRNN)}
+MODELS: dict[str, type[Model]] = {cls.name: cls for cls in (Elman, LSTM, GRU, ClockworkRNN, ELSTM)}
 
 
 def make_model(name: str, **kwargs) -> Model:
@@ -280,4 +338,4 @@ def make_model(name: str, **kwargs) -> Model:
     return cls(**kwargs)
 
 
-__all__ = ["Model", "Elman", "LSTM", "GRU", "ClockworkRNN", "MODELS", "make_model", "softmax"]
+__all__ = ["Model", "Elman", "LSTM", "GRU", "ClockworkRNN", "ELSTM", "MODELS", "make_model", "softmax"]

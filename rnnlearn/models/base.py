@@ -29,6 +29,9 @@ class Model:
 
     kind: ClassVar[int] = -1
     name: ClassVar[str] = ""
+    #: True when the recurrence is diagonal by unit (cell.py, "Structured influence"): the model's module
+    #: then has unit_influence_step / unit_influence_grad and RTRL carries m (n_unit_influence,), not M
+    diagonal_recurrence: ClassVar[bool] = False
 
     def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse"):
         self.n_in = _check_size("n_in", n_in)
@@ -74,6 +77,11 @@ class Model:
     @property
     def n_extra(self) -> int:
         """Recurrent parameters outside the row form (LSTM's peepholes)."""
+        return 0
+
+    @property
+    def n_unit_influence(self) -> int:
+        """U: the length of the compact influence vector m of a diagonal recurrence (cell.py); 0 otherwise."""
         return 0
 
     def recurrent_blocks(self) -> list[tuple[str, tuple]]:

@@ -42,6 +42,25 @@ s, cache, D, E), the compact factors D (2, R) and E (2, NX); add_factors(dims, a
 M += Mbar_t from given factors. Kept in this factored form, Mbar_t is what SnAp (Menick et al. 2021) and the
 online approximations of RTRL in Marschall, Cho and Savin (2020) work with; the EKF's node groups are its
 rows grouped by unit.
+
+Structured influence, for models whose recurrence is diagonal by unit (Model.diagonal_recurrence True: the
+eLSTM, the LRU; Model.n_unit_influence = U). The state is s = (output part, core): the core (eLSTM: c; LRU: the
+complex h as real and imaginary parts) is the only part s_{t-1} feeds, and its units evolve independently,
+each from its own past and its own parameters; the output part (eLSTM: h; LRU: its output) is an immediate
+function of (core_t, x_t), not fed back. Then the only entries of M_t = ds_t/dtheta_rec that can be non-zero
+in the core's rows are each unit's own parameters': U numbers, stored as the compact influence m (U,) in an
+order the model's module docstring gives. The output part's rows of M_t are (d out_t / d core_t) times the
+core rows plus the immediate entries of the parameters that act only there (the eLSTM's output gate, the
+LRU's output map), formed only inside unit_influence_grad. Exact RTRL (Williams and Zipser 1989, eq. 12-13)
+on this structure costs O(U) per step and no S x P_rec matrix.
+unit_influence_step(dims, aux, theta, s_prev, x, xi, t, s, cache, m)
+    In place, m_{t-1} -> m_t, the core rows' non-zero entries of M_t = J_t M_{t-1} + Mbar_t; called after
+    step() of the same step (s, cache are its outputs). O(U) time.
+unit_influence_grad(dims, aux, theta, s_prev, x, xi, t, s, cache, m, ds, g)
+    g[:P_rec] += ds^T M_t for ds = dL/ds_t (S,), m = m_t, including the recurrent parameters whose influence
+    is only immediate; g's readout part untouched. O(U + S n) time.
+Only the diagonal kinds have these two kernels (numba resolves them per kind); learners call them only when
+model.diagonal_recurrence.
 """
 import functools
 import inspect
@@ -49,11 +68,11 @@ import inspect
 from numba.core.errors import TypingError
 from numba.extending import overload
 
-from . import clockwork, elman, gru, lstm
-from .layout import ClockworkDims, ElmanDims, GRUDims, LSTMDims
+from . import clockwork, elman, elstm, gru, lstm
+from .layout import ClockworkDims, ElmanDims, ELSTMDims, GRUDims, LSTMDims
 
 #: dims class -> the module of that model's kernels
-MODULES = {ElmanDims: elman, LSTMDims: lstm, GRUDims: gru, ClockworkDims: clockwork}
+MODULES = {ElmanDims: elman, LSTMDims: lstm, GRUDims: gru, ClockworkDims: clockwork, ELSTMDims: elstm}
 
 
 def _kernel(name, cls, got, error):
@@ -137,3 +156,11 @@ def extra_form(dims, aux, j): ...
 
 @_interface("always")
 def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j): ...
+
+
+@_interface
+def unit_influence_step(dims, aux, theta, s_prev, x, xi, t, s, cache, m): ...
+
+
+@_interface
+def unit_influence_grad(dims, aux, theta, s_prev, x, xi, t, s, cache, m, ds, g): ...
