@@ -354,6 +354,17 @@ class ExactGradient(Learner):
 
 # ---- the registry -----------------------------------------------------------------------------------------
 
+def degree_in_n(model, count) -> float:
+    """The degree in n of count(model), a polynomial in the hidden size (the model's other sizes fixed)."""
+    step = model.size_step
+    vals = [count(model.resized(step * j)) for j in range(1, 7)]
+    for d in range(5):
+        if len(set(vals)) == 1:
+            return float(d)
+        vals = [b - a for a, b in zip(vals, vals[1:])]
+    return 5.0
+
+
 def register(cls):
     """Add a learner class to rnnlearn.algorithms.LEARNERS after checking what it declares (a decorator)."""
     from rnnlearn.algorithms import LEARNERS

@@ -91,7 +91,8 @@ from rnnlearn.models.layout import D_G, D_LOSS, D_M, D_N, D_O, D_OU, D_PREC, D_S
 from rnnlearn.models.losses import logsumexp, loss_only
 from rnnlearn.models.readout import readout
 from rnnlearn.algorithms.base import (NONFINITE_JACOBIAN, NONFINITE_LOSS, NOT_POSITIVE_DEFINITE, OK, ChunkArrays,
-                                      Minibatch, OwnUpdate, check_int, check_number, raise_status, register)
+                                      Minibatch, OwnUpdate, check_int, check_number, degree_in_n, raise_status,
+                                      register)
 from rnnlearn.algorithms.rtrl import influence_step
 from rnnlearn.algorithms.tbptt import FILLED, N_COUNTERS, NEWEST, ONE, advance, ring_backward
 
@@ -554,10 +555,13 @@ def truncated_jacobian_row(dims, aux, theta, dy, L, newest, s_prev, s_next, x, x
 # overloaded helpers resolve to one path while ekf_chunk is typed, and a filter compiles only its own.
 
 RTRLJacobian = namedtuple("RTRLJacobian", "code")
+UnitRTRLJacobian = namedtuple("UnitRTRLJacobian", "code")  # RTRL on a diagonal recurrence: the compact influence m
 TBPTTJacobian = namedtuple("TBPTTJacobian", "code")
 StandardForm = namedtuple("StandardForm", "code")
 SqrtForm = namedtuple("SqrtForm", "code")
 JACOBIAN_TOKENS = {"rtrl": RTRLJacobian(JAC_RTRL), "tbptt": TBPTTJacobian(JAC_TBPTT)}
+UNIT_RTRL = UnitRTRLJacobian(JAC_RTRL)
+_JACOBIANS = (RTRLJacobian, UnitRTRLJacobian, TBPTTJacobian)
 FORM_TOKENS = {"standard": StandardForm(FORM_STANDARD), "sqrt": SqrtForm(FORM_SQRT)}
 
 
@@ -572,9 +576,10 @@ def forward_stream(jm, dims, aux, theta, st, bb, t, tg, cur, xs, xis, resets):
     """Stream bb's step t, and what its H_t needs: RTRL's influence step, or the step kept in the ring."""
 
 
-def recurrent_jacobian(jm, dims, aux, theta, st, bb, cur, jp, V):
-    """Stream bb's H_t, recurrent part (o x P_rec), into st.Hrec[bb]: Jp V M_t (RTRL), or one truncated
-    backward sweep per output (truncated BPTT)."""
+def recurrent_jacobian(jm, dims, aux, theta, st, bb, cur, jp, V, x, xi, tg):
+    """Stream bb's H_t, recurrent part (o x P_rec), into st.Hrec[bb]: Jp V M_t (RTRL; on a diagonal
+    recurrence one cell.unit_influence_grad per output from the compact m), or one truncated backward sweep
+    per output (truncated BPTT). x, xi, tg: the step's input and absolute time."""
 
 
 def measurement(fm, theta, st, joseph):
@@ -599,6 +604,18 @@ def _forward_rtrl(jm, dims, aux, theta, st, bb, t, tg, cur, xs, xis, resets):
         sb[j] = st.s_new[bb, j]
 
 
+def _forward_unit(jm, dims, aux, theta, st, bb, t, tg, cur, xs, xis, resets):
+    sb, sp = st.s[bb], st.s_new[bb]  # s_new keeps s_{t-1}: unit_influence_grad reads it
+    if resets[bb, t]:
+        sb[:] = 0.0
+        st.m[bb, :] = 0.0
+    for j in range(dims[D_S]):
+        sp[j] = sb[j]
+    cell.step(dims, aux, theta, sp, xs[bb, t], xis[bb, t], tg, sb, st.cache[bb])
+    if st.flags[F_NEED_REC] != 0:
+        cell.unit_influence_step(dims, aux, theta, sp, xs[bb, t], xis[bb, t], tg, sb, st.cache[bb], st.m[bb])
+
+
 def _forward_tbptt(jm, dims, aux, theta, st, bb, t, tg, cur, xs, xis, resets):
     advance(dims, aux, theta, xs[bb], xis[bb], resets[bb], t, t + 1, st.s[bb], st.rs_prev[bb], st.rs_next[bb],
             st.rx[bb], st.rxi[bb], st.rcache[bb], st.rreset[bb], st.rtabs[bb], st.rtloc[bb], st.rctr[bb],
@@ -607,16 +624,30 @@ def _forward_tbptt(jm, dims, aux, theta, st, bb, t, tg, cur, xs, xis, resets):
 
 @overload(forward_stream)
 def _forward_stream(jm, dims, aux, theta, st, bb, t, tg, cur, xs, xis, resets):
-    return _forward_rtrl if _token(jm, (RTRLJacobian, TBPTTJacobian), "jacobian") is RTRLJacobian \
-        else _forward_tbptt
+    return {RTRLJacobian: _forward_rtrl, UnitRTRLJacobian: _forward_unit,
+            TBPTTJacobian: _forward_tbptt}[_token(jm, _JACOBIANS, "jacobian")]
 
 
-def _recurrent_rtrl(jm, dims, aux, theta, st, bb, cur, jp, V):
+def _recurrent_rtrl(jm, dims, aux, theta, st, bb, cur, jp, V, x, xi, tg):
     np.dot(jp, V, st.JV[bb])
     np.dot(st.JV[bb], st.M[bb, 1 - cur][:dims[D_N]], st.Hrec[bb])  # the new influence matrix
 
 
-def _recurrent_tbptt(jm, dims, aux, theta, st, bb, cur, jp, V):
+def _recurrent_unit(jm, dims, aux, theta, st, bb, cur, jp, V, x, xi, tg):
+    n, PR = dims[D_N], dims[D_PREC]
+    hr, g, ds, JV = st.Hrec[bb], st.g[bb], st.ds[bb], st.JV[bb]
+    np.dot(jp, V, JV)
+    for k in range(dims[D_O]):  # row k: (d meas_k / d s_t) M_t, the readout reading s_t[:n]
+        ds[:] = 0.0
+        for j in range(n):
+            ds[j] = JV[k, j]
+        g[:PR] = 0.0
+        cell.unit_influence_grad(dims, aux, theta, st.s_new[bb], x, xi, tg, st.s[bb], st.cache[bb], st.m[bb], ds, g)
+        for q in range(PR):
+            hr[k, q] = g[q]
+
+
+def _recurrent_tbptt(jm, dims, aux, theta, st, bb, cur, jp, V, x, xi, tg):
     hr, g = st.Hrec[bb], st.g[bb]
     kr = st.rctr[bb, NEWEST]
     for k in range(dims[D_O]):
@@ -628,9 +659,9 @@ def _recurrent_tbptt(jm, dims, aux, theta, st, bb, cur, jp, V):
 
 
 @overload(recurrent_jacobian)
-def _recurrent_jacobian(jm, dims, aux, theta, st, bb, cur, jp, V):
-    return _recurrent_rtrl if _token(jm, (RTRLJacobian, TBPTTJacobian), "jacobian") is RTRLJacobian \
-        else _recurrent_tbptt
+def _recurrent_jacobian(jm, dims, aux, theta, st, bb, cur, jp, V, x, xi, tg):
+    return {RTRLJacobian: _recurrent_rtrl, UnitRTRLJacobian: _recurrent_unit,
+            TBPTTJacobian: _recurrent_tbptt}[_token(jm, _JACOBIANS, "jacobian")]
 
 
 def _measurement_standard(fm, theta, st, joseph):
@@ -739,7 +770,7 @@ def ekf_chunk(jm, fm, dims, aux, theta, ch, update, record, Hout, losses, st):
                 err[col + k] = ys[bb, t, k] - ms[k]
             # ---- H_t: recurrent part (o x P_rec) into Hrec, then with the readout's part in group order
             if need_rec:
-                recurrent_jacobian(jm, dims, aux, theta, st, bb, cur, jp, V)
+                recurrent_jacobian(jm, dims, aux, theta, st, bb, cur, jp, V, xs[bb, t], xis[bb, t], tg)
             gather_jacobian(dims[:], sb, jp, Hrec[bb], perm, Hp[:, col:col + o])
             if record:
                 for r in range(pt):
@@ -783,6 +814,7 @@ class EKFState(NamedTuple):
     s_new: np.ndarray    # (B, S)
     cache: np.ndarray    # (B, C)
     M: np.ndarray        # (B, 2, S, P_rec) RTRL influence matrix and its next value (jacobian="rtrl"), else tiny
+    m: np.ndarray        # (B, U) the compact influence (jacobian="rtrl" on a diagonal recurrence), else (B, 0)
     J: np.ndarray        # (B, S, S) state Jacobian (rtrl)
     Hrec: np.ndarray     # (B, o, P_rec) d meas / d theta_rec
     JV: np.ndarray       # (B, o, n) Jp V (rtrl)
@@ -966,6 +998,15 @@ class EKF(Minibatch, OwnUpdate):
             return 4.0, 4.0
         return (4.0 if self.jacobian == "rtrl" else 3.0), 3.0
 
+    def model_cost_exponents(self, model) -> tuple[float, float]:
+        """On a diagonal recurrence (the eLSTM, the LRU) H_t costs O(o P) by any Jacobian here, so the covariance
+        sets the cost: p^2 for the global filter, and for node groups (each unit's own parameters, p_g of the
+        input size) their total, about p."""
+        if not getattr(model, "diagonal_recurrence", False):
+            return self.cost_exponents()
+        e = degree_in_n(model, lambda mdl: mdl.n_params)
+        return (2.0 * e, 2.0 * e) if self.decoupling == "global" else (e, e)
+
     def search_space(self):
         """What `rnnlearn tune` searches: P0, R and Q log-uniform over two to four decades around the defaults
         (Q not with form="sqrt", which takes q = 0). Only their ratios matter with constant R and Q; with R
@@ -1001,7 +1042,8 @@ class EKF(Minibatch, OwnUpdate):
         n, m, o, p, PR = model.n_hidden, model.n_in, model.n_out, model.n_params, model.n_rec
         pt, ng, c = len(perm), len(groups), B * model.n_out
         need_rec = bool((perm < PR).any())
-        rtrl = self.jacobian == "rtrl" and need_rec
+        unit = self._unit(model)
+        rtrl = self.jacobian == "rtrl" and need_rec and not unit
         tb = self.jacobian == "tbptt"
         hh = self.h if tb else 1
         flags = np.array([JACOBIANS[self.jacobian], int(bool(self.joseph)), int(need_rec), FORMS[self.form]],
@@ -1014,18 +1056,24 @@ class EKF(Minibatch, OwnUpdate):
         z = lambda *shape, dtype=np.float64: np.zeros((B,) + shape, dtype=dtype)
         return EKFState(
             z(S), z(S), z(C),
-            z(2, S, PR) if rtrl else z(2, 1, 1), z(S, S) if rtrl else z(1, 1),
+            z(2, S, PR) if rtrl else z(2, 1, 1), z(model.n_unit_influence if unit else 0),
+            z(S, S) if rtrl else z(1, 1),
             z(o, PR), z(o, n),
             z(hh, S), z(hh, S), z(hh, m), z(hh, dtype=np.int64),
             z(hh, C), z(hh, dtype=np.bool_), z(hh, dtype=np.int64),
             z(hh, dtype=np.int64), z(hh, n), rctr, np.full((B, hh), -1, np.int64), z(hh, G), z(S), z(S),
-            z(p if tb else 1),
+            z(p if tb or unit else 1),
             z(o), z(o), np.zeros(c), z(o, o),
             perm, gstart, poff, P, np.zeros((pt, c)), np.zeros((c, pt)), np.zeros((c, pt)),
             np.zeros((c, pt * jo)), np.zeros((c, pt * jo)), np.zeros((c, pt * jo)),
             np.zeros((c, c)), np.zeros((c, c)), np.zeros(c), np.zeros(c), np.zeros(c),
             np.zeros((ng, c, c)), np.zeros((ng + 2, c, c)), np.zeros((c, c)), np.zeros((c, c)),
             np.zeros((ng, c, c)), np.zeros((c, pt if sqrt_form else 0)), flags, hyper, ctr)
+
+    def _unit(self, model) -> bool:
+        """H_t from RTRL's compact influence (cell.unit_influence_step): jacobian="rtrl" on a diagonal
+        recurrence (the eLSTM, the LRU), where it is exact at O(o P_rec) a step instead of O(n^4)."""
+        return self.jacobian == "rtrl" and bool(getattr(model, "diagonal_recurrence", False))
 
     def _run(self, model, theta, st, chunk, update, flush, losses, record=False, Hout=None):
         if Hout is None:
@@ -1039,7 +1087,8 @@ class EKF(Minibatch, OwnUpdate):
             losses = losses[None]
         elif chunk.xs.ndim != 3 or chunk.xs.shape[0] != B:
             raise ValueError(f"batch={B}: give a chunk of {B} stacked sequences (Chunk.stack)")
-        status, where = ekf_chunk(JACOBIAN_TOKENS[self.jacobian], FORM_TOKENS[self.form], model.dims, model.aux,
+        jm = UNIT_RTRL if self._unit(model) else JACOBIAN_TOKENS[self.jacobian]
+        status, where = ekf_chunk(jm, FORM_TOKENS[self.form], model.dims, model.aux,
                                   theta, ch, update, record, Hout, losses, st)
         return int(status), int(where)
 

@@ -27,7 +27,8 @@ from rnnlearn.models.layout import D_LOSS, D_M, D_P, D_PREC, D_S
 from rnnlearn.models.losses import loss_grad
 from rnnlearn.models.readout import readout, readout_vjp
 from rnnlearn.optim import OptState, apply_update
-from rnnlearn.algorithms.base import NONFINITE_LOSS, OK, ChunkArrays, ExactGradient, GradientLearner, register
+from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, ExactGradient, GradientLearner, degree_in_n,
+                                      register)
 
 
 # RTRLState.ctr[...] (module-level integers: compile-time constants to numba)
@@ -180,17 +181,6 @@ def unit_influence_matrix(dims, aux, theta, st, M):
         M[i, :] = g[:PR]
 
 
-def _degree_in_n(model, count) -> float:
-    """The degree in n of count(model), a polynomial in the hidden size (the model's other sizes fixed)."""
-    step = model.size_step
-    vals = [count(model.resized(step * j)) for j in range(1, 7)]
-    for d in range(5):
-        if len(set(vals)) == 1:
-            return float(d)
-        vals = [b - a for a, b in zip(vals, vals[1:])]
-    return 5.0
-
-
 @register
 class RTRL(ExactGradient, GradientLearner):
     """Real-time recurrent learning: exact online gradient, parameters updated every step.
@@ -218,7 +208,7 @@ class RTRL(ExactGradient, GradientLearner):
         times: time and memory are both of the degree in n of the parameter count (eLSTM 1, the LRU 2)."""
         if not self.structured(model):
             return self.cost_exponents()
-        e = _degree_in_n(model, lambda mdl: mdl.n_params + mdl.n_unit_influence)
+        e = degree_in_n(model, lambda mdl: mdl.n_params + mdl.n_unit_influence)
         return e, e
 
     def bench_fits(self, model):

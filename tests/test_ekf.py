@@ -332,3 +332,42 @@ def test_hyperparameters_checked_and_no_gradient():
         EKF(form="sqrt", q=0.0, q_min=1e-6).check()
     with pytest.raises(ValueError, match="joseph"):
         EKF(form="sqrt", q=0.0, joseph=True).check()
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+@pytest.mark.parametrize("decoupling", ["global", "node"])
+def test_structured_rtrl_jacobian_on_a_diagonal_recurrence(loss, decoupling, monkeypatch):
+    """On the eLSTM (a diagonal recurrence) jacobian="rtrl" takes H_t from RTRL's compact influence m: it
+    equals truncated BPTT's H_t over a window covering every string (resets inside the chunk), and training
+    with it follows the filter that carries the dense influence matrix (which the eLSTM also has), update for
+    update, over chunks shorter than the sequence."""
+    from rnnlearn import ELSTM
+    model = ELSTM(3, 4, 2, loss=loss)
+    theta = model.init_params(3)
+    rng = np.random.default_rng(1)
+    T = 40
+    xs = rng.normal(size=(T, 3))
+    ys = rng.normal(size=(T, 2)) if loss == "mse" else np.eye(2)[rng.integers(0, 2, T)]
+    resets = np.zeros(T, dtype=bool)
+    resets[[0, 13, 27]] = True
+    unit, full = EKF(decoupling=decoupling, jacobian="rtrl"), EKF(decoupling=decoupling, jacobian="tbptt", h=T)
+    assert unit._unit(model) and not full._unit(model)
+    assert unit.init(model, theta).m.shape == (1, model.n_unit_influence)
+    assert unit.init(model, theta).M.size == 2  # no dense influence matrix
+    H_unit, H_full = unit.jacobians(model, theta, xs, resets=resets), full.jacobians(model, theta, xs, resets=resets)
+    assert np.abs(H_unit).max() > 0.1
+    np.testing.assert_allclose(H_unit, H_full, rtol=0, atol=1e-13)
+
+    def trained():
+        th = theta.copy()
+        st = unit.init(model, th)
+        for a, b in ((0, 9), (9, 30), (30, T)):
+            unit.train(model, th, st, Chunk.make(xs[a:b], ys[a:b], resets=resets[a:b]))
+        return th
+
+    structured = trained()
+    monkeypatch.setattr(EKF, "_unit", lambda self, model: False)  # the dense influence matrix M_t
+    assert unit.init(model, theta).M.shape == (1, 2, model.n_state, model.n_rec)
+    dense = trained()
+    assert np.abs(structured - theta).max() > 1e-3
+    np.testing.assert_allclose(structured, dense, rtol=0, atol=1e-11)
