@@ -88,7 +88,8 @@ from rnnlearn.models.layout import D_G, D_LOSS, D_M, D_N, D_O, D_OU, D_PREC, D_S
 from rnnlearn.models.losses import logsumexp, loss_only
 from rnnlearn.models.readout import readout
 from rnnlearn.algorithms.base import (NONFINITE_JACOBIAN, NONFINITE_LOSS, NOT_POSITIVE_DEFINITE, OK, ChunkArrays,
-                                      Minibatch, OwnUpdate, check_int, check_number, raise_status, register)
+                                      Minibatch, OwnUpdate, check_int, check_number, raise_status, register,
+                                      row_form_missing)
 from rnnlearn.algorithms.rtrl import influence_step
 from rnnlearn.algorithms.tbptt import FILLED, N_COUNTERS, NEWEST, ONE, advance, ring_backward
 
@@ -875,6 +876,16 @@ class EKF(Minibatch, OwnUpdate):
             if self.joseph:
                 raise ValueError("joseph must be False with form='sqrt' (the factored update is already "
                                  "symmetric positive definite by construction)")
+
+    def supports(self, model):
+        """jacobian="rtrl" runs RTRL's dense influence step and decoupling="node" reads the row form: both
+        need it (jacobian="tbptt" with global or given groups needs only the vector-Jacobian products)."""
+        why = row_form_missing(model)
+        if why and self.jacobian == "rtrl":
+            return "jacobian='rtrl' " + why[3:] + "; use jacobian='tbptt'"
+        if why and isinstance(self.decoupling, str) and self.decoupling == "node" and not hasattr(model, "node_groups"):
+            return "decoupling='node' " + why[3:]
+        return None
 
     def cost_exponents(self) -> tuple[float, float]:
         """(time, memory) per step as powers of n for this configuration (module docstring). Neither the form

@@ -20,7 +20,8 @@ from rnnlearn.models.layout import D_LOSS, D_P, D_PREC, D_S
 from rnnlearn.models.losses import loss_grad
 from rnnlearn.models.readout import readout, readout_vjp
 from rnnlearn.optim import OptState, apply_update
-from rnnlearn.algorithms.base import NONFINITE_LOSS, OK, ChunkArrays, ExactGradient, GradientLearner, register
+from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, ExactGradient, GradientLearner, register,
+                                      row_form_missing)
 
 
 # RTRLState.ctr[...] (module-level integers: compile-time constants to numba)
@@ -116,6 +117,9 @@ class RTRL(ExactGradient, GradientLearner):
 
     def __init__(self):
         pass
+
+    def supports(self, model):
+        return row_form_missing(model)  # the dense path's M += Mbar_t (add_factored_immediate)
 
     def init(self, model, theta, optimizer=None, seed=0):
         from rnnlearn.optim import sgd

@@ -21,7 +21,7 @@ parameter p, dL/dp = Re(conj(e) dh/dp). Cache (4N): u_t = B x_t (re, im) and h_t
 State Jacobian: the h rows are 2 x 2 rotation-scalings [[Re l, -Im l], [Im l, Re l]] per unit (jac_state_diag
 gives their diagonal, Re lambda, twice); the y rows are Re(C diag(lambda)) over h_{t-1} and zero over y_{t-1}.
 jvp O(nN), diagonal O(N). The immediate Jacobian does not have models/immediate.py's row form (C, D and,
-through C, B and lambda all reach y_t in the same step): no row_form here.
+through C, B and lambda all reach y_t in the same step): the row form is empty (R = NX = 0, end of file).
 
 Exact RTRL per unit (Zucchet, Meier, Schug, Mujika and Sacramento 2023, "Online learning of long-range
 dependencies", sec. 3): unit k's parameters nu_k, phi_k, g_k, B[k, :] move h_k alone, each by a complex
@@ -340,3 +340,35 @@ def unit_influence_grad(dims, aux, theta, s_prev, x, xi, t, s, cache, m, ds, g):
             d = mm[3 + j]
             gbr[j] += er * c + ei * d
             gbi[j] += ei * c - er * d
+
+
+# The row form is empty (R = NX = 0): the generic kernels built on it still compile for the LRU (the EKF's
+# chunk kernel holds its RTRL path beside its truncated-BPTT one) and never reach these; the learners that
+# depend on the row form refuse the LRU (supports(), Model.has_row_form). Reached anyway, they raise.
+
+@njit(cache=True, inline="always")
+def row_form(dims, aux, r):
+    if r >= 0:
+        raise ValueError("the LRU has no row form")
+    return 0, 0, 0, 0, -1, -1
+
+
+@njit(cache=True, inline="always")
+def row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r):
+    if r >= 0:
+        raise ValueError("the LRU has no row form")
+    return 0.0, 0.0
+
+
+@njit(cache=True, inline="always")
+def extra_form(dims, aux, j):
+    if j >= 0:
+        raise ValueError("the LRU has no row form")
+    return 0, 0
+
+
+@njit(cache=True, inline="always")
+def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j):
+    if j >= 0:
+        raise ValueError("the LRU has no row form")
+    return 0.0, 0.0
