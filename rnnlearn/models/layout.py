@@ -14,7 +14,7 @@ ELMAN = 0
 LSTM = 1
 GRU = 2
 CLOCKWORK = 3
-LRU = 4
+LRU = 5  # 4 is the element-wise LSTM (branch elstm)
 
 # the one-hot index xi passed to a step whose x holds the input pre-activations b + U x_t already
 PROJECTED = -2
