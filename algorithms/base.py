@@ -481,6 +481,15 @@ def raise_status(status, where):
     raise Diverged(f"kernel status {status} at step {where}", where)
 
 
+def row_form_missing(model) -> str | None:
+    """supports()'s reason for a learner built on the row form of the immediate Jacobian (models/immediate.py)
+    when `model` does not have it (Model.has_row_form), else None."""
+    if model.has_row_form:
+        return None
+    return ("it is built on the row form of the immediate Jacobian (models/immediate.py), which this model "
+            "does not have (its output sees every recurrent parameter in the same step)")
+
+
 def check_int(name, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")

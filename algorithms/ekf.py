@@ -92,7 +92,7 @@ from rnnlearn.models.losses import logsumexp, loss_only
 from rnnlearn.models.readout import readout
 from rnnlearn.algorithms.base import (NONFINITE_JACOBIAN, NONFINITE_LOSS, NOT_POSITIVE_DEFINITE, OK, ChunkArrays,
                                       Minibatch, OwnUpdate, check_int, check_number, degree_in_n, raise_status,
-                                      register)
+                                      register, row_form_missing)
 from rnnlearn.algorithms.rtrl import influence_step
 from rnnlearn.algorithms.tbptt import FILLED, N_COUNTERS, NEWEST, ONE, advance, ring_backward
 
@@ -988,6 +988,17 @@ class EKF(Minibatch, OwnUpdate):
             if self.joseph:
                 raise ValueError("joseph must be False with form='sqrt' (the factored update is already "
                                  "symmetric positive definite by construction)")
+
+    def supports(self, model):
+        """jacobian="rtrl" runs RTRL's dense influence step (the compact one on a diagonal recurrence) and
+        decoupling="node" reads the row form: both need it (jacobian="tbptt" with global or given groups needs
+        only the vector-Jacobian products)."""
+        why = row_form_missing(model)
+        if why and self.jacobian == "rtrl" and not self._unit(model):
+            return "jacobian='rtrl' " + why[3:] + "; use jacobian='tbptt'"
+        if why and isinstance(self.decoupling, str) and self.decoupling == "node" and not hasattr(model, "node_groups"):
+            return "decoupling='node' " + why[3:]
+        return None
 
     def cost_exponents(self) -> tuple[float, float]:
         """(time, memory) per step as powers of n for this configuration (module docstring). Neither the form

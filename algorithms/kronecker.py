@@ -59,7 +59,7 @@ import numpy as np
 from numba import njit
 
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
-                                      check_number, raise_status, register)
+                                      check_number, raise_status, register, row_form_missing)
 from rnnlearn.models import cell
 from rnnlearn.models.immediate import immediate_factors
 from rnnlearn.models.layout import D_LOSS, D_M, D_N, D_NX, D_P, D_PREC, D_R, D_S, FAST
@@ -412,6 +412,9 @@ class _Kronecker(Stochastic, GradientLearner):
 
     def check(self):
         check_number("eps", self.eps, 0.0, lo_open=True)
+
+    def supports(self, model):
+        return row_form_missing(model)  # its Kronecker factors are the row form's D_t and a_t
 
     def _n_signs(self, model) -> int:
         return model.dims[D_R] if self._n_signs_per_step == "R" else int(self._n_signs_per_step)

@@ -28,7 +28,7 @@ from rnnlearn.models.losses import loss_grad
 from rnnlearn.models.readout import readout, readout_vjp
 from rnnlearn.optim import OptState, apply_update
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, ExactGradient, GradientLearner, degree_in_n,
-                                      register)
+                                      register, row_form_missing)
 
 
 # RTRLState.ctr[...] (module-level integers: compile-time constants to numba)
@@ -220,6 +220,11 @@ class RTRL(ExactGradient, GradientLearner):
 
     def __init__(self):
         pass
+
+    def supports(self, model):
+        if self.structured(model):
+            return None  # the compact influence: cell.unit_influence_step
+        return row_form_missing(model)  # the dense path's M += Mbar_t (add_factored_immediate)
 
     def init(self, model, theta, optimizer=None, seed=0):
         from rnnlearn.optim import sgd

@@ -53,7 +53,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, check_int, register)
+from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, check_int, register,
+                                      row_form_missing)
 from rnnlearn.models import cell
 from rnnlearn.models.immediate import immediate_factors
 from rnnlearn.models.layout import D_LOSS, D_M, D_N, D_NX, D_P, D_PREC, D_R, D_S, FAST
@@ -487,6 +488,9 @@ class SnAp(GradientLearner):
     def __init__(self, n: int = 1, pattern: str = "dense"):
         self.n = n
         self.pattern = pattern
+
+    def supports(self, model):
+        return row_form_missing(model)  # its kept pattern starts from the row form's non-zeros
 
     def check(self):
         check_int("n", self.n, 1)

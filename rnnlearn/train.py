@@ -119,9 +119,9 @@ def _train(model, learner, task, steps, optimizer, theta, seed, eval_every, chun
         raise ValueError("steps must be >= 0 and eval_every >= 1")
     init_seed, stream_seed, learner_seed = seeds_for(seed)
     optimizer = optimizer or sgd(0.01)
+    learner.check_model(model)  # before chunk_steps sizes the learner's state for this model
     if chunk_len is None:
         chunk_len = chunk_steps(model, learner, task, min(eval_every, MAX_CHUNK))
-    learner.check_model(model)
     from . import memory   # before anything of the run's size is allocated
     need = (memory.learner_state_nbytes(learner, model, optimizer)
             + memory.task_nbytes(task, model, chunk_len, learner.batch_size) + 8 * 4 * model.n_params)

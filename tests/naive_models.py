@@ -1,6 +1,6 @@
-"""Slow, obviously-right numpy forward passes of the LSTM, GRU, clockwork RNN and eLSTM, written from the papers'
-equations with whole-matrix numpy, one step at a time, for the tests to trust (see rnnlearn/models/*.py for
-the formulations). Each takes the named blocks of `model.unpack(theta)` and returns the states (T, S) and
+"""Slow, obviously-right numpy forward passes of the LSTM, GRU, clockwork RNN, eLSTM and linear recurrent unit,
+written from the papers' equations with whole-matrix numpy, one step at a time, for the tests to trust (see
+rnnlearn/models/*.py for the formulations). Each takes the named blocks of `model.unpack(theta)` and returns the states (T, S) and
 outputs (T, o); `resets[t]` sets the state to zero before step t."""
 import numpy as np
 
@@ -100,6 +100,23 @@ def elstm_forward(p, xs, resets=None):
     return _run(cell, p, xs, 2 * n, resets)
 
 
+def lru_forward(p, xs, resets=None):
+    """Orvieto et al. (2023), sec. 3, in numpy complex128: lambda = exp(-exp(nu) + i exp(phi)),
+    h_t = lambda * h_{t-1} + exp(g) * (B x_t), y_t = Re(C h_t) + D x_t; the state row is (y, Re h, Im h)."""
+    lam = np.exp(-np.exp(p["nu"]) + 1j * np.exp(p["phi"]))
+    gamma = np.exp(p["g"])
+    B = p["B_re"] + 1j * p["B_im"]
+    C = p["C_re"] + 1j * p["C_im"]
+    N, n = len(lam), p["D"].shape[0]
+
+    def cell(s, x, t):
+        h = lam * (s[n:n + N] + 1j * s[n + N:]) + gamma * (B @ x)
+        y = (C @ h).real + p["D"] @ x
+        return np.concatenate([y, h.real, h.imag])
+
+    return _run(cell, p, xs, n + 2 * N, resets)
+
+
 def forward(model, theta, xs, resets=None, t0=0):
     """The reference forward pass for any of the models."""
     p = model.unpack(theta)
@@ -112,6 +129,8 @@ def forward(model, theta, xs, resets=None, t0=0):
         return gru_forward(p, xs, resets)
     if name == "elstm":
         return elstm_forward(p, xs, resets)
+    if name == "lru":
+        return lru_forward(p, xs, resets)
     if name == "clockwork":
         return clockwork_forward(p, xs, model.aux[2:].astype(int).tolist(), t0, resets)
     raise ValueError(name)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rnnlearn.algorithms.ekf import node_groups
-from rnnlearn.models import ELSTM, GRU, LSTM, ClockworkRNN, Elman, cell
+from rnnlearn.models import ELSTM, GRU, LRU, LSTM, ClockworkRNN, Elman, cell
 from rnnlearn.models.immediate import add_factored_immediate, add_factors, dense_factors, immediate_factors
 from rnnlearn.models.layout import D_NX, D_R
 
@@ -21,10 +21,13 @@ BUILD = {
 # clockwork periods 1, 2, 4: at t = 0 all modules tick, at t = 1 only module 0, at t = 2 modules 0 and 1
 CASES = [(label, t, onehot) for label in BUILD for t in ((0, 1, 2) if label == "clockwork" else (3,))
          for onehot in (False, True)]
+# models without the row form (Model.has_row_form): only the state Jacobian's kernels are checked here
+NO_ROW_FORM = {"lru": lambda: LRU(M_IN, 4, O_OUT, d_state=3, r_min=0.4, r_max=0.9)}
+JAC_CASES = CASES + [(label, 3, onehot) for label in NO_ROW_FORM for onehot in (False, True)]
 
 
 def setup(label, t, onehot, seed=0):
-    model = BUILD[label]()
+    model = {**BUILD, **NO_ROW_FORM}[label]()
     rng = np.random.default_rng(seed)
     theta = model.init_params(seed)
     theta[:model.n_rec] += rng.normal(0.0, 0.3, model.n_rec)  # non-zero biases and peepholes
@@ -107,7 +110,7 @@ def test_factored_immediate_matches_finite_differences(label, t, onehot):
         assert not D[1].any()
 
 
-@pytest.mark.parametrize("label,t,onehot", CASES)
+@pytest.mark.parametrize("label,t,onehot", JAC_CASES)
 def test_state_jacobian_products_and_diagonal(label, t, onehot):
     model, theta, s_prev, x, xi, t = setup(label, t, onehot)
     s, cache = run_step(model, theta, s_prev, x, xi, t)

@@ -9,7 +9,7 @@ import pytest
 
 import naive
 import naive_models
-from rnnlearn import ELSTM, GRU, LSTM, ClockworkRNN, Elman, optim
+from rnnlearn import ELSTM, GRU, LRU, LSTM, ClockworkRNN, Elman, optim
 from rnnlearn.algorithms import BPTT, LEARNERS, RTRL, TBPTT
 from rnnlearn.models import MODELS
 from rnnlearn.tasks import Chunk, Stream, Task
@@ -25,7 +25,18 @@ BUILD = {
     "gru": lambda m, o, loss: GRU(m, 4, o, loss=loss),
     "clockwork": lambda m, o, loss: ClockworkRNN(m, 6, o, loss=loss, modules=3),
     "elstm": lambda m, o, loss: ELSTM(m, 4, o, loss=loss),
+    "lru": lambda m, o, loss: LRU(m, 4, o, loss=loss, d_state=3, r_min=0.5, r_max=0.95),
 }
+
+
+def supported(learner, model):
+    """True when `learner` trains `model`; otherwise its refusal is checked (one line, raised by gradient)."""
+    why = learner.supports(model)
+    if why:
+        assert "\n" not in why
+        with pytest.raises(ValueError, match="cannot train"):
+            learner.gradient(model, model.init_params(0), np.zeros((2, model.n_in)), np.zeros((2, model.n_out)))
+    return not why
 
 
 def rel(a, b):
@@ -49,7 +60,7 @@ def fd_gradient(label, loss):
 
 
 def test_registry_and_exports():
-    assert {"elman", "lstm", "gru", "clockwork"} <= set(MODELS)
+    assert {"elman", "lstm", "gru", "clockwork", "lru"} <= set(MODELS)
     for label, build in BUILD.items():
         model = build(M_IN, O_OUT, "xent")
         assert MODELS[model.name] is type(model)
@@ -77,6 +88,8 @@ def test_forward_matches_numpy_reference(label):
 @pytest.mark.parametrize("label", BUILD)
 def test_gradient_matches_finite_differences(label, learner, loss):
     model, theta, xs, ys = problem(label, loss)
+    if not supported(learner, model):
+        return
     _, grad = learner.gradient(model, theta, xs, ys)
     assert rel(grad, fd_gradient(label, loss)) < 1e-6
 
@@ -85,6 +98,8 @@ def test_gradient_matches_finite_differences(label, learner, loss):
 @pytest.mark.parametrize("label", BUILD)
 def test_rtrl_equals_bptt(label, loss):
     model, theta, xs, ys = problem(label, loss, T=30, seed=1)
+    if not supported(RTRL(), model):
+        return
     l1, g1 = BPTT().gradient(model, theta, xs, ys)
     l2, g2 = RTRL().gradient(model, theta, xs, ys)
     assert l1 == pytest.approx(l2, rel=1e-14)
@@ -110,6 +125,8 @@ def test_one_hot_lookup_equals_dense_input(label):
     xs = np.eye(5)[idx]
     ys = np.eye(3)[rng.integers(0, 3, size=12)]
     for learner in (BPTT(), RTRL(), TBPTT(2, 6)):
+        if not supported(learner, model):
+            continue
         dense = learner.gradient(model, theta, xs, ys)
         lookup = learner.gradient(model, theta, xs, ys, x_index=idx)
         assert dense[0] == pytest.approx(lookup[0], rel=1e-14)
@@ -129,6 +146,8 @@ def test_resets_and_mask(label):
     la, ga = BPTT().gradient(model, theta, xs[:8], ys[:8], mask=mask[:8])
     lb, gb = BPTT().gradient(model, theta, xs[8:], ys[8:], mask=mask[8:])
     for learner in (BPTT(), RTRL(), TBPTT(k1=3, k2=30)):
+        if not supported(learner, model):
+            continue
         l, g = learner.gradient(model, theta, xs, ys, mask=mask, resets=resets)
         assert l == pytest.approx(la + lb, rel=1e-12)
         assert rel(g, ga + gb) < 1e-12, learner
@@ -179,6 +198,9 @@ def test_node_groups_partition_the_parameters(label):
     unit's row of a block is non-zero in its own row of the immediate Jacobian only), one per output."""
     from rnnlearn.algorithms import ekf
     model = BUILD[label](M_IN, O_OUT, "mse")
+    if not model.has_row_form:  # no node groups to read: the node-decoupled EKF refuses the model
+        assert ekf.EKF(decoupling="node", jacobian="tbptt").supports(model)
+        return
     groups = ekf.node_groups(model)
     assert len(groups) == model.n_hidden + model.n_out
     assert np.array_equal(np.sort(np.concatenate(groups)), np.arange(model.n_params))

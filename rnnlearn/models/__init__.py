@@ -2,8 +2,8 @@
 `cell` compute with it."""
 import numpy as np
 
-from .base import Model, orthogonal
-from .layout import CLOCKWORK, ELMAN, ELSTM, GRU, LSTM
+from .base import Model, _check_size, orthogonal
+from .layout import CLOCKWORK, ELMAN, ELSTM, GRU, LRU as LRU_KIND, LSTM
 from .losses import softmax
 
 
@@ -326,8 +326,109 @@ class ELSTM(Model):
         return {**super().config(), "b_f": self.b_f}
 
 
+class LRU(Model):
+    """Linear recurrent unit (Orvieto, Smith, Gu, Fernando, Gulcehre, Pascanu and De 2023, "Resurrecting
+    recurrent neural networks for long sequences", ICML): N = d_state complex units with a diagonal linear
+    recurrence and a real output of n = n_hidden units, which the shared readout reads:
+
+        h_t = lambda * h_{t-1} + gamma * (B x_t),   lambda_k = exp(-exp(nu_k) + i exp(phi_k))  (sec. 3.3)
+        y_t = Re(C h_t) + D x_t;                     y_hat_t = V y_t + c
+
+    State s = (y, Re h, Im h) (S = n + 2N). Kernels and equations: rnnlearn/models/lru.py.
+
+    Blocks: nu, phi, g (N,) (gamma = exp(g)); C_re, C_im (n, N); B_re, B_im (N, m); D (n, m); then V (o, n),
+    c (o,). No biases (the readout's c is the only one).
+
+    Initialisation (sec. 3.3, Lemma 3.2, and appendix A): lambda uniform on the ring r_min <= |lambda| <=
+    r_max with phase in [0, max_phase]: nu = log(-log(u1 (r_max^2 - r_min^2) + r_min^2) / 2), phi =
+    log(max_phase u2), u1, u2 ~ U(0, 1); gamma = sqrt(1 - |lambda|^2) (sec. 3.4: the normalisation, kept
+    trainable as the paper's gamma^log, so it can follow lambda as it learns, at no cost: it is one more
+    per-unit parameter of the same kind as nu for the per-unit RTRL); B_re, B_im ~ N(0, 1/(2m)) (the
+    paper's Glorot B, halved per part for a complex unit of variance 1/m); C_re, C_im ~ N(0, 1/N); D ~
+    N(0, 1/m) (the paper's D is the diagonal of a square layer; here it is a full n x m matrix). Defaults
+    r_min = 0, r_max = 1, max_phase = 2 pi are the paper's appendix A; its long-range runs use r_min = 0.9,
+    r_max = 0.999 and smaller phases."""
+
+    kind = LRU_KIND
+    name = "lru"
+    input_block = "B_re"
+    bias_block = None
+    has_row_form = False
+    diagonal_recurrence = True
+
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", d_state: int | None = None,
+                 r_min: float = 0.0, r_max: float = 1.0, max_phase: float = 2 * np.pi):
+        if d_state is not None:
+            _check_size("d_state", d_state)
+        for name, v in (("r_min", r_min), ("r_max", r_max), ("max_phase", max_phase)):
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
+                raise ValueError(f"{name} must be a finite number, got {v!r}")
+        if not 0.0 <= r_min < r_max <= 1.0:
+            raise ValueError(f"r_min and r_max must satisfy 0 <= r_min < r_max <= 1, got r_min={r_min!r}, "
+                             f"r_max={r_max!r}")
+        if not max_phase > 0:
+            raise ValueError(f"max_phase must be > 0, got {max_phase!r}")
+        self.d_state = None if d_state is None else int(d_state)
+        self.r_min, self.r_max, self.max_phase = float(r_min), float(r_max), float(max_phase)
+        super().__init__(n_in, n_hidden, n_out, loss)
+
+    @property
+    def n_units(self) -> int:
+        """N: the complex units (d_state, or n_hidden when not given)."""
+        return self.n_hidden if self.d_state is None else self.d_state
+
+    @property
+    def n_state(self):
+        return self.n_hidden + 2 * self.n_units
+
+    @property
+    def n_delta(self):
+        return 2 * self.n_units + self.n_hidden
+
+    @property
+    def n_cache(self):
+        return 4 * self.n_units
+
+    @property
+    def n_rows(self):
+        return 0  # no row form
+
+    @property
+    def n_unit_influence(self):
+        return 2 * self.n_units * (3 + self.n_in)
+
+    def recurrent_blocks(self):
+        n, N, m = self.n_hidden, self.n_units, self.n_in
+        return [("nu", (N,)), ("phi", (N,)), ("g", (N,)), ("C_re", (n, N)), ("C_im", (n, N)),
+                ("B_re", (N, m)), ("B_im", (N, m)), ("D", (n, m))]
+
+    def init_recurrent(self, rng, p):
+        N, m = self.n_units, self.n_in
+        tiny = np.finfo(float).tiny
+        u1 = np.clip(rng.uniform(size=N), tiny, 1.0 - 1e-12)
+        u2 = np.clip(rng.uniform(size=N), tiny, 1.0)
+        nu = -0.5 * np.log(u1 * (self.r_max ** 2 - self.r_min ** 2) + self.r_min ** 2)
+        p["nu"][:] = np.log(nu)
+        p["phi"][:] = np.log(self.max_phase * u2)
+        p["g"][:] = 0.5 * np.log1p(-np.exp(-2.0 * nu))  # log sqrt(1 - |lambda|^2), |lambda| = exp(-nu)
+        p["B_re"][:] = rng.normal(0.0, 1.0 / np.sqrt(2 * m), size=p["B_re"].shape)
+        p["B_im"][:] = rng.normal(0.0, 1.0 / np.sqrt(2 * m), size=p["B_im"].shape)
+        p["C_re"][:] = rng.normal(0.0, 1.0 / np.sqrt(N), size=p["C_re"].shape)
+        p["C_im"][:] = rng.normal(0.0, 1.0 / np.sqrt(N), size=p["C_im"].shape)
+        p["D"][:] = rng.normal(0.0, 1.0 / np.sqrt(m), size=p["D"].shape)
+
+    def eigenvalues(self, theta) -> np.ndarray:
+        """lambda (N,) complex128."""
+        p = self.unpack(theta)
+        return np.exp(-np.exp(p["nu"]) + 1j * np.exp(p["phi"]))
+
+    def config(self):
+        return {**super().config(), "d_state": self.d_state, "r_min": self.r_min, "r_max": self.r_max,
+                "max_phase": self.max_phase}
+
+
 #: name -> Model class, for the command line and saved files.
-MODELS: dict[str, type[Model]] = {cls.name: cls for cls in (Elman, LSTM, GRU, ClockworkRNN, ELSTM)}
+MODELS: dict[str, type[Model]] = {cls.name: cls for cls in (Elman, LSTM, GRU, ClockworkRNN, ELSTM, LRU)}
 
 
 def make_model(name: str, **kwargs) -> Model:
@@ -338,4 +439,4 @@ def make_model(name: str, **kwargs) -> Model:
     return cls(**kwargs)
 
 
-__all__ = ["Model", "Elman", "LSTM", "GRU", "ClockworkRNN", "ELSTM", "MODELS", "make_model", "softmax"]
+__all__ = ["Model", "Elman", "LSTM", "GRU", "ClockworkRNN", "ELSTM", "LRU", "MODELS", "make_model", "softmax"]

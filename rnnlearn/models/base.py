@@ -29,8 +29,15 @@ class Model:
 
     kind: ClassVar[int] = -1
     name: ClassVar[str] = ""
-    #: True when the recurrence is diagonal by unit (cell.py, "Structured influence"): the model's module
-    #: then has unit_influence_step / unit_influence_grad and RTRL carries m (n_unit_influence,), not M
+    #: the name of the first block of the input weights (G x m, one row per pre-activation, consecutive blocks)
+    #: and the prefix of the biases that follow them (None: the model has no biases, dims' oX == ob)
+    input_block: ClassVar[str] = "U"
+    bias_block: ClassVar[str | None] = "b"
+    #: whether the immediate Jacobian has the row form of models/immediate.py (row_form, row_factor, ...):
+    #: learners built on it refuse a model without it (supports())
+    has_row_form: ClassVar[bool] = True
+    #: whether each unit's state depends only on its own past (a diagonal recurrence): RTRL's influence then
+    #: stays per unit, n_unit_influence numbers updated by cell.unit_influence_step
     diagonal_recurrence: ClassVar[bool] = False
 
     def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse"):
@@ -53,13 +60,17 @@ class Model:
         # offsets are set here once: W first, then U (G x m), b (G), then the model's extras (LSTM's
         # peepholes, GRU's b_hr), then the readout; every kernel reads them from dims.
         G = int(self.n_delta)
-        oU = self._offsets[next(name for name, _ in blocks if name.startswith("U"))][0]
-        ob = self._offsets[next(name for name, _ in blocks if name.startswith("b"))][0]
-        if ob != oU + G * self.n_in:
-            raise AssertionError(f"{type(self).__name__}: the biases must follow U (G x m) in theta")
+        oU = self._offsets[next(name for name, _ in blocks if name.startswith(self.input_block))][0]
+        if self.bias_block is None:  # no biases: oX == ob says so to the generic kernels (project_inputs)
+            ob = oX = oU + G * self.n_in
+        else:
+            ob = self._offsets[next(name for name, _ in blocks if name.startswith(self.bias_block))][0]
+            if ob != oU + G * self.n_in:
+                raise AssertionError(f"{type(self).__name__}: the biases must follow U (G x m) in theta")
+            oX = ob + G
         self.dims = DIMS_CLASSES[self.kind](
             kind=self.kind, m=self.n_in, n=self.n_hidden, o=self.n_out, loss=LOSSES[loss], S=int(self.n_state),
-            G=G, C=int(self.n_cache), prec=self.n_rec, P=self.n_params, oU=oU, oW=0, ob=ob, oX=ob + G,
+            G=G, C=int(self.n_cache), prec=self.n_rec, P=self.n_params, oU=oU, oW=0, ob=ob, oX=oX,
             R=int(self.n_rows), NX=int(self.n_extra))
         self._row_layout = None
         self.aux = np.ascontiguousarray(self.make_aux(), dtype=np.float64)

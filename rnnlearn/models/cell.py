@@ -35,6 +35,17 @@ extra_form(dims, aux, j) -> (unit, index)
     Static: parameter j < dims[D_NX] outside the row form (LSTM's peepholes), its unit and index in theta.
 extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j) -> (dh, dc)
     Its entries of Mbar_t, in rows k and n + k of unit k.
+The row form is not defined for every model (Model.has_row_form; the LRU's output y_t = Re(C h_t) + D x_t
+sees every recurrent parameter in the same step), and learners built on it refuse those models.
+
+Models with a diagonal recurrence (Model.diagonal_recurrence: the LRU) carry RTRL's influence per unit, as a
+compact vector m of Model.n_unit_influence floats (the model module's docstring gives its layout):
+unit_influence_step(dims, aux, theta, s_prev, x, xi, t, s, cache, m)
+    In place, m_{t-1} -> m_t after `step` wrote s and cache (x raw: xi >= 0 or -1, not PROJECTED).
+unit_influence_grad(dims, aux, theta, s_prev, x, xi, t, s, cache, m, ds, g)
+    g[:P_rec] += ds^T M_t for ds = dL/ds_t (S,), M_t the full influence ds_t/dtheta_rec that m stands for
+    (the parameters whose influence is immediate, such as the LRU's C and D, come from s and x).
+
 The per-row kernels are inlined into their callers (a call's array arguments cost more than a row's work).
 Built on them, once for every model (immediate.py): add_factored_immediate(dims, aux, theta, s_prev, x, xi,
 t, s, cache, M), M += Mbar_t (RTRL's influence step); immediate_factors(dims, aux, theta, s_prev, x, xi, t,
@@ -68,11 +79,11 @@ import inspect
 from numba.core.errors import TypingError
 from numba.extending import overload
 
-from . import clockwork, elman, elstm, gru, lstm
-from .layout import ClockworkDims, ElmanDims, ELSTMDims, GRUDims, LSTMDims
+from . import clockwork, elman, elstm, gru, lru, lstm
+from .layout import ClockworkDims, ElmanDims, ELSTMDims, GRUDims, LRUDims, LSTMDims
 
 #: dims class -> the module of that model's kernels
-MODULES = {ElmanDims: elman, LSTMDims: lstm, GRUDims: gru, ClockworkDims: clockwork, ELSTMDims: elstm}
+MODULES = {ElmanDims: elman, LSTMDims: lstm, GRUDims: gru, ClockworkDims: clockwork, ELSTMDims: elstm, LRUDims: lru}
 
 
 def _kernel(name, cls, got, error):

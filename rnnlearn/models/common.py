@@ -6,7 +6,7 @@ Inputs may be one-hot (xi >= 0): then U x is the column lookup U[:, xi]."""
 import numpy as np
 from numba import njit
 
-from .layout import D_G, D_M, D_OU, FAST, PROJECTED
+from .layout import D_G, D_M, D_OU, D_OX, FAST, PROJECTED
 
 
 @njit(cache=True, fastmath=FAST)
@@ -94,10 +94,13 @@ def row_input(theta, oU, ob, m, r, x, xi):
 @njit(cache=True, fastmath=FAST)
 def project_inputs(dims, theta, X, Z):
     """Z[k] = b + U X[k] for every row of the dense inputs X (K x m), as one matrix product: every model's
-    input pre-activations (G rows of U and b; b follows U in every layout), hoisted out of the recurrence."""
+    input pre-activations (G rows of U and b; b follows U in every layout), hoisted out of the recurrence.
+    A model without biases (dims' oX == ob: the LRU) gets Z[k] = U X[k]."""
     oU, G, m = dims[D_OU], dims[D_G], dims[D_M]
     ob = oU + G * m
     np.dot(X, theta[oU:ob].reshape((G, m)).T, Z)
+    if dims[D_OX] == ob:
+        return
     b = theta[ob:ob + G]
     for k in range(Z.shape[0]):
         zk = Z[k]

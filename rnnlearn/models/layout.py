@@ -15,6 +15,7 @@ LSTM = 1
 GRU = 2
 CLOCKWORK = 3
 ELSTM = 4
+LRU = 5
 
 # the one-hot index xi passed to a step whose x holds the input pre-activations b + U x_t already
 PROJECTED = -2
@@ -38,8 +39,9 @@ D_PREC = 8   # number of recurrent parameters (everything before the readout V, 
 D_P = 9      # number of parameters
 D_OU = 10    # offset of the input weights U, a G x m block (one row per pre-activation)
 D_OW = 11    # offset of the recurrent weights W (0 in every model: they come first)
-D_OB = 12    # offset of the biases b (G of them, right after U: D_OU + G m)
-D_OX = 13    # offset of what follows b in the recurrent part (LSTM's peepholes, GRU's b_hr; = D_PREC if none)
+D_OB = 12    # offset of the biases b (G of them, right after U: D_OU + G m; = D_OX when there are none)
+D_OX = 13    # offset of what follows b in the recurrent part (LSTM's peepholes, GRU's b_hr; = D_PREC if none);
+             # D_OX == D_OB: the model has no biases (the LRU)
 D_R = 14     # rows of the row form of the immediate Jacobian (models/immediate.py): G, except the GRU's 4n
 D_NX = 15    # parameters outside the row form (LSTM's peepholes: 3n; else 0)
 D_LEN = 16
@@ -57,7 +59,9 @@ LSTMDims = namedtuple("LSTMDims", DIMS_FIELDS)
 GRUDims = namedtuple("GRUDims", DIMS_FIELDS)
 ClockworkDims = namedtuple("ClockworkDims", DIMS_FIELDS)
 ELSTMDims = namedtuple("ELSTMDims", DIMS_FIELDS)
-DIMS_CLASSES = {ELMAN: ElmanDims, LSTM: LSTMDims, GRU: GRUDims, CLOCKWORK: ClockworkDims, ELSTM: ELSTMDims}
+LRUDims = namedtuple("LRUDims", DIMS_FIELDS)
+DIMS_CLASSES = {ELMAN: ElmanDims, LSTM: LSTMDims, GRU: GRUDims, CLOCKWORK: ClockworkDims, ELSTM: ELSTMDims,
+                LRU: LRUDims}
 
 # Floating-point freedoms the kernels take: reassociating sums lets LLVM vectorise dot products, and
 # contraction fuses multiply-adds. Not the "no NaN / no Inf" assumptions, which would let the compiler

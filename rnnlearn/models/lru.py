@@ -1,0 +1,374 @@
+"""Linear recurrent unit kernels (Orvieto, Smith, Gu, Fernando, Gulcehre, Pascanu and De 2023, "Resurrecting
+recurrent neural networks for long sequences", ICML; sec. 3.3 and 3.4, appendix A).
+
+N complex units with a diagonal recurrence and a real output y of n units:
+
+    h_t = lambda * h_{t-1} + gamma * (B x_t)      lambda_k = exp(-exp(nu_k) + i exp(phi_k))   (sec. 3.3)
+    y_t = Re(C h_t) + D x_t                                                                      (sec. 3.1)
+
+with gamma_k = exp(g_k) the input normalisation, trainable, initialised to sqrt(1 - |lambda_k|^2) (sec. 3.4,
+the paper's gamma^log); B complex N x m, C complex n x N, D real n x m. The shared readout then reads y:
+y_hat_t = V y_t + c. y_t depends on h_t and x_t only (no recurrence through y).
+
+Parameter layout (recurrent part of theta, row-major): nu (N) at dims' oW = 0, phi (N), g (N), C_re (n, N),
+C_im (n, N), then the input weights, one G x m block at oU (G = 2N + n): B_re (N, m), B_im (N, m), D (n, m).
+No biases (dims' ob == oX). State s = (y (n), Re h (N), Im h (N)), S = n + 2N; N = (S - n) / 2.
+delta_t (G) = (Re e_t, Im e_t, dL/dy_t), e_t = dL/dRe h_t + i dL/dIm h_t the total credit on h_t (through
+y_t and the future), so that dL/dB_re = gamma * (E_re^T X), dL/dB_im = gamma * (E_im^T X), dL/dD = GY^T X:
+the input block's gradient is Delta^T X with B's rows scaled by gamma. For a real loss L and a real
+parameter p, dL/dp = Re(conj(e) dh/dp). Cache (4N): u_t = B x_t (re, im) and h_t (re, im).
+
+State Jacobian: the h rows are 2 x 2 rotation-scalings [[Re l, -Im l], [Im l, Re l]] per unit (jac_state_diag
+gives their diagonal, Re lambda, twice); the y rows are Re(C diag(lambda)) over h_{t-1} and zero over y_{t-1}.
+jvp O(nN), diagonal O(N). The immediate Jacobian does not have models/immediate.py's row form (C, D and,
+through C, B and lambda all reach y_t in the same step): the row form is empty (R = NX = 0, end of file).
+
+Exact RTRL per unit (Zucchet, Meier, Schug, Mujika and Sacramento 2023, "Online learning of long-range
+dependencies", sec. 3): unit k's parameters nu_k, phi_k, g_k, B[k, :] move h_k alone, each by a complex
+influence m_t = dh_t,k / dp with m_t = lambda_k m_{t-1} + (immediate term):
+    nu_k: -exp(nu_k) lambda_k h_{t-1,k}     phi_k: i exp(phi_k) lambda_k h_{t-1,k}     g_k: gamma_k u_t,k
+    B_re[k, j]: gamma_k x_t,j               B_im[k, j]: i gamma_k x_t,j, so its influence is i times B_re's
+and is not stored. m (the compact influence, n_unit_influence = 2 N (3 + m) floats) is laid out as
+[re, im] x N units x (nu, phi, g, B[k, 0..m-1]). C's and D's influence is immediate (y_t = Re(C h_t) + D x_t).
+"""
+import numpy as np
+from numba import njit
+
+from .common import matvec_t_rows, row_dot
+from .layout import FAST, D_M, D_N, D_OU, D_OW, D_S, PROJECTED
+
+
+@njit(cache=True, inline="always")
+def _sizes(dims):
+    n = dims[D_N]
+    return n, (dims[D_S] - n) // 2, dims[D_M]
+
+
+@njit(cache=True, fastmath=FAST, inline="always")
+def _lam(nu, phi):
+    """lambda = exp(-exp(nu) + i exp(phi)) as (re, im)."""
+    r = np.exp(-np.exp(nu))
+    a = np.exp(phi)
+    return r * np.cos(a), r * np.sin(a)
+
+
+@njit(cache=True, fastmath=FAST)
+def _input(theta, oU, m, r, x, xi):
+    """Row r of the input block times x: a lookup for one-hot x (xi >= 0), x[r] when x holds the projected
+    inputs (xi == PROJECTED, `common.project_inputs`)."""
+    if xi == PROJECTED:
+        return x[r]
+    if xi >= 0:
+        return theta[oU + r * m + xi]
+    row = theta[oU + r * m:oU + r * m + m]
+    a = 0.0
+    for j in range(m):
+        a += row[j] * x[j]
+    return a
+
+
+@njit(cache=True, fastmath=FAST)
+def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
+    """h_t = lambda h_{t-1} + gamma (B x_t) per unit (complex), then y_t = Re(C h_t) + D x_t."""
+    n, N, m = _sizes(dims)
+    oW, oU = dims[D_OW], dims[D_OU]
+    nu = theta[oW:oW + N]
+    phi = theta[oW + N:oW + 2 * N]
+    lg = theta[oW + 2 * N:oW + 3 * N]
+    for k in range(N):
+        lr, li = _lam(nu[k], phi[k])
+        gam = np.exp(lg[k])
+        ur = _input(theta, oU, m, k, x, xi)
+        ui = _input(theta, oU, m, N + k, x, xi)
+        a = s_prev[n + k]
+        b = s_prev[n + N + k]
+        hr = lr * a - li * b + gam * ur
+        hi = li * a + lr * b + gam * ui
+        s_out[n + k] = hr
+        s_out[n + N + k] = hi
+        cache_out[k] = ur
+        cache_out[N + k] = ui
+        cache_out[2 * N + k] = hr
+        cache_out[3 * N + k] = hi
+    oCr = oW + 3 * N
+    oCi = oCr + n * N
+    for i in range(n):
+        s_out[i] = (row_dot(theta, oCr + i * N, s_out, n, N) - row_dot(theta, oCi + i * N, s_out, n + N, N)
+                    + _input(theta, oU, m, 2 * N + i, x, xi))
+
+
+@njit(cache=True, fastmath=FAST)
+def vjp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, ds, delta_out, ds_prev_out):
+    """delta = (Re e, Im e, dL/dy) with e = ds_h + conj(C)^T ds_y; ds_prev = (0, conj(lambda) e)."""
+    n, N, m = _sizes(dims)
+    oW = dims[D_OW]
+    oCr = oW + 3 * N
+    oCi = oCr + n * N
+    for k in range(N):
+        delta_out[k] = ds[n + k]
+        delta_out[N + k] = -ds[n + N + k]
+    gy = ds[:n]
+    matvec_t_rows(theta, oCr, N, gy, n, delta_out[:N])
+    matvec_t_rows(theta, oCi, N, gy, n, delta_out[N:2 * N])
+    for k in range(N):
+        delta_out[N + k] = -delta_out[N + k]
+    for i in range(n):
+        delta_out[2 * N + i] = ds[i]
+        ds_prev_out[i] = 0.0
+    nu = theta[oW:oW + N]
+    phi = theta[oW + N:oW + 2 * N]
+    for k in range(N):
+        lr, li = _lam(nu[k], phi[k])
+        er = delta_out[k]
+        ei = delta_out[N + k]
+        ds_prev_out[n + k] = lr * er + li * ei
+        ds_prev_out[n + N + k] = lr * ei - li * er
+
+
+@njit(cache=True, fastmath=FAST)
+def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
+    """Write dL/d(nu, phi, g, C) over the window's rows and dL/d(B, D) into the input block (added into the
+    columns seen for one-hot inputs, as common.input_and_bias_grad):
+        dL/dnu_k = -exp(nu_k) Re(lambda_k A_k), dL/dphi_k = -exp(phi_k) Im(lambda_k A_k),
+        A_k = sum_t conj(e_t,k) h_{t-1,k};  dL/dg_k = gamma_k sum_t Re(conj(e_t,k) u_t,k);
+        dL/dC_re = GY^T H_re, dL/dC_im = -GY^T H_im;  input block Delta^T X, B's rows times gamma."""
+    n, N, m = _sizes(dims)
+    oW, oU = dims[D_OW], dims[D_OU]
+    K = Delta.shape[0]
+    ga = g[oW:oW + 3 * N]
+    ga[:] = 0.0
+    for r in range(K):  # A_re, A_im, sum Re(conj(e) u) accumulated in g's nu, phi, g slots first
+        d = Delta[r]
+        sp = S_prev[r]
+        c = Cache[r]
+        for k in range(N):
+            er = d[k]
+            ei = d[N + k]
+            a = sp[n + k]
+            b = sp[n + N + k]
+            ga[k] += er * a + ei * b
+            ga[N + k] += er * b - ei * a
+            ga[2 * N + k] += er * c[k] + ei * c[N + k]
+    nu = theta[oW:oW + N]
+    phi = theta[oW + N:oW + 2 * N]
+    lg = theta[oW + 2 * N:oW + 3 * N]
+    for k in range(N):
+        lr, li = _lam(nu[k], phi[k])
+        ar = ga[k]
+        ai = ga[N + k]
+        ga[k] = -np.exp(nu[k]) * (lr * ar - li * ai)
+        ga[N + k] = -np.exp(phi[k]) * (lr * ai + li * ar)
+        ga[2 * N + k] *= np.exp(lg[k])
+    oCr = oW + 3 * N
+    gC = g[oCr:oCr + 2 * n * N]
+    gC[:] = 0.0
+    for r in range(K):
+        hr = Cache[r, 2 * N:3 * N]
+        hi = Cache[r, 3 * N:4 * N]
+        for i in range(n):
+            gyi = Delta[r, 2 * N + i]
+            if gyi == 0.0:
+                continue
+            cr = gC[i * N:(i + 1) * N]
+            ci = gC[(n + i) * N:(n + i + 1) * N]
+            for k in range(N):
+                cr[k] += gyi * hr[k]
+                ci[k] -= gyi * hi[k]
+    G = 2 * N + n
+    if K > 0 and XI[0] >= 0:
+        for r in range(K):
+            col = XI[r]
+            for q in range(2 * N):
+                g[oU + q * m + col] += np.exp(lg[q % N]) * Delta[r, q]
+            for i in range(n):
+                q = 2 * N + i
+                g[oU + q * m + col] += Delta[r, q]
+    else:
+        gU = g[oU:oU + G * m].reshape((G, m))
+        np.dot(Delta.T, X, gU)
+        for q in range(2 * N):
+            gam = np.exp(lg[q % N])
+            for j in range(m):
+                gU[q, j] *= gam
+
+
+@njit(cache=True, fastmath=FAST)
+def jac_state(dims, aux, theta, s_prev, x, xi, t, s, cache, J):
+    """J = ds_t/ds_{t-1}: h rows [[Re l, -Im l], [Im l, Re l]] per unit; y rows Re(C diag(lambda)) on h."""
+    n, N, m = _sizes(dims)
+    S = n + 2 * N
+    oW = dims[D_OW]
+    for i in range(S):
+        J[i, :] = 0.0
+    nu = theta[oW:oW + N]
+    phi = theta[oW + N:oW + 2 * N]
+    for k in range(N):
+        lr, li = _lam(nu[k], phi[k])
+        J[n + k, n + k] = lr
+        J[n + k, n + N + k] = -li
+        J[n + N + k, n + k] = li
+        J[n + N + k, n + N + k] = lr
+    oCr = oW + 3 * N
+    oCi = oCr + n * N
+    for i in range(n):
+        cr = theta[oCr + i * N:oCr + (i + 1) * N]
+        ci = theta[oCi + i * N:oCi + (i + 1) * N]
+        Ji = J[i]
+        for k in range(N):
+            lr = J[n + k, n + k]
+            li = J[n + N + k, n + k]
+            Ji[n + k] = cr[k] * lr - ci[k] * li
+            Ji[n + N + k] = -(cr[k] * li + ci[k] * lr)
+
+
+@njit(cache=True, fastmath=FAST)
+def jvp_state(dims, aux, theta, s_prev, x, xi, t, s, cache, v, out):
+    """out = J_t v: out_h = lambda v_h (complex), out_y = Re(C out_h)."""
+    n, N, m = _sizes(dims)
+    oW = dims[D_OW]
+    nu = theta[oW:oW + N]
+    phi = theta[oW + N:oW + 2 * N]
+    for k in range(N):
+        lr, li = _lam(nu[k], phi[k])
+        a = v[n + k]
+        b = v[n + N + k]
+        out[n + k] = lr * a - li * b
+        out[n + N + k] = li * a + lr * b
+    oCr = oW + 3 * N
+    oCi = oCr + n * N
+    for i in range(n):
+        out[i] = row_dot(theta, oCr + i * N, out, n, N) - row_dot(theta, oCi + i * N, out, n + N, N)
+
+
+@njit(cache=True, fastmath=FAST)
+def jac_state_diag(dims, aux, theta, s_prev, x, xi, t, s, cache, out):
+    """out = diag(J_t) = (0 (y), Re lambda, Re lambda)."""
+    n, N, m = _sizes(dims)
+    oW = dims[D_OW]
+    for i in range(n):
+        out[i] = 0.0
+    for k in range(N):
+        lr, li = _lam(theta[oW + k], theta[oW + N + k])
+        out[n + k] = lr
+        out[n + N + k] = lr
+
+
+@njit(cache=True, fastmath=FAST)
+def unit_influence_step(dims, aux, theta, s_prev, x, xi, t, s, cache, m):
+    """m_{t-1} -> m_t in place: every complex influence of unit k times lambda_k, plus its immediate term
+    (module docstring), O(N m). x is the raw input (dense, or one-hot at xi >= 0), not PROJECTED."""
+    n, N, mi = _sizes(dims)
+    oW = dims[D_OW]
+    w = 3 + mi
+    half = N * w
+    for k in range(N):
+        nu = theta[oW + k]
+        phi = theta[oW + N + k]
+        lr, li = _lam(nu, phi)
+        gam = np.exp(theta[oW + 2 * N + k])
+        a = s_prev[n + k]
+        b = s_prev[n + N + k]
+        pr = lr * a - li * b  # lambda h_{t-1}
+        pi = li * a + lr * b
+        mr = m[k * w:(k + 1) * w]
+        mm = m[half + k * w:half + (k + 1) * w]
+        for q in range(w):
+            c = mr[q]
+            d = mm[q]
+            mr[q] = lr * c - li * d
+            mm[q] = li * c + lr * d
+        en = -np.exp(nu)
+        ep = np.exp(phi)
+        mr[0] += en * pr
+        mm[0] += en * pi
+        mr[1] -= ep * pi
+        mm[1] += ep * pr
+        mr[2] += gam * cache[k]
+        mm[2] += gam * cache[N + k]
+        if xi >= 0:
+            mr[3 + xi] += gam
+        else:
+            for j in range(mi):
+                mr[3 + j] += gam * x[j]
+
+
+@njit(cache=True, fastmath=FAST)
+def unit_influence_grad(dims, aux, theta, s_prev, x, xi, t, s, cache, m, ds, g):
+    """g[:P_rec] += ds^T M_t: C and D from ds_y (dL/dC_re += gy h_re^T, dL/dC_im -= gy h_im^T,
+    dL/dD += gy x^T), then e = ds_h + conj(C)^T gy contracted with each unit's influences:
+    dL/dp += Re(conj(e_k) m_p) (B_im's influence being i times B_re's). O(U + S n)."""
+    n, N, mi = _sizes(dims)
+    oW, oU = dims[D_OW], dims[D_OU]
+    oCr = oW + 3 * N
+    oCi = oCr + n * N
+    hr = s[n:n + N]
+    hi = s[n + N:n + 2 * N]
+    oD = oU + 2 * N * mi
+    for i in range(n):
+        gyi = ds[i]
+        if gyi == 0.0:
+            continue
+        cr = g[oCr + i * N:oCr + (i + 1) * N]
+        ci = g[oCi + i * N:oCi + (i + 1) * N]
+        for k in range(N):
+            cr[k] += gyi * hr[k]
+            ci[k] -= gyi * hi[k]
+        if xi >= 0:
+            g[oD + i * mi + xi] += gyi
+        else:
+            gd = g[oD + i * mi:oD + (i + 1) * mi]
+            for j in range(mi):
+                gd[j] += gyi * x[j]
+    w = 3 + mi
+    half = N * w
+    for k in range(N):
+        er = ds[n + k]
+        ei = ds[n + N + k]
+        for i in range(n):  # conj(C)^T gy, column k of C
+            gyi = ds[i]
+            er += theta[oCr + i * N + k] * gyi
+            ei -= theta[oCi + i * N + k] * gyi
+        mr = m[k * w:(k + 1) * w]
+        mm = m[half + k * w:half + (k + 1) * w]
+        g[oW + k] += er * mr[0] + ei * mm[0]
+        g[oW + N + k] += er * mr[1] + ei * mm[1]
+        g[oW + 2 * N + k] += er * mr[2] + ei * mm[2]
+        gbr = g[oU + k * mi:oU + (k + 1) * mi]
+        gbi = g[oU + (N + k) * mi:oU + (N + k + 1) * mi]
+        for j in range(mi):
+            c = mr[3 + j]
+            d = mm[3 + j]
+            gbr[j] += er * c + ei * d
+            gbi[j] += ei * c - er * d
+
+
+# The row form is empty (R = NX = 0), so that the generic kernels built on it (models/immediate.py) type for
+# the LRU like for any model; the learners that depend on the row form refuse the LRU (supports(),
+# Model.has_row_form), and reached anyway these raise.
+
+@njit(cache=True, inline="always")
+def row_form(dims, aux, r):
+    if r >= 0:
+        raise ValueError("the LRU has no row form")
+    return 0, 0, 0, 0, -1, -1
+
+
+@njit(cache=True, inline="always")
+def row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r):
+    if r >= 0:
+        raise ValueError("the LRU has no row form")
+    return 0.0, 0.0
+
+
+@njit(cache=True, inline="always")
+def extra_form(dims, aux, j):
+    if j >= 0:
+        raise ValueError("the LRU has no row form")
+    return 0, 0
+
+
+@njit(cache=True, inline="always")
+def extra_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, j):
+    if j >= 0:
+        raise ValueError("the LRU has no row form")
+    return 0.0, 0.0
