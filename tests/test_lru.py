@@ -229,17 +229,40 @@ def test_unit_influence_grad_accumulates():
 
 def test_learners_that_need_the_row_form_refuse_it_in_one_line():
     model = LRU(1, 4, 1)
-    needs = {"rtrl", "kf_rtrl", "rkf_rtrl", "snap", "rflo", "eprop", "kernl"}
+    needs = {"kf_rtrl", "rkf_rtrl", "snap", "rflo", "eprop", "kernl"}
     for name in needs:
         why = LEARNERS[name]().supports(model)
         assert why and "\n" not in why, name
-    for name in ("bptt", "tbptt", "uoro", "dni", "fss"):
+    for name in ("bptt", "tbptt", "rtrl", "uoro", "dni", "fss"):  # RTRL: through the compact influence
         assert LEARNERS[name]().supports(model) is None, name
-    assert "tbptt" in EKF().supports(model)  # the default jacobian="rtrl" names the way out
-    assert EKF(decoupling="node", jacobian="tbptt").supports(model)
+    assert EKF().supports(model) is None  # jacobian="rtrl": the compact influence too
     assert EKF(jacobian="tbptt").supports(model) is None
+    why = EKF(decoupling="node", jacobian="tbptt").supports(model)
+    assert why and "\n" not in why
     with pytest.raises(ValueError, match="cannot train a lru network"):
-        LEARNERS["rtrl"]().check_model(model)
+        LEARNERS["kf_rtrl"]().check_model(model)
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_rtrl_learner_equals_bptt_over_chunks(loss):
+    """The RTRL learner on the LRU (its compact-influence path) gives BPTT's gradient over chunks shorter than
+    the sequence, and the EKF's jacobian="rtrl" gives the covering truncated BPTT's H_t."""
+    from rnnlearn.algorithms import RTRL
+    from rnnlearn.algorithms.rtrl import RTRLUnitState
+    model, theta, xs, ys, idx = problem(loss, T=30, seed=2)
+    st = RTRL().init(model, theta.copy(), optim.sgd(1.0))
+    assert isinstance(st, RTRLUnitState)
+    total = 0.0
+    for part in np.array_split(np.arange(30), 4):
+        losses = np.empty(len(part))
+        status, _ = RTRL()._run(model, theta, st, Chunk.make(xs[part], ys[part]), False, False, losses)
+        assert status == 0
+        total += losses.sum()
+    l1, g1 = BPTT().gradient(model, theta, xs, ys)
+    assert total == pytest.approx(l1, rel=1e-13)
+    assert rel(st.gacc, g1) < 1e-10
+    H = EKF(jacobian="rtrl").jacobians(model, theta, xs)
+    np.testing.assert_allclose(H, EKF(jacobian="tbptt", h=30).jacobians(model, theta, xs), rtol=0, atol=1e-12)
 
 
 def test_ekf_with_truncated_bptt_jacobian_is_the_backpropagated_output_jacobian():
