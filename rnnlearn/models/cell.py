@@ -49,11 +49,12 @@ import inspect
 from numba.core.errors import TypingError
 from numba.extending import overload
 
-from . import clockwork, elman, gru, lstm
-from .layout import ClockworkDims, ElmanDims, GRUDims, LSTMDims
+from . import clockwork, elman, gru, leaky, lstm
+from .layout import ClockworkDims, ElmanDims, GRUDims, LeakyDims, LSTMDims
 
 #: dims class -> the module of that model's kernels
-MODULES = {ElmanDims: elman, LSTMDims: lstm, GRUDims: gru, ClockworkDims: clockwork}
+MODULES = {ElmanDims: elman, LSTMDims: lstm, GRUDims: gru, ClockworkDims: clockwork,
+           LeakyDims: leaky}
 
 
 def _kernel(name, cls, got, error):

@@ -14,6 +14,7 @@ ELMAN = 0
 LSTM = 1
 GRU = 2
 CLOCKWORK = 3
+LEAKY = 4
 
 # the one-hot index xi passed to a step whose x holds the input pre-activations b + U x_t already
 PROJECTED = -2
@@ -55,7 +56,8 @@ ElmanDims = namedtuple("ElmanDims", DIMS_FIELDS)
 LSTMDims = namedtuple("LSTMDims", DIMS_FIELDS)
 GRUDims = namedtuple("GRUDims", DIMS_FIELDS)
 ClockworkDims = namedtuple("ClockworkDims", DIMS_FIELDS)
-DIMS_CLASSES = {ELMAN: ElmanDims, LSTM: LSTMDims, GRU: GRUDims, CLOCKWORK: ClockworkDims}
+LeakyDims = namedtuple("LeakyDims", DIMS_FIELDS)
+DIMS_CLASSES = {ELMAN: ElmanDims, LSTM: LSTMDims, GRU: GRUDims, CLOCKWORK: ClockworkDims, LEAKY: LeakyDims}
 
 # Floating-point freedoms the kernels take: reassociating sums lets LLVM vectorise dot products, and
 # contraction fuses multiply-adds. Not the "no NaN / no Inf" assumptions, which would let the compiler
