@@ -255,7 +255,7 @@ def test_adding_reference_levels_and_success():
 
 # --- add task (Pitis 2016): reference levels against sampled predictors ---------------------------------
 
-@pytest.mark.parametrize("t1,t2", [(5, 9), (2, 7)])
+@pytest.mark.parametrize("t1,t2", [(5, 9), (2, 7), (6, 10), (5, 7)])  # (6, 10), (5, 7): Marschall et al.'s
 def test_add_task_reference_levels_match_empirical_cross_entropy(t1, t2):
     task = make_task("add", t1=t1, t2=t2)
     c = task.stream(0).next(200_000)
