@@ -2,7 +2,7 @@
 training recurrent neural networks", JMLR 21, section 5): the targets are the outputs of a fixed random
 teacher RNN driven by the same inputs, so a student of the same architecture can reach zero loss.
 
-Setup as in their experiments: inputs x_t in {0, 1}^m, each entry Bernoulli(p_input = 0.5) independently;
+Setup as in their experiments (read from the authors' code, omarschall/vanilla-rtrl): inputs x_t in {0, 1}^m, each entry Bernoulli(p_input = 0.5) independently;
 with `stretch` > 1 each drawn input is held for that many steps (their tau_task: 2 with alpha = 0.5). The
 teacher is the leaky network a_t = (1 - alpha) a_{t-1} + alpha tanh(W a_{t-1} + U x_t + b), a_0 = 0, with
 linear outputs y_t = V a_t + c; m = n = o = 32, alpha = 1 or 0.5. Its weights are drawn once from
