@@ -55,6 +55,7 @@ from numba import njit
 
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
                                       raise_status, register)
+from rnnlearn.algorithms.rflo import _trace_rows  # per row: e = lam e + D a_hat, the estimate L e (leaky units)
 from rnnlearn.models import cell, rate_leak
 from rnnlearn.models.immediate import immediate_factors
 from rnnlearn.models.layout import FAST, D_LOSS, D_M, D_N, D_NX, D_O, D_P, D_PREC, D_R, D_S
@@ -90,13 +91,12 @@ class EPropState(NamedTuple):
 
 
 @njit(cache=True, fastmath=FAST)
-def _rows(dims, aux, D, E, eps, epsx, jc, s_prev, x, xi, t, s, cache, L, scored, memory, lam, lr, into_theta,
-          g, theta):
+def _rows(dims, aux, D, E, eps, epsx, jc, s_prev, x, xi, t, s, cache, L, scored, memory, lr, into_theta, g,
+          theta):
     """Per row r of unit k: the trace of the observable state e_r = jc[k] eps_r + D[0, r] a_hat_t and the
-    hidden state's eps_r = jc[n + k] eps_r + D[1, r] a_hat_t (memory: LSTM); for leaky rate units (lam > 0)
-    e_r = eps_r = lam eps_r + D[0, r] a_hat_t; else (Elman) e_r = D[0, r] a_hat_t. When scored, the row's
-    estimate L_k e_r into g's row, or (into_theta, plain SGD) -lr times it into theta's. Then the extras
-    (peepholes), likewise."""
+    hidden state's eps_r = jc[n + k] eps_r + D[1, r] a_hat_t (memory: LSTM; else e_r = D[0, r] a_hat_t);
+    when scored, the row's estimate L_k e_r into g's row, or (into_theta, plain SGD) -lr times it into
+    theta's. Then the extras (peepholes), likewise."""
     m, n = dims[D_M], dims[D_N]
     for r in range(dims[D_R]):
         unit, w, lo, width, u, b = cell.row_form(dims, aux, r)
@@ -130,35 +130,9 @@ def _rows(dims, aux, D, E, eps, epsx, jc, s_prev, x, xi, t, s, cache, L, scored,
                 dst[b] += c * e
             elif scored:
                 dst[b] = c * e
-        elif scored or lam > 0.0:  # no hidden state but a fixed leak (leaky) or none (Elman): factor inline
+        elif scored:  # no hidden state (Elman): the factor inline, D not stored
             dh, dc = cell.row_factor(dims, aux, theta, s_prev, x, xi, t, s, cache, r)
-            if lam > 0.0:  # the leak is the hidden state's own Jacobian: e = eps
-                er = eps[r]
-                for j in range(width):
-                    er[j] = lam * er[j] + dh * sp[j]
-                for j in range(m):
-                    er[width + j] = lam * er[width + j] + dh * x[j]
-                er[width + m] = lam * er[width + m] + dh
-                if not scored:
-                    continue
-                c = L[unit]
-                if into_theta:
-                    c = -lr * c
-                    row = theta[w:w + width]
-                    for j in range(width):
-                        row[j] += c * er[j]
-                    for j in range(m):
-                        theta[u + j] += c * er[width + j]
-                    theta[b] += c * er[width + m]
-                else:
-                    row = g[w:w + width]
-                    for j in range(width):
-                        row[j] = c * er[j]
-                    for j in range(m):
-                        g[u + j] = c * er[width + j]
-                    g[b] = c * er[width + m]
-                continue
-            c = L[unit] * dh  # memoryless (Elman): e = D[0, r] a_hat_t, D not stored
+            c = L[unit] * dh
             if into_theta:
                 c = -lr * c
                 row = theta[w:w + width]
@@ -239,8 +213,12 @@ def eprop_chunk(dims, aux, theta, ch, update, losses, st):
                     for k in range(no):
                         a += st.Bfb[i, k] * st.dy[k]
                     st.L[i] = a
-        _rows(dims, aux, st.D, st.E, st.eps, st.epsx, st.jc, st.s_prev, x, xis[t], tg, st.s, st.cache, st.L,
-              scored, memory, st.lam, lr, plain_sgd and scored, g, theta)
+        if st.lam > 0.0:  # leaky rate units: the leak is the hidden state's own Jacobian, e = eps (RFLO's trace)
+            _trace_rows(dims, aux, theta, st.s_prev, x, xis[t], tg, st.s, st.cache, st.L, st.lam, st.eps, scored,
+                        lr, plain_sgd and scored, g)
+        else:
+            _rows(dims, aux, st.D, st.E, st.eps, st.epsx, st.jc, st.s_prev, x, xis[t], tg, st.s, st.cache, st.L,
+                  scored, memory, lr, plain_sgd and scored, g, theta)
         if not scored:
             continue
         if plain_sgd:

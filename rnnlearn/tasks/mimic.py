@@ -2,10 +2,11 @@
 training recurrent neural networks", JMLR 21, section 5): the targets are the outputs of a fixed random
 teacher RNN driven by the same inputs, so a student of the same architecture can reach zero loss.
 
-Setup as in their experiments (read from the authors' code, omarschall/vanilla-rtrl): inputs x_t in {0, 1}^m, each entry Bernoulli(p_input = 0.5) independently;
-with `stretch` > 1 each drawn input is held for that many steps (their tau_task: 2 with alpha = 0.5). The
-teacher is the leaky network a_t = (1 - alpha) a_{t-1} + alpha tanh(W a_{t-1} + U x_t + b), a_0 = 0, with
-linear outputs y_t = V a_t + c; m = n = o = 32, alpha = 1 or 0.5. Its weights are drawn once from
+Setup as in their experiments (read from the authors' code, omarschall/vanilla-rtrl): inputs x_t in
+{0, 1}^m, each entry Bernoulli(p_input = 0.5) independently; with `stretch` > 1 each drawn input is held for
+that many steps (their tau_task: 2 with alpha = 0.5). The teacher is the leaky network
+a_t = (1 - alpha) a_{t-1} + alpha tanh(W a_{t-1} + U x_t + b), a_0 = 0, with linear outputs y_t = V a_t + c;
+m = n = o = 32, alpha = 1 or 0.5. Its weights are drawn once from
 `teacher_seed`: W orthogonal (QR of a Gaussian matrix), U ~ N(0, 1/m), V ~ N(0, 1/n), b and c ~ N(0, 0.1^2).
 The stream is one endless sequence (the teacher's state carries over); loss "mse". The teacher is run in
 plain numpy here (tasks do not depend on the models); `teacher_model()` gives it as an rnnlearn model.
