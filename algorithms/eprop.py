@@ -213,12 +213,12 @@ def eprop_chunk(dims, aux, theta, ch, update, losses, st):
                     for k in range(no):
                         a += st.Bfb[i, k] * st.dy[k]
                     st.L[i] = a
-        if st.lam > 0.0:  # leaky rate units: the leak is the hidden state's own Jacobian, e = eps (RFLO's trace)
-            _trace_rows(dims, aux, theta, st.s_prev, x, xis[t], tg, st.s, st.cache, st.L, st.lam, st.eps, scored,
-                        lr, plain_sgd and scored, g)
-        else:
+        if st.lam == 0.0:  # Elman, LSTM
             _rows(dims, aux, st.D, st.E, st.eps, st.epsx, st.jc, st.s_prev, x, xis[t], tg, st.s, st.cache, st.L,
                   scored, memory, lr, plain_sgd and scored, g, theta)
+        else:  # leaky rate units: the leak is the hidden state's own Jacobian, e = eps (RFLO's trace)
+            _trace_rows(dims, aux, theta, st.s_prev, x, xis[t], tg, st.s, st.cache, st.L, st.lam, st.eps, scored,
+                        lr, plain_sgd and scored, g)
         if not scored:
             continue
         if plain_sgd:
