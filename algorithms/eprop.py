@@ -20,8 +20,13 @@ at init from the seed). The readout's own gradient is exact.
 
 Where it is defined, on the models of rnnlearn (the state read through the model interface):
   Elman   z_t = h_t and no hidden state of its own: the trace has no memory, e^t = Mbar_t (the immediate
-          Jacobian, D_t a_hat_t^T in factored form; leaky units, which rnnlearn does not have yet, would
-          add the leak). Symmetric e-prop on Elman is then one-step truncated BPTT.
+          Jacobian, D_t a_hat_t^T in factored form). Symmetric e-prop on Elman is then one-step truncated BPTT.
+  leaky   the leaky rate network a_t = (1 - alpha) a_{t-1} + alpha tanh(W a_{t-1} + U x_t + b)
+          (rnnlearn.models.LeakyRNN), in Bellec et al.'s form h_t = z_t = a_t: with z_{t-1} fixed, the
+          neuron's own Jacobian dh_j^t/dh_j^{t-1} is the leak 1 - alpha, so per row r (unit k)
+              e^t_r = eps^t_r = (1 - alpha) eps^{t-1}_r + D[0, r] a_hat_t,    D[0, r] = alpha f'(z_t,k)
+          (their Methods' trace for leaky units; the leak from rnnlearn.models.rate_leak). The trace and
+          the signal are then RFLO's (Marschall et al. 2020): symmetric e-prop is symmetric RFLO.
   LSTM    Bellec et al.'s Methods ("e-prop for LSTM"): the hidden state is the cell c_t, the observable
           the output h_t. dc_t/dc_{t-1} is diagonal (f, plus the input and forget peepholes' terms) and
           c_{t-1} reaches h_t only through c_t (dh_t/dc_{t-1} = e_c,t dc_t/dc_{t-1}), so per pre-activation
@@ -38,7 +43,8 @@ Where it is defined, on the models of rnnlearn (the state read through the model
 `gradient_with_learning_signal` takes the learning signals L (T, n) as given: with L[t] = dE/dh_t (BPTT's
 adjoint of the observable state), eq. 1 makes the result BPTT's gradient, which the tests assert.
 
-Cost per step: O(n (n + m)) time and memory (Elman no trace at all; LSTM 4n (n + m + 1) traces).
+Cost per step: O(n (n + m)) time and memory (Elman no trace at all; leaky n (n + m + 1), LSTM 4n (n + m + 1)
+traces).
 """
 from __future__ import annotations
 
@@ -49,7 +55,8 @@ from numba import njit
 
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
                                       raise_status, register)
-from rnnlearn.models import cell
+from rnnlearn.algorithms.rflo import _trace_rows  # per row: e = lam e + D a_hat, the estimate L e (leaky units)
+from rnnlearn.models import cell, rate_leak
 from rnnlearn.models.immediate import immediate_factors
 from rnnlearn.models.layout import FAST, D_LOSS, D_M, D_N, D_NX, D_O, D_P, D_PREC, D_R, D_S
 from rnnlearn.models.losses import loss_grad
@@ -65,7 +72,7 @@ class EPropState(NamedTuple):
     cache: np.ndarray    # (C,)
     D: np.ndarray        # (2, R) the immediate Jacobian's row factors
     E: np.ndarray        # (2, NX) its extras' (LSTM's peepholes)
-    eps: np.ndarray      # (R, n + m + 1) the hidden state's traces (LSTM: of c; unused for Elman)
+    eps: np.ndarray      # (R, n + m + 1) the hidden state's traces (LSTM: of c; leaky: of a; unused for Elman)
     epsx: np.ndarray     # (NX,) the peepholes' traces
     ones_c: np.ndarray   # (S,) (0, 1): J_t ones_c = the c_{t-1} columns' diagonals
     jc: np.ndarray       # (S,) J_t ones_c = (dh_k/dc_{k,t-1}, dc_k/dc_{k,t-1})
@@ -79,6 +86,7 @@ class EPropState(NamedTuple):
     gacc: np.ndarray     # (P,) their sum (gradient mode)
     steps: np.ndarray    # (1,) int64: steps seen
     symmetric: bool
+    lam: float           # the leak 1 - alpha of a leaky rate network's units (0: Elman; unused for LSTM)
     opt: OptState
 
 
@@ -205,8 +213,12 @@ def eprop_chunk(dims, aux, theta, ch, update, losses, st):
                     for k in range(no):
                         a += st.Bfb[i, k] * st.dy[k]
                     st.L[i] = a
-        _rows(dims, aux, st.D, st.E, st.eps, st.epsx, st.jc, st.s_prev, x, xis[t], tg, st.s, st.cache, st.L,
-              scored, memory, lr, plain_sgd and scored, g, theta)
+        if st.lam == 0.0:  # Elman, LSTM
+            _rows(dims, aux, st.D, st.E, st.eps, st.epsx, st.jc, st.s_prev, x, xis[t], tg, st.s, st.cache, st.L,
+                  scored, memory, lr, plain_sgd and scored, g, theta)
+        else:  # leaky rate units: the leak is the hidden state's own Jacobian, e = eps (RFLO's trace)
+            _trace_rows(dims, aux, theta, st.s_prev, x, xis[t], tg, st.s, st.cache, st.L, st.lam, st.eps, scored,
+                        lr, plain_sgd and scored, g)
         if not scored:
             continue
         if plain_sgd:
@@ -225,8 +237,9 @@ class EProp(Stochastic, GradientLearner):
     """e-prop (Bellec et al. 2020): eligibility traces of each neuron's own hidden state times an online
     learning signal, the output error sent back through the readout's transpose (feedback = "symmetric")
     or a fixed random matrix ("random", drawn at init from the seed). Defined with Bellec et al.'s
-    hidden/observable split: Elman (no hidden state: memoryless traces) and LSTM (hidden state c, their
-    Methods); GRU and clockwork are refused. O(n^2) time and memory per step.
+    hidden/observable split: Elman (no hidden state: memoryless traces), the leaky network (the leak as
+    the hidden state's own Jacobian) and LSTM (hidden state c, their Methods); GRU and clockwork are
+    refused. O(n^2) time and memory per step.
 
     feedback  "symmetric" (V^T) or "random" (a fixed N(0, 1/n) matrix)"""
 
@@ -250,14 +263,14 @@ class EProp(Stochastic, GradientLearner):
             raise ValueError(f"feedback must be one of {FEEDBACK}, got {self.feedback!r}")
 
     def supports(self, model):
-        if model.name in ("elman", "lstm"):
+        if model.name == "lstm" or rate_leak(model) is not None:
             return None
         return ("e-prop (Bellec et al. 2020) needs a hidden/observable state split; this model's state is "
                 "all observable and its own-state Jacobian is not available from the model interface")
 
     def flops_per_step(self, model):
         R, k = model.dims[D_R], model.n_hidden + model.n_in + 1
-        per = 2 if model.n_state == model.n_hidden else 6
+        per = 6 if model.n_state > model.n_hidden else (4 if rate_leak(model) else 2)
         return 2.0 * R * model.n_hidden + per * R * k
 
     def init(self, model, theta, optimizer=None, seed=0, feedback_matrix=None, signals=None):
@@ -283,9 +296,10 @@ class EProp(Stochastic, GradientLearner):
         ones_c = z(S)
         ones_c[n:] = 1.0
         memory = S > n
-        return EPropState(z(S), z(S), z(C), z((2, R)), z((2, NX)), z((R if memory else 1, n + m + 1)),
+        lam = 0.0 if memory else float(rate_leak(model))
+        return EPropState(z(S), z(S), z(C), z((2, R)), z((2, NX)), z((R if memory or lam else 1, n + m + 1)),
                           z(NX), ones_c, z(S), Bfb, z(n), sig, z(no), z(no), z(S), z(P), z(P), z(1, np.int64),
-                          bool(self.feedback == "symmetric" and feedback_matrix is None), optimizer.init(P))
+                          bool(self.feedback == "symmetric" and feedback_matrix is None), lam, optimizer.init(P))
 
     def _run(self, model, theta, st, chunk, update, flush, losses):
         status, where = eprop_chunk(model.dims, model.aux, theta, ChunkArrays.of(chunk), update, losses, st)

@@ -32,10 +32,13 @@ Reduction (Marschall, Cho and Savin 2020's test "KeRNL reduces to RFLO in specia
 exp(-gamma_i) = 1 - alpha (decay0 = 1 - alpha) and lr_kernel = 0 give RFLO with symmetric feedback and
 trace leak alpha (algorithms/rflo.py); for Elman (alpha = 1) decay0 = 0, gamma = inf.
 
-Where it is defined: Roth et al. derive it for rate RNNs (Elman-like units, with or without a leak); it is
-written over the model interface but supports() admits Elman only: the ansatz of one timescale per unit and
-a state of n units does not say what to do with the LSTM's (h, c) or the GRU's gates, and the clockwork
-network's idle modules would need their own kernel. Cost per step: O(n (n + m)) time and memory (the traces,
+On the leaky network (rnnlearn.models.LeakyRNN) the reduction is at decay0 = 1 - alpha of the model.
+
+Where it is defined: Roth et al. derive it for rate RNNs (units with or without a leak): the leaky network
+and Elman (rnnlearn.models.rate_leak); written over the model interface, so the trace's Mbar_t and the
+perturbed copy's step are the model's own. The other models are refused: the ansatz of one timescale per
+unit and a state of n units does not say what to do with the LSTM's (h, c) or the GRU's gates, and the
+clockwork network's idle modules would need their own kernel. Cost per step: O(n (n + m)) time and memory (the traces,
 beta^T q, beta omega, the perturbed copy's step and the outer product r omega^T).
 """
 from __future__ import annotations
@@ -47,7 +50,7 @@ from numba import njit
 
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
                                       check_number, raise_status, register)
-from rnnlearn.models import cell
+from rnnlearn.models import cell, rate_leak
 from rnnlearn.models.layout import FAST, D_LOSS, D_M, D_N, D_P, D_PREC, D_R, D_S
 from rnnlearn.models.losses import loss_grad
 from rnnlearn.models.readout import readout, readout_vjp
@@ -241,7 +244,7 @@ def kernl_chunk(dims, aux, theta, ch, update, losses, st):
 class KeRNL(Stochastic, GradientLearner):
     """Kernel RNN learning (Roth, Kanitscheider and Fiete 2019): eligibility traces with learned per-unit
     timescales, sent through a learned sensitivity matrix; both learned online by node perturbation of a
-    copy of the network. Elman only. O(n^2) time and memory per step.
+    copy of the network. Rate networks only (leaky, Elman). O(n^2) time and memory per step.
 
     lr_kernel  learning rate of beta and gamma (0: fixed at their initial values)
     sigma      standard deviation of the perturbation noise
@@ -271,7 +274,7 @@ class KeRNL(Stochastic, GradientLearner):
             raise ValueError(f"decay0 must be < 1 (gamma > 0), got {self.decay0!r}")
 
     def supports(self, model):
-        if model.name != "elman":
+        if rate_leak(model) is None:
             return ("KeRNL (Roth et al. 2019) is defined for rate RNNs with one state per unit; this model's "
                     "gated or clocked state has no such kernel")
         return None

@@ -20,13 +20,14 @@ with the output error sent back through a fixed random matrix B_fb (n x o; Murra
 "random", drawn N(0, 1/n) at init from the seed) or through the readout's current transpose V^T (feedback =
 "symmetric"). The readout's own gradient is exact.
 
-Where it is defined: for rate networks (Murray's leaky units; Elman is alpha = 1, where the matched trace
-has no memory and symmetric RFLO is one-step truncated BPTT). rnnlearn has no leaky model yet, so `alpha`
-is the learner's trace decay hyperparameter: alpha = 1 (the default) is the setting that matches the Elman
-network; alpha < 1 on Elman keeps Murray's low-pass trace over a network that has no leak (B_t is then
-Murray's trace divided by alpha, a rescaling of the learning rate). The gated models (LSTM, GRU) and the
-clockwork network are refused: RFLO's approximation J_t ~ (1 - alpha) I is a statement about leaky rate
-units, and Murray gives no generalisation to gates (their state Jacobian's diagonal is not a fixed leak).
+Where it is defined: for rate networks, Murray's leaky units (rnnlearn.models.LeakyRNN, "leaky") and
+Elman (alpha = 1, where the matched trace has no memory and symmetric RFLO is one-step truncated BPTT).
+The trace's leak is the model's own (`alpha` = None, the default: 1 - alpha of the leaky network, 0 for
+Elman; rnnlearn.models.rate_leak); a given `alpha` overrides it (alpha < 1 on Elman keeps Murray's low-pass
+trace over a network that has no leak: B_t is then Murray's trace divided by alpha, a rescaling of the
+learning rate). The gated models (LSTM, GRU) and the clockwork network are refused: RFLO's approximation
+J_t ~ (1 - alpha) I is a statement about leaky rate units, and Murray gives no generalisation to gates
+(their state Jacobian's diagonal is not a fixed leak).
 
 Cost per step: O(n (n + m)) time and memory (the trace, one outer-product-like pass over it, the step).
 """
@@ -39,7 +40,7 @@ from numba import njit
 
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
                                       check_number, register)
-from rnnlearn.models import cell
+from rnnlearn.models import cell, rate_leak
 from rnnlearn.models.layout import FAST, D_LOSS, D_M, D_N, D_O, D_P, D_PREC, D_R, D_S
 from rnnlearn.models.losses import loss_grad
 from rnnlearn.models.readout import readout, readout_vjp
@@ -199,9 +200,11 @@ class RFLO(Stochastic, GradientLearner):
     """Random-feedback local online learning (Murray 2019): RTRL with the state Jacobian replaced by the
     units' leak, one eligibility trace per synapse, the output error sent back through a fixed random matrix
     (feedback = "random", Murray's) or the readout's transpose ("symmetric"). Defined for (leaky) rate
-    networks: Elman here; the gated and clockwork models are refused. O(n^2) time and memory per step.
+    networks: the leaky network and Elman; the gated and clockwork models are refused. O(n^2) time and
+    memory per step.
 
-    alpha     the trace's leak, B_t = (1 - alpha) B_{t-1} + Mbar_t (1: memoryless, matched to Elman)
+    alpha     the trace's leak, B_t = (1 - alpha) B_{t-1} + Mbar_t; None (default): the model's own alpha
+              (Elman: 1, memoryless)
     feedback  "random" (a fixed N(0, 1/n) matrix drawn at init from the seed) or "symmetric" (V^T)"""
 
     name = "rflo"
@@ -216,17 +219,18 @@ class RFLO(Stochastic, GradientLearner):
     kernel_family = "rflo"
     compile_seconds = 3.0
 
-    def __init__(self, alpha: float = 1.0, feedback: str = "random"):
+    def __init__(self, alpha: float | None = None, feedback: str = "random"):
         self.alpha = alpha
         self.feedback = feedback
 
     def check(self):
-        check_number("alpha", self.alpha, 0.0, 1.0, lo_open=True)
+        if self.alpha is not None:
+            check_number("alpha", self.alpha, 0.0, 1.0, lo_open=True)
         if self.feedback not in FEEDBACK:
             raise ValueError(f"feedback must be one of {FEEDBACK}, got {self.feedback!r}")
 
     def supports(self, model):
-        if model.name != "elman":
+        if rate_leak(model) is None:
             return ("RFLO (Murray 2019) is defined for leaky rate units; its trace approximates the state "
                     "Jacobian by the leak, which gated/clocked units do not have")
         return None
@@ -252,8 +256,12 @@ class RFLO(Stochastic, GradientLearner):
             Bfb = np.zeros((n, no))
         z = np.zeros
         return RFLOState(z(S), z(S), z(C), z((R, n + m + 1)), Bfb, z(n), z(no), z(no), z(S), z(P), z(P),
-                         z(1, np.int64), float(1.0 - self.alpha),
+                         z(1, np.int64), self.trace_decay(model),
                          bool(self.feedback == "symmetric" and feedback_matrix is None), optimizer.init(P))
+
+    def trace_decay(self, model) -> float:
+        """The trace's decay 1 - alpha: the model's leak unless alpha is given."""
+        return float(rate_leak(model) if self.alpha is None else 1.0 - self.alpha)
 
     def _run(self, model, theta, st, chunk, update, flush, losses):
         status, where = rflo_chunk(model.dims, model.aux, theta, ChunkArrays.of(chunk), update, losses, st)

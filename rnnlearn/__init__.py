@@ -19,11 +19,11 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from .models import ELSTM, GRU, LRU, LSTM, ClockworkRNN, Elman, Model
+from .models import ELSTM, GRU, LRU, LSTM, ClockworkRNN, Elman, LeakyRNN, Model
 
 try:
     __version__ = _version("rnnlearn")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["Elman", "LSTM", "GRU", "ClockworkRNN", "ELSTM", "LRU", "Model", "__version__"]
+__all__ = ["Elman", "LeakyRNN", "LSTM", "GRU", "ClockworkRNN", "ELSTM", "LRU", "Model", "__version__"]

@@ -28,6 +28,15 @@ def elman_forward(p, xs, resets=None):
     return hs, hs @ p["V"].T + p["c"]
 
 
+def leaky_forward(p, xs, alpha, resets=None):
+    """The leaky rate network of Marschall, Cho and Savin (2020): a_t = (1 - alpha) a_{t-1}
+    + alpha tanh(W a_{t-1} + U x_t + b)."""
+    def cell(a, x, t):
+        return (1 - alpha) * a + alpha * np.tanh(p["W"] @ a + p["U"] @ x + p["b"])
+
+    return _run(cell, p, xs, p["b"].shape[0], resets)
+
+
 def lstm_forward(p, xs, peephole=False, resets=None):
     """Gers, Schmidhuber & Cummins (2000) with a forget gate; peepholes as in Gers & Schmidhuber (2000):
     i and f see c_{t-1}, o sees c_t."""
@@ -123,6 +132,8 @@ def forward(model, theta, xs, resets=None, t0=0):
     name = model.name
     if name == "elman":
         return elman_forward(p, xs, resets)
+    if name == "leaky":
+        return leaky_forward(p, xs, model.alpha, resets)
     if name == "lstm":
         return lstm_forward(p, xs, model.peephole, resets)
     if name == "gru":

@@ -124,3 +124,61 @@ def test_add_task_beats_the_lag_5_level():
     losses = [r["test_loss"] for r in result.records]
     assert result.status == "done" and losses[0] > 0.6
     assert losses[-1] < 0.520, losses
+
+
+# ---- the leaky network: the leak is the hidden state's own Jacobian (Bellec et al.'s leaky units)
+
+ALPHA = 0.6
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+def test_on_the_leaky_network_equals_the_reference_and_symmetric_rflo(loss):
+    for seed in range(3):
+        model, theta, xs, ys = problem("leaky", seed=seed, loss=loss, T=12, alpha=ALPHA)
+        p = model.unpack(theta)
+        ref_loss = "ce" if loss == "xent" else "mse"
+        Bfb = np.random.default_rng(seed + 50).normal(size=(3, 2))
+        g, _ = chunked(EProp(), model, theta, xs, ys, pieces=4)
+        assert rel(g, flat(model, leaky_eprop(p, xs, ys, ref_loss, ALPHA))) <= 1e-13
+        gr, _ = chunked(EProp(feedback="random"), model, theta, xs, ys, pieces=4, feedback_matrix=Bfb)
+        assert rel(gr, flat(model, leaky_eprop(p, xs, ys, ref_loss, ALPHA, Bfb))) <= 1e-13
+        # for leaky rate units e-prop's trace and signal are RFLO's (Marschall et al. 2020)
+        assert rel(g, chunked(RFLO(feedback="symmetric"), model, theta, xs, ys, pieces=4)[0]) <= 1e-14
+        assert rel(g, chunked(EProp(), model.resized(3).__class__(2, 3, 2, loss=loss, alpha=1.0), theta, xs,
+                              ys)[0]) > 1e-2  # the leak matters
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+def test_on_the_leaky_network_with_the_exact_learning_signal_it_is_bptt(loss):
+    """Bellec et al. 2020, eq. 1 on leaky units: with L_t = dE/dz_t (the observable state's total derivative,
+    the leak path excluded) the e-prop gradient is BPTT's."""
+    for seed in range(3):
+        model, theta, xs, ys = problem("leaky", seed=seed, loss=loss, T=10, scale=1.2, alpha=ALPHA)
+        L = leaky_learning_signals(model.unpack(theta), xs, ys, "ce" if loss == "xent" else loss, ALPHA)
+        # dE/dz_t = dE/da_t - (1 - alpha) dE/da_{t+1}, BPTT's adjoints through the model interface
+        A = exact_signals(model, theta, xs, ys)
+        assert rel(L, A - (1 - ALPHA) * np.vstack([A[1:], np.zeros((1, 3))])) <= 1e-13
+        loss_e, g = EProp().gradient_with_learning_signal(model, theta, xs, ys, L, pieces=4)
+        loss_b, gb = BPTT().gradient(model, theta, xs, ys)
+        assert abs(loss_e - loss_b) <= 1e-12 * abs(loss_b)
+        assert rel(g, gb) <= 1e-10
+        assert rel(EProp().gradient(model, theta, xs, ys)[1], gb) > 1e-3
+        # the trace's memory matters: with BPTT's own adjoint dE/da_t (which already holds the leak path) or
+        # memoryless traces it is not BPTT
+        assert rel(EProp().gradient_with_learning_signal(model, theta, xs, ys, A)[1], gb) > 1e-3
+        memoryless = EProp().gradient_with_learning_signal(model, theta, xs, ys, L, resets=np.ones(10, bool))
+        assert rel(memoryless[1], gb) > 1e-3
+
+
+def test_on_the_leaky_network_one_hot_fused_sgd_and_supported():
+    model, theta, _, ys = problem("leaky", m=5, T=10, alpha=ALPHA)
+    assert EProp().supports(model) is None
+    idx = np.random.default_rng(3).integers(0, 5, size=10)
+    xs = np.eye(5)[idx]
+    dense, _ = chunked(EProp(), model, theta, xs, ys)
+    assert rel(chunked(EProp(), model, theta, xs, ys, x_index=idx)[0], dense) <= 1e-13
+    for learner in (EProp(), EProp(feedback="random")):
+        fused = train_thetas(learner, model, theta, xs, ys, optim.sgd(0.05), seed=2)
+        generic = train_thetas(learner, model, theta, xs, ys, optim.chain(optim.clip_norm(1e9), optim.sgd(0.05)),
+                               seed=2)
+        assert rel(fused - theta, generic - theta) <= 1e-12 and rel(fused, theta) > 1e-3

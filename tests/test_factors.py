@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rnnlearn.algorithms.ekf import node_groups
-from rnnlearn.models import ELSTM, GRU, LRU, LSTM, ClockworkRNN, Elman, cell
+from rnnlearn.models import ELSTM, GRU, LRU, LSTM, ClockworkRNN, Elman, LeakyRNN, cell
 from rnnlearn.models.immediate import add_factored_immediate, add_factors, dense_factors, immediate_factors
 from rnnlearn.models.layout import D_NX, D_R
 
@@ -12,6 +12,7 @@ M_IN, O_OUT = 3, 2
 
 BUILD = {
     "elman": lambda: Elman(M_IN, 5, O_OUT),
+    "leaky": lambda: LeakyRNN(M_IN, 5, O_OUT, alpha=0.6),
     "lstm": lambda: LSTM(M_IN, 4, O_OUT),
     "lstm-peephole": lambda: LSTM(M_IN, 4, O_OUT, peephole=True),
     "gru": lambda: GRU(M_IN, 4, O_OUT),
@@ -143,7 +144,7 @@ def expected_rows(model):
     n = model.n_hidden
     first = lambda a: int(a.ravel()[0])  # noqa: E731
     rows = []
-    if isinstance(model, Elman):
+    if isinstance(model, (Elman, LeakyRNN)):
         rows = [(k, first(p["W"][k]), 0, n, first(p["U"][k]), int(p["b"][k])) for k in range(n)]
     elif isinstance(model, LSTM):
         rows = [(k, first(p[f"W_{q}"][k]), 0, n, first(p[f"U_{q}"][k]), int(p[f"b_{q}"][k]))

@@ -3,14 +3,22 @@ import numpy as np
 import pytest
 
 import naive
-from rnnlearn import ELSTM, Elman
+import naive_local
+from rnnlearn import ELSTM, Elman, LeakyRNN
 from rnnlearn.algorithms import BPTT, RTRL, TBPTT
 from rnnlearn.tasks import Chunk
 
 
-def problem(loss, T=15, m=3, n=6, o=2, seed=0, kind=Elman):
+#: the rate networks: Elman and the leaky network of Marschall, Cho and Savin 2020 (alpha = 1 is Elman)
+KINDS = ["elman", "leaky"]
+ALPHA = 0.55
+
+
+def problem(loss, T=15, m=3, n=6, o=2, seed=0, kind="elman"):
     rng = np.random.default_rng(seed)
-    model = kind(n_in=m, n_hidden=n, n_out=o, loss=loss)
+    model = {"elman": lambda: Elman(n_in=m, n_hidden=n, n_out=o, loss=loss),
+             "leaky": lambda: LeakyRNN(n_in=m, n_hidden=n, n_out=o, loss=loss, alpha=ALPHA),
+             "elstm": lambda: ELSTM(n_in=m, n_hidden=n, n_out=o, loss=loss)}[kind]()
     theta = model.init_params(seed) + 0.3 * rng.normal(size=model.n_params)  # break any symmetry of init
     xs = rng.normal(size=(T, m))
     if loss == "mse":
@@ -26,7 +34,16 @@ def rel(a, b):
     return np.abs(a - b).max() / np.abs(b).max()
 
 
-@pytest.mark.parametrize("kind", [Elman, ELSTM], ids=["elman", "elstm"])
+def reference_bptt(model, theta, xs, ys, loss, mask=None, resets=None):
+    """The textbook gradient: naive.elman_bptt, or naive_local.leaky_bptt for the leaky network."""
+    p = model.unpack(theta)
+    if model.name == "elman":
+        return naive.flat(model, naive.elman_bptt(p, xs, ys, loss, mask, resets))
+    assert mask is None and resets is None
+    return naive.flat(model, naive_local.leaky_bptt(p, xs, ys, "ce" if loss == "xent" else loss, model.alpha))
+
+
+@pytest.mark.parametrize("kind", KINDS + ["elstm"])
 @pytest.mark.parametrize("loss", ["mse", "xent", "sigmoid_mse"])
 @pytest.mark.parametrize("learner", [BPTT(), RTRL()], ids=["bptt", "rtrl"])
 def test_gradient_matches_finite_differences(loss, learner, kind):
@@ -38,36 +55,52 @@ def test_gradient_matches_finite_differences(loss, learner, kind):
     assert rel(grad, naive.finite_difference(f, theta)) < 1e-6
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("loss", ["mse", "xent"])
-def test_bptt_matches_textbook_reference(loss):
-    model, theta, xs, ys = problem(loss)
+def test_bptt_matches_textbook_reference(loss, kind):
+    model, theta, xs, ys = problem(loss, kind=kind)
     _, grad = BPTT().gradient(model, theta, xs, ys)
-    ref = naive.flat(model, naive.elman_bptt(model.unpack(theta), xs, ys, loss))
-    assert rel(grad, ref) < 1e-12
+    assert rel(grad, reference_bptt(model, theta, xs, ys, loss)) < 1e-12
 
 
 @pytest.mark.parametrize("loss", ["mse", "xent", "sigmoid_mse"])
 def test_rtrl_equals_bptt_on_the_elstm(loss):
-    model, theta, xs, ys = problem(loss, T=30, n=5, seed=3, kind=ELSTM)
+    model, theta, xs, ys = problem(loss, T=30, n=5, seed=3, kind="elstm")
     _, g_bptt = BPTT().gradient(model, theta, xs, ys)
     _, g_rtrl = RTRL().gradient(model, theta, xs, ys)
     assert rel(g_rtrl, g_bptt) < 1e-10
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("loss", ["mse", "xent"])
 @pytest.mark.parametrize("seed", range(5))
-def test_rtrl_equals_bptt(loss, seed):
-    model, theta, xs, ys = problem(loss, T=30, n=5 + seed, seed=seed)
+def test_rtrl_equals_bptt(loss, seed, kind):
+    model, theta, xs, ys = problem(loss, T=30, n=5 + seed, seed=seed, kind=kind)
     _, g_bptt = BPTT().gradient(model, theta, xs, ys)
     _, g_rtrl = RTRL().gradient(model, theta, xs, ys)
     assert rel(g_rtrl, g_bptt) < 1e-10
-    ref = naive.flat(model, naive.elman_rtrl(model.unpack(theta), xs, ys, loss))
+    if kind == "elman":
+        ref = naive.flat(model, naive.elman_rtrl(model.unpack(theta), xs, ys, loss))
+    else:
+        ref = reference_bptt(model, theta, xs, ys, loss)
     assert rel(g_rtrl, ref) < 1e-12
 
 
+def test_leaky_network_at_alpha_one_is_elman():
+    """alpha = 1: the leaky network's kernels give Elman's loss and gradient (to rounding: other kernels)."""
+    model, theta, xs, ys = problem("xent")
+    leaky = LeakyRNN(n_in=3, n_hidden=6, n_out=2, loss="xent", alpha=1.0)
+    for learner in (BPTT(), RTRL()):
+        (l1, g1), (l2, g2) = learner.gradient(model, theta, xs, ys), learner.gradient(leaky, theta, xs, ys)
+        assert l2 == pytest.approx(l1, rel=1e-13) and rel(g2, g1) < 1e-12
+    _, g_half = BPTT().gradient(LeakyRNN(n_in=3, n_hidden=6, n_out=2, loss="xent", alpha=0.5), theta, xs, ys)
+    assert rel(g_half, g1) > 1e-2
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("k", [15, 16, 40])
-def test_tbptt_with_window_covering_the_sequence_is_bptt(k):
-    model, theta, xs, ys = problem("xent", T=15)
+def test_tbptt_with_window_covering_the_sequence_is_bptt(k, kind):
+    model, theta, xs, ys = problem("xent", T=15, kind=kind)
     l1, g1 = BPTT().gradient(model, theta, xs, ys)
     l2, g2 = TBPTT(k1=k, k2=k).gradient(model, theta, xs, ys)
     assert l1 == l2
@@ -88,11 +121,12 @@ def test_bptt_window_does_not_change_its_exact_gradient():
                           BPTT(window=100).gradient(model, theta, xs, ys)[1])
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("learner", [BPTT(), RTRL(), TBPTT(k1=3, k2=30)], ids=["bptt", "rtrl", "tbptt"])
-def test_resets_and_mask(learner):
+def test_resets_and_mask(learner, kind):
     """A reset starts a new sequence: the gradient is the sum of the two sequences' gradients, and masked
     steps contribute nothing."""
-    model, theta, xs, ys = problem("xent", T=20)
+    model, theta, xs, ys = problem("xent", T=20, kind=kind)
     mask = np.ones(20)
     mask[[0, 4, 13]] = 0.0
     mask[7] = 2.5
@@ -103,14 +137,16 @@ def test_resets_and_mask(learner):
     lb, gb = BPTT().gradient(model, theta, xs[9:], ys[9:], mask=mask[9:])
     assert l == pytest.approx(la + lb, rel=1e-12)
     assert rel(g, ga + gb) < 1e-12
-    ref = naive.flat(model, naive.elman_bptt(model.unpack(theta), xs, ys, "xent", mask, resets))
-    assert rel(g, ref) < 1e-12
+    if kind == "elman":
+        assert rel(g, reference_bptt(model, theta, xs, ys, "xent", mask, resets)) < 1e-12
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("learner", [BPTT(), RTRL(), TBPTT(2, 6)], ids=["bptt", "rtrl", "tbptt"])
-def test_one_hot_column_lookup_equals_dense_input(learner):
+def test_one_hot_column_lookup_equals_dense_input(learner, kind):
     rng = np.random.default_rng(3)
-    model = Elman(n_in=5, n_hidden=4, n_out=3, loss="xent")
+    model = (Elman if kind == "elman" else lambda **kw: LeakyRNN(**kw, alpha=ALPHA))(n_in=5, n_hidden=4, n_out=3,
+                                                                                   loss="xent")
     theta = model.init_params(1)
     idx = rng.integers(0, 5, size=12)
     xs = np.eye(5)[idx]

@@ -114,3 +114,36 @@ def test_add_task_beats_the_lag_5_level():
     losses = [r["test_loss"] for r in result.records]
     assert result.status == "done" and losses[0] > 0.6
     assert losses[-1] < 0.520, losses
+
+
+# ---- the leaky network: Roth et al.'s rate units with a leak
+
+ALPHA = 0.6
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+def test_on_the_leaky_network_equals_the_references_step_for_step(loss):
+    for seed in range(3):
+        model, theta, xs, ys = problem("leaky", seed=seed, loss=loss, alpha=ALPHA)
+        p = model.unpack(theta)
+        beta, gamma, noises = _given(seed)
+        _, g, st = KeRNL(lr_kernel=0.0).gradient_with_noise(model, theta, xs, ys, noises, beta, gamma, pieces=3)
+        ref = leaky_kernl(p, xs, ys, "ce" if loss == "xent" else loss, beta, gamma, ALPHA)
+        assert rel(g, flat(model, ref)) <= 1e-13
+        total, gbeta, ggamma = leaky_kernl_perturbation(p, xs, beta, gamma, noises, ALPHA)
+        assert abs(st.kacc[0] - total) <= 1e-13 * total
+        assert rel(st.gbeta, gbeta) <= 1e-13 and rel(st.ggamma, ggamma) <= 1e-13
+
+
+def test_on_the_leaky_network_reduces_to_rflo():
+    """beta = I, exp(-gamma) = 1 - alpha of the network, lr_kernel = 0: RFLO with symmetric feedback and the
+    network's own trace (Marschall et al. 2020's test)."""
+    model, theta, xs, ys = problem("leaky", seed=3, T=12, alpha=ALPHA)
+    noises = _given(3, T=12)[2]
+    _, g, _ = KeRNL(lr_kernel=0.0, decay0=1.0 - ALPHA).gradient_with_noise(model, theta, xs, ys, noises, pieces=4)
+    rflo, _ = chunked(RFLO(feedback="symmetric"), model, theta, xs, ys, pieces=4)
+    assert rel(g, rflo) <= 1e-13
+    assert rel(g, flat(model, leaky_rflo(model.unpack(theta), xs, ys, "mse", ALPHA))) <= 1e-13
+    _, g_other, _ = KeRNL(lr_kernel=0.0, decay0=0.1).gradient_with_noise(model, theta, xs, ys, noises, pieces=4)
+    assert rel(g_other, rflo) > 1e-2
+    assert KeRNL().supports(model) is None

@@ -9,7 +9,7 @@ import pytest
 
 import naive
 import naive_models
-from rnnlearn import ELSTM, GRU, LRU, LSTM, ClockworkRNN, Elman, optim
+from rnnlearn import ELSTM, GRU, LRU, LSTM, ClockworkRNN, Elman, LeakyRNN, optim
 from rnnlearn.algorithms import BPTT, LEARNERS, RTRL, TBPTT
 from rnnlearn.models import MODELS
 from rnnlearn.tasks import Chunk, Stream, Task
@@ -20,6 +20,7 @@ M_IN, O_OUT = 3, 2
 #: model label -> constructor(n_in, n_out, loss); small sizes, clockwork with periods 1, 2, 4.
 BUILD = {
     "elman": lambda m, o, loss: Elman(m, 4, o, loss=loss),
+    "leaky": lambda m, o, loss: LeakyRNN(m, 4, o, loss=loss, alpha=0.6),
     "lstm": lambda m, o, loss: LSTM(m, 4, o, loss=loss),
     "lstm-peephole": lambda m, o, loss: LSTM(m, 4, o, loss=loss, peephole=True),
     "gru": lambda m, o, loss: GRU(m, 4, o, loss=loss),
@@ -60,7 +61,7 @@ def fd_gradient(label, loss):
 
 
 def test_registry_and_exports():
-    assert {"elman", "lstm", "gru", "clockwork", "lru"} <= set(MODELS)
+    assert {"elman", "leaky", "lstm", "gru", "clockwork", "elstm", "lru"} <= set(MODELS)
     for label, build in BUILD.items():
         model = build(M_IN, O_OUT, "xent")
         assert MODELS[model.name] is type(model)

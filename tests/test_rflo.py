@@ -124,3 +124,55 @@ def test_add_task_beats_the_lag_5_level():
     losses = [r["test_loss"] for r in result.records]
     assert result.status == "done" and losses[0] > 0.6
     assert losses[-1] < 0.520, losses
+
+
+# ---- the leaky network (Murray 2019's units; Marschall et al. 2020's leaky RNN): the trace's leak is the model's
+
+ALPHA = 0.6
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+def test_on_the_leaky_network_equals_the_reference_step_for_step(loss):
+    """B_t = (1 - alpha) B_{t-1} + alpha f'(z_t) a_hat_t^T with the network's own alpha (Murray's trace)."""
+    for seed in range(3):
+        model, theta, xs, ys = problem("leaky", seed=seed, loss=loss, T=12, alpha=ALPHA)
+        p = model.unpack(theta)
+        ref_loss = "ce" if loss == "xent" else "mse"
+        Bfb = np.random.default_rng(seed + 50).normal(size=(3, 2))
+        g, st = chunked(RFLO(feedback="symmetric"), model, theta, xs, ys, pieces=4)
+        assert st.lam == pytest.approx(1.0 - ALPHA, abs=1e-15)
+        assert rel(g, flat(model, leaky_rflo(p, xs, ys, ref_loss, ALPHA))) <= 1e-13
+        g, _ = chunked(RFLO(feedback="random"), model, theta, xs, ys, pieces=4, feedback_matrix=Bfb)
+        assert rel(g, flat(model, leaky_rflo(p, xs, ys, ref_loss, ALPHA, Bfb))) <= 1e-13
+        # the model's alpha given explicitly is the same learner; another alpha is not
+        assert rel(chunked(RFLO(alpha=ALPHA, feedback="random"), model, theta, xs, ys, feedback_matrix=Bfb)[0],
+                   g) <= 1e-15
+        assert rel(chunked(RFLO(alpha=1.0, feedback="random"), model, theta, xs, ys, feedback_matrix=Bfb)[0],
+                   g) > 1e-2
+
+
+def test_leaky_network_at_alpha_one_is_elman_and_symmetric_rflo_is_one_step_truncated_bptt():
+    model, theta, xs, ys = problem(seed=1)
+    leaky = make_model("leaky", n_in=2, n_hidden=3, n_out=2, alpha=1.0)
+    for learner in (RFLO(feedback="symmetric"), RFLO(alpha=0.5, feedback="symmetric")):
+        assert rel(chunked(learner, leaky, theta, xs, ys)[0], chunked(learner, model, theta, xs, ys)[0]) <= 1e-13
+    g = chunked(RFLO(feedback="symmetric"), leaky, theta, xs, ys)[0]
+    assert rel(g, flat(model, elman_truncated(model.unpack(theta), xs, ys, "mse", 1, 1))) <= 1e-13
+
+
+def test_on_the_leaky_network_one_hot_and_fused_sgd():
+    model, theta, _, ys = problem("leaky", m=5, T=10, alpha=ALPHA)
+    idx = np.random.default_rng(3).integers(0, 5, size=10)
+    xs = np.eye(5)[idx]
+    dense, _ = chunked(RFLO(feedback="symmetric"), model, theta, xs, ys)
+    assert rel(chunked(RFLO(feedback="symmetric"), model, theta, xs, ys, x_index=idx)[0], dense) <= 1e-13
+    fused = train_thetas(RFLO(), model, theta, xs, ys, optim.sgd(0.05), seed=2)
+    generic = train_thetas(RFLO(), model, theta, xs, ys, optim.chain(optim.clip_norm(1e9), optim.sgd(0.05)), seed=2)
+    assert rel(fused - theta, generic - theta) <= 1e-12 and rel(fused, theta) > 1e-3
+
+
+def test_leaky_network_supported_and_alpha_checked():
+    assert RFLO().supports(make_model("leaky", n_in=2, n_hidden=4, n_out=2, alpha=0.3)) is None
+    for bad in (0.0, 1.5, float("nan"), "half"):
+        with pytest.raises(ValueError, match="alpha"):
+            RFLO(alpha=bad).check()

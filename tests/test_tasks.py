@@ -22,9 +22,11 @@ PARAMS = {
     "adding": {"length": 20},
     "anbncn": {"n_max": 6},
     "char_lm": {},
+    "copy": {"k": 3, "n_symbols": 3, "delay": 4},
     "delayed_xor": {},
     "latch": {"p": 0.1},
     "mackey_glass": {"washout": 100},
+    "mimic": {"n_inputs": 3, "n_hidden": 5, "n_outputs": 2},
     "narma10": {},
     "reber": {},
     "sine": {"period": 8.0, "length": 20, "random_phase": True},
@@ -93,7 +95,7 @@ def test_stream_is_continuous_and_seeded(name):
 def test_sequence_tasks_mark_their_starts(name):
     task = task_of(name)
     c = task.stream(1).next(400)
-    if name in ("adding", "anbncn", "reber", "sine", "word_lm"):
+    if name in ("adding", "anbncn", "copy", "reber", "sine", "word_lm"):
         assert c.resets[0]
         bounds = sequence_bounds(c)
         assert len(bounds) >= 2
@@ -253,7 +255,7 @@ def test_adding_reference_levels_and_success():
 
 # --- add task (Pitis 2016): reference levels against sampled predictors ---------------------------------
 
-@pytest.mark.parametrize("t1,t2", [(5, 9), (2, 7)])
+@pytest.mark.parametrize("t1,t2", [(5, 9), (2, 7), (6, 10), (5, 7)])  # (6, 10), (5, 7): Marschall et al.'s
 def test_add_task_reference_levels_match_empirical_cross_entropy(t1, t2):
     task = make_task("add", t1=t1, t2=t2)
     c = task.stream(0).next(200_000)
@@ -565,6 +567,94 @@ def test_word_lm_default_corpus():
     assert 500 <= len(test) < 2000
 
 
+# --- copy (Zucchet et al. 2023) ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("k,n_symbols,delay", [(5, 4, 10), (3, 6, 0), (1, 2, 7)])
+def test_copy_shapes_masks_and_targets_are_the_pattern(k, n_symbols, delay):
+    task = make_task("copy", k=k, n_symbols=n_symbols, delay=delay)
+    L = 2 * k + delay
+    assert (task.n_in, task.n_out, task.sequence_steps()) == (n_symbols + 2, n_symbols, L)
+    c = task.stream(4).next(20 * L)
+    bounds = sequence_bounds(c)
+    assert bounds == [(i * L, (i + 1) * L) for i in range(20)]
+    for a, b in bounds:
+        sym = c.x_index[a:b]
+        pattern = sym[:k]
+        assert np.all(pattern < n_symbols)                                        # k symbols
+        assert np.all(sym[k:k + delay] == n_symbols)                              # the blank delay
+        assert np.all(sym[k + delay:] == n_symbols + 1)                           # the recall cue
+        assert np.array_equal(c.mask[a:b], np.r_[np.zeros(k + delay), np.ones(k)])  # recall steps only
+        assert np.array_equal(c.ys[a + k + delay:b], np.eye(n_symbols)[pattern])  # the target is the pattern
+        assert c.resets[a] and not c.resets[a + 1:b].any()
+    patterns = np.array([c.x_index[a:a + k] for a, _ in bounds])
+    assert len(np.unique(patterns)) == min(n_symbols, n_symbols ** k)  # every symbol appears
+    test = task.test_set(0, 1000)
+    assert len(test) % L == 0 and len(test) >= 1000
+
+
+def test_copy_levels_and_metrics():
+    task = make_task("copy", k=4, n_symbols=5, delay=3)
+    c = task.test_set(1, 2000)
+    levels = task.reference_levels()
+    assert levels == {"chance": pytest.approx(np.log(5)), "optimal": 0.0}
+    from rnnlearn.tasks._seq import mean_xent
+    assert mean_xent(np.zeros((len(c), 5)), c) == pytest.approx(levels["chance"], rel=1e-12)  # uniform = chance
+    perfect = 30.0 * c.ys
+    assert task.metrics(perfect, c) == {"symbols_correct": 1.0, "patterns_correct": 1.0}
+    assert mean_xent(perfect, c) < 1e-10
+    one_wrong = perfect.copy()
+    first_recall = np.flatnonzero(c.mask)[0]
+    one_wrong[first_recall] = np.roll(one_wrong[first_recall], 1)
+    m = task.metrics(one_wrong, c)
+    assert m["patterns_correct"] == pytest.approx(1 - 1 / len(sequence_bounds(c)))
+    assert m["symbols_correct"] == pytest.approx(1 - 1 / c.mask.sum())
+
+
+# --- mimic (Marschall, Cho and Savin 2020) -------------------------------------------------------------
+
+def test_mimic_defaults_are_the_papers():
+    task = make_task("mimic")
+    assert (task.n_in, task.n_hidden, task.n_out, task.alpha, task.p_input, task.stretch) == (32, 32, 32, 1.0, 0.5, 1)
+    p = task.teacher()
+    assert np.allclose(p["W"] @ p["W"].T, np.eye(32))  # orthogonal
+    assert np.array_equal(p["U"], make_task("mimic").teacher()["U"])  # fixed by teacher_seed
+    assert not np.array_equal(p["U"], make_task("mimic", teacher_seed=1).teacher()["U"])
+    c = task.stream(0).next(4000)
+    assert set(np.unique(c.xs)) == {0.0, 1.0} and abs(c.xs.mean() - 0.5) < 0.02
+
+
+@pytest.mark.parametrize("alpha,stretch", [(1.0, 1), (0.5, 2), (0.3, 3)])
+def test_mimic_targets_are_the_teachers_outputs(alpha, stretch):
+    """The targets are the teacher's outputs on the stream's inputs, through chunk boundaries: a network with
+    the teacher's own weights (rnnlearn's leaky network, its kernels) has zero loss; another has not."""
+    from naive_local import leaky_forward
+    task = make_task("mimic", n_inputs=4, n_hidden=6, n_outputs=3, alpha=alpha, stretch=stretch)
+    s = task.stream(2)
+    c = Chunk.concat([s.next(n) for n in (1, 50, 7, 142)])
+    if stretch > 1:  # each input is held for `stretch` steps
+        blocks = c.xs[:len(c) // stretch * stretch].reshape(-1, stretch, 4)
+        assert np.array_equal(blocks, np.repeat(blocks[:, :1], stretch, axis=1))
+        assert not np.array_equal(blocks[:-1, 0], blocks[1:, 0])
+    p = task.teacher()
+    a, _, _ = leaky_forward(p, c.xs, alpha)
+    assert np.abs(c.ys - (a @ p["V"].T + p["c"])).max() < 1e-13  # the slow reference of the leaky network
+    model, theta = task.teacher_model()
+    assert model.name == "leaky" and model.alpha == alpha
+    assert model.sequence_loss(theta, c) < 1e-24
+    test = task.test_set(0, 500)
+    assert model.sequence_loss(theta, test) < 1e-24
+    other = model.init_params(0)
+    assert model.sequence_loss(other, test) / len(test) > 0.1 * task.reference_levels()["predicts the mean"]
+
+
+def test_mimic_reference_level_is_the_mean_predictor():
+    task = make_task("mimic", n_inputs=5, n_hidden=8, n_outputs=3, alpha=0.5, stretch=2)
+    c = task.test_set(3, 20_000)
+    level = task.reference_levels()["predicts the mean"]
+    assert 0.5 * ((c.ys - c.ys.mean(axis=0)) ** 2).sum(axis=1).mean() == pytest.approx(level, rel=0.05)
+    assert level > 0
+
+
 # --- bad parameters ------------------------------------------------------------------------------------
 
 BAD = [
@@ -582,6 +672,11 @@ BAD = [
     ("anbncn", {"n_max": 0}, "n_max"), ("anbncn", {"threshold": 0.5}, "threshold"),
     ("char_lm", {"path": "/nonexistent/file.txt"}, "path"), ("char_lm", {"max_vocab": 1}, "max_vocab"),
     ("word_lm", {"path": "/nonexistent/file.txt"}, "path"), ("word_lm", {"vocab_size": 2}, "vocab_size"),
+    ("copy", {"k": 0}, "k"), ("copy", {"n_symbols": 1}, "n_symbols"), ("copy", {"delay": -1}, "delay"),
+    ("copy", {"delay": 2.5}, "delay"),
+    ("mimic", {"alpha": 0}, "alpha"), ("mimic", {"alpha": 1.5}, "alpha"), ("mimic", {"p_input": 1}, "p_input"),
+    ("mimic", {"n_hidden": 0}, "n_hidden"), ("mimic", {"stretch": 0}, "stretch"),
+    ("mimic", {"teacher_seed": -1}, "teacher_seed"),
 ]
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .base import Model, _check_size, orthogonal
-from .layout import CLOCKWORK, ELMAN, ELSTM, GRU, LRU as LRU_KIND, LSTM
+from .layout import CLOCKWORK, ELMAN, ELSTM, GRU, LEAKY, LRU as LRU_KIND, LSTM
 from .losses import softmax
 
 
@@ -31,6 +31,46 @@ class Elman(Model):
     def init_recurrent(self, rng, p):
         p["W"][:] = orthogonal(rng, self.n_hidden)
         p["U"][:] = rng.normal(0.0, 1.0 / np.sqrt(self.n_in), size=p["U"].shape)
+
+
+class LeakyRNN(Model):
+    """Leaky rate network (Marschall, Cho and Savin 2020, JMLR 21; Murray 2019's discretised rate units):
+    a_0 = 0; a_t = (1 - alpha) a_{t-1} + alpha tanh(W a_{t-1} + U x_t + b); y_hat_t = V a_t + c, with the
+    leak 0 < alpha <= 1 (alpha = dt / tau; alpha = 1 is the Elman network). Kernels: rnnlearn/models/leaky.py.
+
+    Blocks and initialisation as Elman's: W (n, n) orthogonal (Saxe et al. 2014), U (n, m) ~ N(0, 1/m),
+    b (n,) = 0; then V (o, n), c (o,)."""
+
+    kind = LEAKY
+    name = "leaky"
+
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", alpha: float = 1.0):
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
+                or not 0.0 < alpha <= 1.0:
+            raise ValueError(f"alpha must be a number in (0, 1], got {alpha!r}")
+        self.alpha = float(alpha)
+        super().__init__(n_in, n_hidden, n_out, loss)
+
+    @property
+    def n_state(self):
+        return self.n_hidden
+
+    @property
+    def n_delta(self):
+        return self.n_hidden
+
+    @property
+    def n_cache(self):
+        return self.n_hidden  # r_t = tanh(z_t): its slope is every derivative's
+
+    recurrent_blocks = Elman.recurrent_blocks
+    init_recurrent = Elman.init_recurrent
+
+    def make_aux(self):
+        return np.array([self.alpha])
+
+    def config(self):
+        return {**super().config(), "alpha": self.alpha}
 
 
 class LSTM(Model):
@@ -428,7 +468,18 @@ class LRU(Model):
 
 
 #: name -> Model class, for the command line and saved files.
-MODELS: dict[str, type[Model]] = {cls.name: cls for cls in (Elman, LSTM, GRU, ClockworkRNN, ELSTM, LRU)}
+MODELS: dict[str, type[Model]] = {cls.name: cls for cls in (Elman, LeakyRNN, LSTM, GRU, ClockworkRNN, ELSTM, LRU)}
+
+
+def rate_leak(model: Model):
+    """The leak 1 - alpha of a rate network's units (Elman: 0; the leaky network: 1 - alpha), the fixed
+    diagonal of the state Jacobian that RFLO, e-prop and KeRNL build their traces on; None for a model
+    without one (gated or clocked units)."""
+    if isinstance(model, LeakyRNN):
+        return 1.0 - model.alpha
+    if isinstance(model, Elman):
+        return 0.0
+    return None
 
 
 def make_model(name: str, **kwargs) -> Model:
@@ -439,4 +490,5 @@ def make_model(name: str, **kwargs) -> Model:
     return cls(**kwargs)
 
 
-__all__ = ["Model", "Elman", "LSTM", "GRU", "ClockworkRNN", "ELSTM", "LRU", "MODELS", "make_model", "softmax"]
+__all__ = ["Model", "Elman", "LeakyRNN", "LSTM", "GRU", "ClockworkRNN", "ELSTM", "LRU", "MODELS", "make_model",
+           "rate_leak", "softmax"]

@@ -79,11 +79,12 @@ import inspect
 from numba.core.errors import TypingError
 from numba.extending import overload
 
-from . import clockwork, elman, elstm, gru, lru, lstm
-from .layout import ClockworkDims, ElmanDims, ELSTMDims, GRUDims, LRUDims, LSTMDims
+from . import clockwork, elman, elstm, gru, leaky, lru, lstm
+from .layout import ClockworkDims, ElmanDims, ELSTMDims, GRUDims, LeakyDims, LRUDims, LSTMDims
 
 #: dims class -> the module of that model's kernels
-MODULES = {ElmanDims: elman, LSTMDims: lstm, GRUDims: gru, ClockworkDims: clockwork, ELSTMDims: elstm, LRUDims: lru}
+MODULES = {ElmanDims: elman, LSTMDims: lstm, GRUDims: gru, ClockworkDims: clockwork, ELSTMDims: elstm, LRUDims: lru,
+           LeakyDims: leaky}
 
 
 def _kernel(name, cls, got, error):

@@ -21,6 +21,7 @@ one-hot inputs index it), the index of its bias (-1: none).
                its input part (-, U_h[k], b_h[k]) and its recurrent part (W_h[k], -, b_hr[k]), because the
                reset gate r_k multiplies only the latter: hh = tanh(U_h x + b_h + r (W_h h + b_hr)), so
                b_hr fits the row form, with its own coefficient (that of W_h[k]).
+    Leaky      R = n:  as Elman
     Clockwork  R = n:  row k of module i = (W_i[k - i n/g], U[k], b[k]) reading h_{t-1}[i n/g : n]
 Extras, the parameters outside the row form (`extra_form(dims, aux, j)` = (unit, index into theta)):
 LSTM's peepholes p_i, p_f, p_o (3n, j = q n + k), each touching only h_k and c_k; none in the other models.
@@ -37,6 +38,7 @@ idle modules have zero columns of D at that step. The coefficients:
                p_o: (e_o c_t, 0)
     GRU        z: (h_{t-1} - hh) z (1 - z); r: a_h q r (1 - r); candidate input: a_h = (1 - z)(1 - hh^2);
                candidate recurrent: a_h r
+    Leaky      D[0, k] = alpha (1 - r_k^2), r = tanh(z) kept in the cache
     Clockwork  1 - h_k^2 for active modules, 0 for idle ones
 
 `add_factored_immediate` is what RTRL's influence step uses (M += Mbar_t, from the factors computed row by

@@ -16,6 +16,7 @@ GRU = 2
 CLOCKWORK = 3
 ELSTM = 4
 LRU = 5
+LEAKY = 6
 
 # the one-hot index xi passed to a step whose x holds the input pre-activations b + U x_t already
 PROJECTED = -2
@@ -60,8 +61,9 @@ GRUDims = namedtuple("GRUDims", DIMS_FIELDS)
 ClockworkDims = namedtuple("ClockworkDims", DIMS_FIELDS)
 ELSTMDims = namedtuple("ELSTMDims", DIMS_FIELDS)
 LRUDims = namedtuple("LRUDims", DIMS_FIELDS)
+LeakyDims = namedtuple("LeakyDims", DIMS_FIELDS)
 DIMS_CLASSES = {ELMAN: ElmanDims, LSTM: LSTMDims, GRU: GRUDims, CLOCKWORK: ClockworkDims, ELSTM: ELSTMDims,
-                LRU: LRUDims}
+                LRU: LRUDims, LEAKY: LeakyDims}
 
 # Floating-point freedoms the kernels take: reassociating sums lets LLVM vectorise dot products, and
 # contraction fuses multiply-adds. Not the "no NaN / no Inf" assumptions, which would let the compiler

@@ -4,9 +4,11 @@ from .add import AddTask
 from .adding import AddingTask
 from .anbncn import AnBnCnTask
 from .char_lm import CharLMTask
+from .copy import CopyTask
 from .delayed_xor import DelayedXORTask
 from .latch import LatchTask
 from .mackey_glass import MackeyGlassTask
+from .mimic import MimicTask
 from .narma10 import Narma10Task
 from .reber import ReberTask
 from .sine import SineTask
@@ -15,8 +17,8 @@ from .word_lm import WordLMTask
 #: name -> Task class. A new task is a module here and one line in this table.
 TASKS: dict[str, type[Task]] = {
     cls.name: cls
-    for cls in (AddTask, AddingTask, AnBnCnTask, CharLMTask, DelayedXORTask, LatchTask, MackeyGlassTask,
-                Narma10Task, ReberTask, SineTask, WordLMTask)
+    for cls in (AddTask, AddingTask, AnBnCnTask, CharLMTask, CopyTask, DelayedXORTask, LatchTask, MackeyGlassTask,
+                MimicTask, Narma10Task, ReberTask, SineTask, WordLMTask)
 }
 
 
@@ -32,6 +34,6 @@ def make_task(name: str, **params) -> Task:
         raise ValueError(f"task {name!r}: {exc}") from None
 
 
-__all__ = ["Chunk", "Stream", "Task", "AddTask", "AddingTask", "AnBnCnTask", "CharLMTask", "DelayedXORTask",
-           "LatchTask", "MackeyGlassTask", "Narma10Task", "ReberTask", "SineTask", "WordLMTask", "TASKS",
+__all__ = ["Chunk", "Stream", "Task", "AddTask", "AddingTask", "AnBnCnTask", "CharLMTask", "CopyTask", "DelayedXORTask",
+           "LatchTask", "MackeyGlassTask", "MimicTask", "Narma10Task", "ReberTask", "SineTask", "WordLMTask", "TASKS",
            "make_task"]
