@@ -29,7 +29,7 @@ OPTIMIZER_KEYS = ("optimizer", "lr", "clip")
 #: reserved keys of a learner spec that set its run length
 RUN_KEYS = ("steps", "eval_every")
 SETTINGS = ("tasks", "models", "learners", "sizes", "seeds", "steps", "eval_every", "optimizer", "lr", "clip",
-            "alignment")
+            "alignment", "groups")
 #: keys a settings file may hold beside SETTINGS, for the command (not the sweep)
 COMMAND_KEYS = ("out", "jobs", "save_models", "description", "quote")
 
@@ -185,6 +185,10 @@ class Sweep:
     #: gradient alignment (rnnlearn.alignment): {"window": w, "with": [learner specs]} (either key may be left
     #: out: window 10, with ["rtrl"]), or None for plain runs
     alignment: dict | None = None
+    #: a list of tables of the settings above (but groups), each a sweep of its own with the rest of this one's
+    #: settings: the runs are their union. For experiments that pair tasks with models instead of crossing
+    #: them (Marschall, Cho and Savin's add task at lags (6, 10) on Elman units and (5, 7) on leaky ones).
+    groups: list | None = None
 
     @classmethod
     def from_settings(cls, settings: dict) -> "Sweep":
@@ -245,7 +249,30 @@ def _optimizer_spec(learner, own: dict, sweep: Sweep) -> OptimizerSpec:
 
 
 def expand(sweep: Sweep) -> list[RunConfig]:
-    """Every run config of the sweep, checked (an unknown name, a bad parameter or size: ValueError)."""
+    """Every run config of the sweep, checked (an unknown name, a bad parameter or size: ValueError); with
+    groups, the union of each group's runs (each run once)."""
+    if sweep.groups is not None:
+        if not isinstance(sweep.groups, (list, tuple)) or not sweep.groups:
+            raise ValueError(f"groups must be a non-empty list of tables of settings, got {sweep.groups!r}")
+        configs, seen = [], set()
+        base = {k: getattr(sweep, k) for k in SETTINGS if k != "groups"}
+        for i, group in enumerate(sweep.groups):
+            if not isinstance(group, dict) or not group:
+                raise ValueError(f"groups[{i}] must be a table of settings, got {group!r}")
+            bad = (set(group) - set(SETTINGS)) | ({"groups"} & set(group))
+            if bad:
+                raise ValueError(f"groups[{i}]: unknown or nested setting(s) {', '.join(sorted(bad))}")
+            for c in expand(Sweep(**{**base, **group})):
+                if c.hash() not in seen:
+                    seen.add(c.hash())
+                    configs.append(c)
+        from .memory import check_run_count
+        check_run_count(len(configs))
+        return configs
+    return _expand_one(sweep)
+
+
+def _expand_one(sweep: Sweep) -> list[RunConfig]:
     from .algorithms import make_learner
     from .models import make_model
     from .tasks import make_task

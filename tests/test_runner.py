@@ -110,6 +110,18 @@ def test_expand_counts_and_optimizer_precedence():
     assert g["bptt(window=20)"].lr == 0.1 and g["rtrl"].lr == 0.5
 
 
+def test_groups_pair_tasks_with_models_and_union_their_runs():
+    """groups: each table a sweep with the rest of the settings; the runs are their union, each once."""
+    configs = expand(tiny(learners=["rtrl", "tbptt"], seeds=2, groups=[
+        {"tasks": ["add:t1=6,t2=10"], "models": ["elman"]},
+        {"tasks": ["add:t1=5,t2=7"], "models": ["leaky:alpha=0.5"], "seeds": [0]},
+        {"tasks": ["add:t1=6,t2=10"], "models": ["elman"], "learners": ["rtrl"]}]))  # nothing new
+    pairs = {(c.task.params["t1"], c.model.name) for c in configs}
+    assert pairs == {(6, "elman"), (5, "leaky")}
+    assert len(configs) == 2 * 2 + 2 * 1 and len({c.hash() for c in configs}) == len(configs)
+    assert {c.model.params.get("alpha") for c in configs if c.model.name == "leaky"} == {0.5}
+
+
 def test_own_update_learner_has_no_optimizer():
     (c,) = expand(tiny(learners=["ekf"], seeds=1))
     assert c.optimizer is None and c.optimizer_label == "own update"
@@ -129,6 +141,10 @@ def test_own_update_learner_has_no_optimizer():
     (dict(lr=-1.0), "lr"),
     (dict(optimizer="nesterov"), "optimizer"),
     (dict(tasks=["add:t1=9,t2=5"]), "t2"),
+    (dict(groups=[]), "groups"),
+    (dict(groups=[{"nope": 1}]), "nope"),
+    (dict(groups=[{"groups": [{"seeds": 1}]}]), "nested"),
+    (dict(groups=[{"models": ["nosuch"]}]), "unknown model"),
 ])
 def test_bad_sweeps_raise_value_error(sweep, match):
     with pytest.raises(ValueError, match=match):
