@@ -139,8 +139,10 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
         gam = np.exp(lg[k])
         lr = c_lr[k]
         li = c_li[k]
-        hr[k] = lr * a[k] - li * b[k] + gam * ur[k]
-        hi[k] = li * a[k] + lr * b[k] + gam * ui[k]
+        ak = a[k]  # read first: s_out may be s_prev
+        bk = b[k]
+        hr[k] = lr * ak - li * bk + gam * ur[k]
+        hi[k] = li * ak + lr * bk + gam * ui[k]
     for k in range(N):
         cache_out[2 * N + k] = hr[k]
         cache_out[3 * N + k] = hi[k]
