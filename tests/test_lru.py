@@ -103,6 +103,36 @@ def test_bptt_matches_finite_differences(loss, onehot):
     assert value2 == value and rel(grad2, grad) < 1e-13
 
 
+def test_cached_lambda_is_keyed_by_nu_and_phi():
+    """The step caches lambda with the (nu, phi) it came from; a Jacobian taken at other parameters (truncated
+    BPTT's ring holds steps of older theta) recomputes it: the same numbers as from a cache written at them."""
+    model, theta, xs, _, _ = problem("mse", seed=5)
+    dims, aux, S, N = model.dims, model.aux, model.n_state, N_C
+    rng = np.random.default_rng(1)
+    s_prev = rng.normal(size=S)
+    theta2 = theta.copy()
+    theta2[model.offset("nu"):model.offset("nu") + N] += 0.1
+    theta2[model.offset("phi") + 2] -= 0.2
+    caches, outs = [], []
+    for th in (theta, theta2):
+        s, cache = np.empty(S), np.zeros(model.n_cache)
+        cell.step(dims, aux, th, s_prev, xs[0], -1, 0, s, cache)
+        caches.append(cache)
+    assert np.array_equal(caches[0][:2 * N], caches[1][:2 * N])  # u = B x: nu, phi not involved ...
+    assert not np.array_equal(caches[0][4 * N:6 * N], caches[1][4 * N:6 * N])  # ... lambda differs
+    ds = rng.normal(size=S)
+    for cache in caches:  # kernels at theta2: from its own cache and from the stale one
+        delta, dsp, J, v, d = np.zeros(model.n_delta), np.zeros(S), np.zeros((S, S)), np.zeros(S), np.zeros(S)
+        cell.vjp_state(dims, aux, theta2, s_prev, xs[0], -1, 0, s, cache, ds, delta, dsp)
+        cell.jac_state(dims, aux, theta2, s_prev, xs[0], -1, 0, s, cache, J)
+        cell.jvp_state(dims, aux, theta2, s_prev, xs[0], -1, 0, s, cache, ds, v)
+        cell.jac_state_diag(dims, aux, theta2, s_prev, xs[0], -1, 0, s, cache, d)
+        outs.append((delta, dsp, J, v, d))
+    for a, b in zip(*outs):
+        assert np.array_equal(a, b)
+    assert np.allclose(outs[0][2] @ ds, outs[0][3], rtol=0, atol=1e-14)
+
+
 # --- exact RTRL per unit ------------------------------------------------------------------------------------
 
 def rtrl_gradient(model, theta, xs, ys, idx=None, mask=None, resets=None, chunks=(None,)):

@@ -427,7 +427,7 @@ class LRU(Model):
 
     @property
     def n_cache(self):
-        return 4 * self.n_units
+        return 10 * self.n_units  # u, h, lambda and its (nu, phi), a workspace (rnnlearn/models/lru.py)
 
     @property
     def n_rows(self):
