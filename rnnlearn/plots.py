@@ -116,11 +116,14 @@ def _stack(series, field, steps):
     return out
 
 
-def _reference_levels(manifest, task_name):
+def _reference_levels(manifest, task_name, model_name=None):
+    """The task's reference levels, from the first run of it in the manifest (on that model, if given: a
+    folder may hold one task with different parameters on different models)."""
     from .runconfig import RunConfig
     for entry in manifest.values():
         cfg = entry.get("config", {})
-        if cfg.get("task", {}).get("name") == task_name:
+        if cfg.get("task", {}).get("name") == task_name and (
+                model_name is None or cfg.get("model", {}).get("name") == model_name):
             try:
                 return RunConfig.from_manifest(entry).build_task().reference_levels()
             except Exception:  # a task no longer available: draw without its levels
@@ -248,6 +251,73 @@ def convergence_figures(folder, out_dir=None, name=None, log=None) -> list[str]:
         if failed.get(key):
             note(f"{task} {model} n={n}: {failed[key]} failed runs are not drawn (their reasons are in runs.jsonl)")
     return paths
+
+
+def final_loss_figure(folder, path, title=None) -> str:
+    """Final test loss per learner (rows) per task and model (one panel each, the order of the results):
+    median over seeds as a dot, the range as a bar, the learner's optimizer beside it (tuned settings differ
+    by task), the task's reference levels as dotted lines; a learner with diverged seeds says how many.
+    Marschall, Cho and Savin's (2020) figure of every learner on each task."""
+    import warnings
+    from matplotlib.transforms import blended_transform_factory
+    data, manifest = convergence_data(folder)
+    if not data:
+        raise ValueError(f"no results in {os.fspath(folder)!r}")
+    keys = list(data)
+    rows = []
+    for groups in data.values():
+        for series in sorted(groups.values(), key=lambda sr: (_rank(sr.learner), sr.display)):
+            if series.display not in rows:
+                rows.append(series.display)
+    fig = _figure(3.8 * len(keys) + 1.8, 0.34 * len(rows) + 1.6)
+    axes = np.atleast_1d(fig.subplots(1, len(keys), sharey=True))
+    for ax, key in zip(axes, keys):
+        task, model, n = key
+        for k, series in data[key].items():
+            row = rows.index(series.display)
+            finals = []
+            for s in series.values():
+                good = s["test_loss"][np.isfinite(s["test_loss"])]
+                diverged = manifest.get(s["run"], {}).get("status") == "diverged"
+                finals.append(np.nan if diverged or not len(good) else good[-1])
+            finals = np.array(finals)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                med, lo, hi = np.nanmedian(finals), np.nanmin(finals), np.nanmax(finals)
+            note = "" if k[1] in ("sgd", "own update") else k[1].replace("sgd ", "")
+            bad = int(np.isnan(finals).sum())
+            if bad:
+                note += f"{', ' if note else ''}{bad}/{len(finals)} diverged"
+            if np.isfinite(med):
+                ax.plot([lo, hi], [row, row], color="0.6", lw=2.4, solid_capstyle="butt")
+                ax.plot([med], [row], "o", color="C3" if bad else "C0", ms=5)
+            if note and np.isfinite(hi):
+                ax.annotate(note, (hi, row), xytext=(5, 0), textcoords="offset points", fontsize=6.5,
+                            color="0.35", va="center", ha="left")
+            elif note:
+                ax.text(0.995, row, note, transform=ax.get_yaxis_transform(), fontsize=6.5, color="0.35",
+                        va="center", ha="right")
+        tr = blended_transform_factory(ax.transData, ax.transAxes)
+        for name, v in _reference_levels(manifest, task, model).items():
+            ax.axvline(v, color="0.35", ls=(0, (1, 2)), lw=1.0, zorder=1)
+            ax.text(v, 0.0, f" {name} ({v:.3g})", transform=tr, rotation=90, fontsize=6.5, color="0.3",
+                    va="bottom", ha="right")
+        entry = next((e["config"] for e in manifest.values()
+                      if e.get("config", {}).get("task", {}).get("name") == task
+                      and e.get("config", {}).get("model", {}).get("name") == model), {})
+        tparams = entry.get("task", {}).get("params", {}) or {}
+        mparams = entry.get("model", {}).get("params", {}) or {}
+        shown = ", ".join(f"{a} = {b}" for a, b in tparams.items() if a in ("t1", "t2"))
+        alpha = f", alpha = {mparams['alpha']:g}" if "alpha" in mparams else ""
+        ax.set_title(f"{task}{f' ({shown})' if shown else ''}, {model} n = {n}{alpha}", fontsize=9)
+        ax.set_xlabel("final test loss", fontsize=9)
+        _style(ax)
+    axes[0].set_yticks(range(len(rows)), rows, fontsize=8)
+    axes[0].invert_yaxis()
+    n_seeds = sorted({len(series) for g in data.values() for series in g.values()})
+    fig.suptitle(title or f"Final test loss of every learner: median (dot) and range (bar) over "
+                 f"{'/'.join(map(str, n_seeds))} seeds", fontsize=10)
+    return _save(fig, path)
 
 
 # ----------------------------------------------------------------------------------------------------------
