@@ -15,6 +15,12 @@ lr_sensitivity_add.png, performance_profiles_add.png
                         steps) at the budget of `TUNING`: 24 trials per learner of 2 seeds each, the best
                         rerun with seeds 0-2, the profiles to the test loss 0.47. Same as `rnnlearn tune --trials
                         24 --trial-seeds 2 --target 0.47 --out DIR`.
+mcs_study.png, mcs_alignment.png
+                        Marschall, Cho and Savin (2020) rerun (rnnlearn/experiments/mcs_study.toml): every
+                        learner tuned per task at `MCS_TUNING` (8 trials of one seed, 100,000 steps), rerun
+                        with 20 seeds on add (6, 10) Elman, add (5, 7) leaky alpha = 0.5 and Mimic; the
+                        pairwise gradient alignment of the approximations on RTRL's trajectory (add (6, 10),
+                        5 seeds, windows of 10 steps). About 25 minutes on 2 cores.
 vanishing_gradient.png  ||dL_T/dh_t|| against T - t for spectral radius 0.8, 1.0, 1.2 (Elman n = 64, T = 100,
                         20 networks). Same as `rnnlearn vanishing --out DIR`.
 """
@@ -74,6 +80,46 @@ def tuning_add(results, figures, jobs, log):
             profile_figure(results, os.path.join(figures, "performance_profiles_add.png"))]
 
 
+#: the budget of the Marschall-Cho-Savin study (rnnlearn/experiments/mcs_study.toml): trials per learner and
+#: task, seeds per trial; the best setting rerun with the config's 20 seeds
+MCS_TUNING = {"trials": 8, "trial_seeds": 1}
+#: the learners run side by side on RTRL's trajectory for the alignment matrix (update period 1 or 10: the
+#: window of 10 steps covers one update of each; FSS's period is n = 32 steps, so it is left out)
+MCS_ALIGNED = ["tbptt:k1=10,k2=10", "uoro", "kf_rtrl", "rkf_rtrl", "snap:n=1", "rflo", "eprop", "kernl", "dni"]
+
+
+def mcs_study(results, figures, jobs, log):
+    """The Marschall-Cho-Savin study: every learner tuned per task (rnnlearn tune), rerun with 20 seeds, the
+    final losses drawn per task; and the pairwise alignment of the approximations on RTRL's trajectory on the
+    add task (6, 10), with each learner's cosine with RTRL beside its final loss."""
+    from . import runner
+    from .plots import alignment_data, alignment_matrix_figure, final_loss_figure
+    from .sweep import Sweep, expand, load_settings
+    from .tune import tune
+    settings = {k: v for k, v in load_settings("mcs_study").items() if k not in ("out", "jobs", "quote",
+                                                                                 "description")}
+    configs = expand(Sweep.from_settings(settings))
+    s = tune(configs, results, trials=MCS_TUNING["trials"], trial_seeds=MCS_TUNING["trial_seeds"],
+             seeds=Sweep.from_settings(settings).seed_list(), jobs=jobs, progress=True, log=log)
+    if s.interrupted:
+        raise KeyboardInterrupt
+    paths = [final_loss_figure(results, os.path.join(figures, "mcs_study.png"),
+                               title="Marschall, Cho and Savin (2020) rerun: final test loss after 100,000 steps, "
+                                     "n = 32, each learner at its tuned SGD rate; median (dot), range (bar) over "
+                                     "20 seeds")]
+    aligned = os.path.join(os.path.dirname(os.fspath(results)), "mcs_alignment")
+    sweep = Sweep.from_settings(dict(settings, groups=None, tasks=["add:t1=6,t2=10"], models=["elman"],
+                                     learners=["rtrl"], seeds=5, alignment={"window": 10,
+                                                                           "with": ["rtrl"] + MCS_ALIGNED}))
+    a = runner.run_sweep(expand(sweep), aligned, jobs=jobs, progress=True, log=log)
+    if a.interrupted:
+        raise KeyboardInterrupt
+    for key, groups in alignment_data(aligned).items():
+        for g in groups.values():
+            paths.append(alignment_matrix_figure(key, g, os.path.join(figures, "mcs_alignment.png")))
+    return paths
+
+
 def vanishing_gradient(results, figures, jobs, log):
     from .plots import vanishing_figure
     from .vanishing import DEFAULT_RHOS, vanishing_data
@@ -83,7 +129,7 @@ def vanishing_gradient(results, figures, jobs, log):
 
 #: name -> function(results folder, figures folder, jobs, log) -> paths written
 EXPERIMENTS = {"convergence_add": convergence_add, "cost": cost, "vanishing_gradient": vanishing_gradient,
-               "tuning_add": tuning_add}
+               "tuning_add": tuning_add, "mcs_study": mcs_study}
 
 
 def make_figures(names=None, out=FIGURES, results=RESULTS, jobs=None, fresh=False, log=print) -> list[str]:
