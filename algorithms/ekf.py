@@ -347,7 +347,7 @@ def measurement_update(theta, err, rvec, joseph, perm, Hp, PHt, A, L, Bt, z, Kt,
 # ---- the square-root form: P_g = S_g S_g^T, S_g square (p_g x p_g), never formed
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"reassoc", "contract"})  # as covariance_pass: its loops vectorise and fuse
 def factor_pass(gstart, poff, Sflat, pending, Dt, Vp, accumulate, Hp, Vt):
     """The square-root form's pass over the rows of every factor block S_g (as `covariance_pass` for P):
 
