@@ -142,7 +142,7 @@ def _norm_and_vecmat(M, q, want, out):
     return acc
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, inline="always")
 def _common_step(dims, aux, theta, x, xi, t, reset, st):
     """The part both methods share, before their own update: a reset zeroes the state, the factors and
     the extras' influence; then s_t, J_t, J_t F_{t-1} (one BLAS product, into the other buffer), the
@@ -185,7 +185,7 @@ def _common_step(dims, aux, theta, x, xi, t, reset, st):
                 st.X[n + k, j] += st.E[1, j]
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, inline="always")
 def _readout_and_extras(dims, theta, ys_t, mask_t, st):
     """The readout, the loss and q_t = dl_t/ds_t; the readout's gradient into g[P_rec:], the extras'
     q_t^T X_t into theta's extras entries. Returns the step's loss."""
@@ -225,7 +225,7 @@ def _scatter_rows(dims, rows, Sa, coef_row, coef_idx, out, fo):
             out[b] += c * coef_idx[Sa + m]
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, inline="always")
 def _apply_gradient(dims, theta, st, update, sgd_lr, coef_row, coef_idx, Sa):
     """The step's gradient estimate into where it goes: the row form's part (_scatter_rows) plus what g holds
     (the readout's and the extras' entries, _readout_and_extras): into gacc (update False), into theta
@@ -254,7 +254,7 @@ def _apply_gradient(dims, theta, st, update, sgd_lr, coef_row, coef_idx, Sa):
         apply_update(o.codes, o.hyper, o.moments, o.counts, o.scratch, theta, g)
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, inline="always")
 def _swap_and_rescale(st, scale):
     """The buffer holding J_t F (plus the immediate term) becomes the factor, at `scale`; a scale outside
     [1 / BIG, BIG] is folded into the buffer (rarely: one pass)."""
