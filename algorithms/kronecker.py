@@ -60,12 +60,13 @@ from numba import njit
 
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
                                       check_number, raise_status, register, row_form_missing)
+from rnnlearn.algorithms.signs import fill_signs, reseed, sign_state
 from rnnlearn.models import cell
 from rnnlearn.models.immediate import immediate_factors
 from rnnlearn.models.layout import D_LOSS, D_M, D_N, D_NX, D_P, D_PREC, D_R, D_S, FAST
 from rnnlearn.models.losses import loss_grad
 from rnnlearn.models.readout import readout, readout_vjp
-from rnnlearn.optim import OptState, apply_update, sgd
+from rnnlearn.optim import OptState, apply_update, plain_sgd_rate, sgd
 
 # rows of KronState.rows (module-level integers: compile-time constants to numba)
 R_UNIT, R_W, R_LO, R_WIDTH, R_U, R_B = 0, 1, 2, 3, 4, 5
@@ -88,7 +89,7 @@ class KronState(NamedTuple):
     E: np.ndarray        # (2, max(NX, 1)) compact factors of the extras
     X: np.ndarray        # (S, NX) exact influence of the extras
     JX: np.ndarray       # (S, NX) J_t X_{t-1}
-    nu: np.ndarray       # (R,) R-KF-RTRL's signs of the step (unused by KF-RTRL)
+    nu: np.ndarray       # (R + 2,) the step's signs (R-KF-RTRL: one per row; KF-RTRL: c1, c2)
     Dnu: np.ndarray      # (S,) D_t nu (R-KF-RTRL)
     coef: np.ndarray     # q^T A (R,) for KF-RTRL, q^T B (n_a,) for R-KF-RTRL
     gx: np.ndarray       # (NX,) q^T X
@@ -101,7 +102,7 @@ class KronState(NamedTuple):
     gacc: np.ndarray     # (P,) their sum (gradient mode)
     ctr: np.ndarray      # int64 [STEPS, CURRENT]
     signs: np.ndarray    # (K, 2) for KF-RTRL, (K, R) for R-KF-RTRL: fixed signs of steps 0..K-1
-    rng: np.random.Generator
+    rng: np.ndarray      # (1,) uint64 the SplitMix64 state of the signs (algorithms/signs.py)
     eps: float
     opt: OptState
 
@@ -141,7 +142,7 @@ def _norm_and_vecmat(M, q, want, out):
     return acc
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, inline="always")
 def _common_step(dims, aux, theta, x, xi, t, reset, st):
     """The part both methods share, before their own update: a reset zeroes the state, the factors and
     the extras' influence; then s_t, J_t, J_t F_{t-1} (one BLAS product, into the other buffer), the
@@ -184,7 +185,7 @@ def _common_step(dims, aux, theta, x, xi, t, reset, st):
                 st.X[n + k, j] += st.E[1, j]
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, inline="always")
 def _readout_and_extras(dims, theta, ys_t, mask_t, st):
     """The readout, the loss and q_t = dl_t/ds_t; the readout's gradient into g[P_rec:], the extras'
     q_t^T X_t into theta's extras entries. Returns the step's loss."""
@@ -206,28 +207,54 @@ def _readout_and_extras(dims, theta, ys_t, mask_t, st):
 
 
 @njit(cache=True, fastmath=FAST)
-def _scatter_rows(dims, rows, Sa, coef_row, coef_idx, g):
-    """g[theta_r[j]] = coef_row[r] coef_idx[idx_r(j)] for every row r and parameter j it has (the
-    gradient of a Kronecker factored influence matrix read at the row form's columns)."""
+def _scatter_rows(dims, rows, Sa, coef_row, coef_idx, out, fo):
+    """out[theta_r[j]] += fo coef_row[r] coef_idx[idx_r(j)] for every row r and parameter j it has (the
+    gradient of a Kronecker factored influence matrix read at the row form's columns, times fo)."""
     m = dims[D_M]
     for r in range(dims[D_R]):
-        c = coef_row[r]
+        c = fo * coef_row[r]
         w, lo, width, u, b = rows[R_W, r], rows[R_LO, r], rows[R_WIDTH, r], rows[R_U, r], rows[R_B, r]
+        ow = out[w:w + width]  # slices: no wraparound checks, the loop vectorises
+        cw = coef_idx[lo:lo + width]
         for j in range(width):
-            g[w + j] = c * coef_idx[lo + j]
+            ow[j] += c * cw[j]
         if u >= 0:
             for j in range(m):
-                g[u + j] = c * coef_idx[Sa + j]
+                out[u + j] += c * coef_idx[Sa + j]
         if b >= 0:
-            g[b] = c * coef_idx[Sa + m]
+            out[b] += c * coef_idx[Sa + m]
 
 
-@njit(cache=True)
-def _sign(rng):
-    return 1.0 if rng.random() < 0.5 else -1.0
+@njit(cache=True, fastmath=FAST, inline="always")
+def _apply_gradient(dims, theta, st, update, sgd_lr, coef_row, coef_idx, Sa):
+    """The step's gradient estimate into where it goes: the row form's part (_scatter_rows) plus what g holds
+    (the readout's and the extras' entries, _readout_and_extras): into gacc (update False), into theta
+    directly with plain SGD (theta -= lr g, folded into the scatter), else assembled in g for the optimizer."""
+    PR, P, NX = dims[D_PREC], dims[D_P], dims[D_NX]
+    g = st.g
+    if not update:
+        _scatter_rows(dims, st.rows, Sa, coef_row, coef_idx, st.gacc, 1.0)
+        for q in range(PR, P):
+            st.gacc[q] += g[q]
+        for j in range(NX):
+            st.gacc[st.extras[1, j]] += g[st.extras[1, j]]
+    elif sgd_lr >= 0.0:
+        _scatter_rows(dims, st.rows, Sa, coef_row, coef_idx, theta, -sgd_lr)
+        for q in range(PR, P):
+            theta[q] -= sgd_lr * g[q]
+        for j in range(NX):
+            theta[st.extras[1, j]] -= sgd_lr * g[st.extras[1, j]]
+    else:
+        for q in range(PR):  # the row form's entries zeroed, the extras' (q^T X = gx) kept
+            g[q] = 0.0
+        for j in range(NX):
+            g[st.extras[1, j]] = st.gx[j]
+        _scatter_rows(dims, st.rows, Sa, coef_row, coef_idx, g, 1.0)
+        o = st.opt
+        apply_update(o.codes, o.hyper, o.moments, o.counts, o.scratch, theta, g)
 
 
-@njit(cache=True, fastmath=FAST)
+@njit(cache=True, fastmath=FAST, inline="always")
 def _swap_and_rescale(st, scale):
     """The buffer holding J_t F (plus the immediate term) becomes the factor, at `scale`; a scale outside
     [1 / BIG, BIG] is folded into the buffer (rarely: one pass)."""
@@ -252,8 +279,9 @@ def kf_rtrl_chunk(dims, aux, theta, ch, update, losses, st):
     same pass that takes |J_t F|."""
     xs, ys, mask, resets, xis = ch
     o = st.opt
-    S, n, R, P = dims[D_S], dims[D_N], dims[D_R], dims[D_P]
+    S, n, R = dims[D_S], dims[D_N], dims[D_R]
     eps = st.eps
+    sgd_lr = plain_sgd_rate(o.codes, o.hyper)
     u, a, D, ds, coef = st.f, st.a, st.D, st.ds, st.coef
     na = a.shape[0]
     Sa = na - dims[D_M] - 1
@@ -270,8 +298,9 @@ def kf_rtrl_chunk(dims, aux, theta, ch, update, losses, st):
             c1 = st.signs[tg, 0]
             c2 = st.signs[tg, 1]
         else:
-            c1 = _sign(st.rng)
-            c2 = _sign(st.rng)
+            fill_signs(st.rng, st.nu, 2)  # one draw for both
+            c1 = st.nu[0]
+            c2 = st.nu[1]
         JF = st.F[1 - st.ctr[CURRENT]]
         nJF = np.sqrt(_norm_and_vecmat(JF, ds, want, coef))
         nD = 0.0
@@ -301,12 +330,7 @@ def kf_rtrl_chunk(dims, aux, theta, ch, update, losses, st):
         _swap_and_rescale(st, scale)
         if not want:
             continue
-        _scatter_rows(dims, st.rows, Sa, coef, u, st.g)
-        if update:
-            apply_update(o.codes, o.hyper, o.moments, o.counts, o.scratch, theta, st.g)
-        else:
-            for q in range(P):
-                st.gacc[q] += st.g[q]
+        _apply_gradient(dims, theta, st, update, sgd_lr, coef, u, Sa)
     return OK, st.ctr[STEPS]
 
 
@@ -319,8 +343,9 @@ def rkf_rtrl_chunk(dims, aux, theta, ch, update, losses, st):
     scale' = scale / p0, gamma = (1 / p1) / scale'; q^T B_t = scale' (q^T J_t F + gamma (q . D_t nu) a_t)."""
     xs, ys, mask, resets, xis = ch
     o = st.opt
-    S, n, R, P = dims[D_S], dims[D_N], dims[D_R], dims[D_P]
+    S, n, R = dims[D_S], dims[D_N], dims[D_R]
     eps = st.eps
+    sgd_lr = plain_sgd_rate(o.codes, o.hyper)
     A, a, D, nu, Dnu, ds, coef = st.f, st.a, st.D, st.nu, st.Dnu, st.ds, st.coef
     na = a.shape[0]
     Sa = na - dims[D_M] - 1
@@ -337,8 +362,7 @@ def rkf_rtrl_chunk(dims, aux, theta, ch, update, losses, st):
             for r in range(R):
                 nu[r] = st.signs[tg, r]
         else:
-            for r in range(R):
-                nu[r] = _sign(st.rng)
+            fill_signs(st.rng, nu, R)
         Dnu[:] = 0.0
         for r in range(R):
             k = st.rows[R_UNIT, r]
@@ -368,12 +392,7 @@ def rkf_rtrl_chunk(dims, aux, theta, ch, update, losses, st):
         _swap_and_rescale(st, scale)
         if not want:
             continue
-        _scatter_rows(dims, st.rows, Sa, A, coef, st.g)
-        if update:
-            apply_update(o.codes, o.hyper, o.moments, o.counts, o.scratch, theta, st.g)
-        else:
-            for q in range(P):
-                st.gacc[q] += st.g[q]
+        _apply_gradient(dims, theta, st, update, sgd_lr, A, coef, Sa)
     return OK, st.ctr[STEPS]
 
 
@@ -424,8 +443,9 @@ class _Kronecker(Stochastic, GradientLearner):
 
     def init(self, model, theta, optimizer=None, seed=0, signs=None):
         """Fresh state; `signs` (K, 2) for KF-RTRL, (K, R) for R-KF-RTRL, if given, fixes the signs of the
-        first K steps (the exhaustive unbiasedness test); the rest are drawn from a Generator seeded with
-        `seed`."""
+        first K steps (the exhaustive unbiasedness test); the rest are drawn from a generator seeded with
+        `seed` (a SplitMix64 state, algorithms/signs.py: numba unboxes a numpy Generator at every call, which
+        cost more than a chunk of 100 steps' work)."""
         self.check()
         optimizer = optimizer or sgd(0.01)
         rows, extras, Sa = _row_arrays(model)
@@ -438,9 +458,9 @@ class _Kronecker(Stochastic, GradientLearner):
         Fshape, flen, clen = self._factor_shapes(model, na)
         z = np.zeros
         return KronState(z(S), z(S), z(max(model.n_cache, 1)), z((S, S)), z((2,) + Fshape), np.ones(1), z(flen),
-                         z(na), z((2, R)), z((2, max(NX, 1))), z((S, NX)), z((S, NX)), z(R), z(S), z(clen), z(NX),
+                         z(na), z((2, R)), z((2, max(NX, 1))), z((S, NX)), z((S, NX)), z(R + 2), z(S), z(clen), z(NX),
                          rows, extras, z(model.n_out), z(model.n_out), z(S), z(P), z(P), z(2, np.int64), fixed,
-                         self.make_rng(seed), float(self.eps), optimizer.init(P))
+                         sign_state(seed), float(self.eps), optimizer.init(P))
 
     def _reset(self, model, st, seed):
         """init's values where a gradient-mode run reads them before writing (the random state reseeded)."""
@@ -453,7 +473,7 @@ class _Kronecker(Stochastic, GradientLearner):
         st.gacc.fill(0.0)
         if st.signs.shape[0]:
             return False
-        st.rng.bit_generator.state = self.make_rng(seed).bit_generator.state
+        reseed(st.rng, seed)
         return True
 
     def gradient_with_signs(self, model, theta, xs, ys, signs, mask=None, resets=None, x_index=None):

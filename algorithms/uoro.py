@@ -12,9 +12,14 @@ E[u_t v_t^T] = J_t E[u_{t-1} v_{t-1}^T] + Mbar_t: with the parameters held fixed
 patterns of the gradient estimate (dl_t/ds_t . u_t) v_t is RTRL's gradient exactly (tests/test_uoro.py
 enumerates them). rho_0 and rho_1 minimise the variance of the two cross terms (Tallec and Ollivier, prop. 1).
 
-Everything is written over the model interface, so UORO trains every model: J_t u by the state Jacobian,
-and nu^T Mbar_t as the vector-Jacobian product of one step with s_{t-1} held fixed (vjp_state with
-ds = nu, then param_grad over a one-row window). Cost per step: O(n^2) time and memory.
+Everything is written over the model interface, so UORO trains every model: J_t u by the state Jacobian's
+product (`cell.jvp_state`, O(S n), J_t never formed), and nu^T Mbar_t from the factored immediate Jacobian
+(models/immediate.py): row r's block of Mbar_t is D_t[:, r] a_r,t^T, so nu^T Mbar_t = e_r a_r,t^T on row r's
+parameters with e_r = nu . D_t[:, r] (two terms, its unit's rows), and |nu^T Mbar_t|^2 = sum_r e_r^2
+|a_r,t|^2 (the |s_{t-1}[lo:lo + width]|^2 from prefix sums). So nu^T Mbar_t is never written: one fused
+pass over the rows updates v, takes |v_t| for the next step's rho_0 and writes the gradient estimate
+(dl_t/ds_t . u_t) v_t. The signs come from a SplitMix64 state in the learner's state (algorithms/signs.py),
+one draw per 64 signs. Cost per step: O(n^2) time and memory.
 """
 from __future__ import annotations
 
@@ -25,28 +30,28 @@ from numba import njit
 
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
                                       check_number, register)
+from rnnlearn.algorithms.signs import fill_signs, reseed, sign_state
 from rnnlearn.models import cell
-from rnnlearn.models.common import clear_input_columns
-from rnnlearn.models.layout import D_LOSS, D_M, D_P, D_PREC, D_S
+from rnnlearn.models.immediate import immediate_factors
+from rnnlearn.models.layout import D_LOSS, D_M, D_N, D_NX, D_P, D_PREC, D_R, D_S, FAST
 from rnnlearn.models.losses import loss_grad
 from rnnlearn.models.readout import readout, readout_vjp
-from rnnlearn.optim import OptState, apply_update, sgd
+from rnnlearn.optim import OptState, apply_update, plain_sgd_rate, sgd
 
 
 class UOROState(NamedTuple):
-    s_prev: np.ndarray   # (1, S) the state before the step (a one-row window for param_grad)
+    s_prev: np.ndarray   # (S,) the state before the step
     s: np.ndarray        # (S,) the state after it
-    x: np.ndarray        # (1, m) the step's input
-    xi: np.ndarray       # (1,) int64 its one-hot index or -1
-    cache: np.ndarray    # (1, C) what the derivatives need
-    J: np.ndarray        # (S, S) state Jacobian
+    cache: np.ndarray    # (C,) what the derivatives need
     u: np.ndarray        # (S,) the rank-one influence estimate M ~ u v^T ...
-    v: np.ndarray        # (P,) ... (its first P_rec entries; the rest is workspace)
+    v: np.ndarray        # (P_rec,) ...
+    vn2: np.ndarray      # (1,) |v|^2 (taken in the pass that writes v)
     Ju: np.ndarray       # (S,) J_t u_{t-1}
     nu: np.ndarray       # (S,) the step's random signs
-    nuM: np.ndarray      # (P,) nu^T Mbar_t (its first P_rec entries)
-    delta: np.ndarray    # (1, G) pre-activation gradient of nu
-    ds_prev: np.ndarray  # (S,) workspace of vjp_state
+    D: np.ndarray        # (2, R) the immediate factors (models/immediate.py)
+    E: np.ndarray        # (2, max(NX, 1)) those of the extras
+    e: np.ndarray        # (R + NX,) nu . D_t[:, r] per row, then per extra
+    cs: np.ndarray       # (S + 1,) prefix sums of s_{t-1}^2
     yhat: np.ndarray     # (o,)
     dy: np.ndarray       # (o,)
     ds: np.ndarray       # (S,) dl_t/ds_t
@@ -54,85 +59,172 @@ class UOROState(NamedTuple):
     gacc: np.ndarray     # (P,) their sum (gradient mode)
     steps: np.ndarray    # (1,) int64: steps seen
     signs: np.ndarray    # (K, S) fixed signs for steps 0..K-1 (K = 0: drawn from rng)
-    rng: np.random.Generator
+    rng: np.ndarray      # (1,) uint64 the SplitMix64 state (algorithms/signs.py)
     eps: float
     opt: OptState
 
 
-@njit(cache=True)
-def _norm(v, k):
+@njit(cache=True, fastmath=FAST)
+def _sumsq(v):
     a = 0.0
-    for i in range(k):
+    for i in range(v.shape[0]):
         a += v[i] * v[i]
-    return np.sqrt(a)
+    return a
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=FAST)
+def _nu_mbar(dims, aux, st, x, xi):
+    """st.e = nu . D_t[:, r] for every row r (then nu . E_t[:, j] for every extra j) and |nu^T Mbar_t|^2 =
+    sum_r e_r^2 |a_r,t|^2 + sum_j e_j^2, with a_r,t = [s_{t-1}[lo:lo + width], x_t (if the row has U), 1 (if
+    it has a bias)]."""
+    n, S, R, m = dims[D_N], dims[D_S], dims[D_R], dims[D_M]
+    two = S > n
+    nu, D, E, e, cs = st.nu, st.D, st.E, st.e, st.cs
+    acc = 0.0
+    for j in range(S):
+        v = st.s_prev[j]
+        acc += v * v
+        cs[j + 1] = acc
+    if xi >= 0:
+        xx = 1.0
+    else:
+        xx = 0.0
+        for j in range(m):
+            xx += x[j] * x[j]
+    tot = 0.0
+    for r in range(R):
+        k, w, lo, width, u, b = cell.row_form(dims, aux, r)
+        c = nu[k] * D[0, r]
+        if two:
+            c += nu[n + k] * D[1, r]
+        e[r] = c
+        a2 = cs[lo + width] - cs[lo]
+        if u >= 0:
+            a2 += xx
+        if b >= 0:
+            a2 += 1.0
+        tot += c * c * a2
+    for j in range(dims[D_NX]):
+        k, p = cell.extra_form(dims, aux, j)
+        c = nu[k] * E[0, j]
+        if two:
+            c += nu[n + k] * E[1, j]
+        e[R + j] = c
+        tot += c * c
+    return tot
+
+
+@njit(cache=True, fastmath=FAST)
+def _v_and_gradient(dims, aux, st, x, xi, a0, a1, out, fo):
+    """v_t = a0 v_{t-1} + a1 nu^T Mbar_t (from e and the row form) and out[:P_rec] += fo v_t, in one pass over
+    the rows; returns |v_t|^2. out is theta (plain SGD folded in: fo = -lr c), gacc (gradient mode: fo = c)
+    or the zeroed g (other optimizers: fo = c)."""
+    R, m = dims[D_R], dims[D_M]
+    v, e, sp = st.v, st.e, st.s_prev
+    acc = 0.0
+    for r in range(R):
+        k, w, lo, width, u, b = cell.row_form(dims, aux, r)
+        f = a1 * e[r]
+        vw = v[w:w + width]  # slices: no wraparound checks, so the loop vectorises (no `if width > 0`
+        ow = out[w:w + width]  # around it either: with that branch it ran 5x slower, measured)
+        sw = sp[lo:lo + width]
+        for j in range(width):
+            q = a0 * vw[j] + f * sw[j]
+            vw[j] = q
+            ow[j] += fo * q
+            acc += q * q
+        if u >= 0:
+            for j in range(m):
+                if xi >= 0:
+                    aj = 1.0 if j == xi else 0.0
+                else:
+                    aj = x[j]
+                q = a0 * v[u + j] + f * aj
+                v[u + j] = q
+                out[u + j] += fo * q
+                acc += q * q
+        if b >= 0:
+            q = a0 * v[b] + f
+            v[b] = q
+            out[b] += fo * q
+            acc += q * q
+    for j in range(dims[D_NX]):
+        k, p = cell.extra_form(dims, aux, j)
+        q = a0 * v[p] + a1 * e[R + j]
+        v[p] = q
+        out[p] += fo * q
+        acc += q * q
+    return acc
+
+
+@njit(cache=True, fastmath=FAST)
 def uoro_chunk(dims, aux, theta, ch, update, losses, st):
-    """Run UORO over one chunk (ch: ChunkArrays); update: apply the optimizer every step, else add into gacc."""
+    """Run UORO over one chunk (ch: ChunkArrays); update: apply the optimizer every step, else add into gacc.
+    Per step: s_t, J_t u_{t-1} (jvp_state), the signs, the immediate factors and |nu^T Mbar_t|, rho_0 and
+    rho_1, u_t, the readout's dl_t/ds_t, then one pass writing v_t and the gradient (Tallec and Ollivier,
+    Algorithm 1)."""
     xs, ys, mask, resets, xis = ch
     o = st.opt
     S, PR, P = dims[D_S], dims[D_PREC], dims[D_P]
-    m = dims[D_M]
     eps = st.eps
-    s_prev = st.s_prev[0]
+    s_prev, s, cache, u, Ju, nu = st.s_prev, st.s, st.cache, st.u, st.Ju, st.nu
+    sgd_lr = plain_sgd_rate(o.codes, o.hyper)
     for t in range(xs.shape[0]):
         tg = st.steps[0]
         if resets[t]:
-            st.s[:] = 0.0
-            st.u[:] = 0.0
+            s[:] = 0.0
+            u[:] = 0.0
             st.v[:] = 0.0
+            st.vn2[0] = 0.0
         for j in range(S):
-            s_prev[j] = st.s[j]
-        if xis[t] < 0:
-            for j in range(m):
-                st.x[0, j] = xs[t, j]
-        st.xi[0] = xis[t]
-        cell.step(dims, aux, theta, s_prev, xs[t], xis[t], tg, st.s, st.cache[0])
-        cell.jac_state(dims, aux, theta, s_prev, xs[t], xis[t], tg, st.s, st.cache[0], st.J)
-        np.dot(st.J, st.u, st.Ju)
+            s_prev[j] = s[j]
+        x = xs[t]
+        xi = xis[t]
+        cell.step(dims, aux, theta, s_prev, x, xi, tg, s, cache)
+        cell.jvp_state(dims, aux, theta, s_prev, x, xi, tg, s, cache, u, Ju)
         if tg < st.signs.shape[0]:
             for j in range(S):
-                st.nu[j] = st.signs[tg, j]
+                nu[j] = st.signs[tg, j]
         else:
-            for j in range(S):
-                st.nu[j] = 1.0 if st.rng.random() < 0.5 else -1.0
-        # nu^T Mbar_t: the step's vector-Jacobian product with s_{t-1} held fixed
-        cell.vjp_state(dims, aux, theta, s_prev, xs[t], xis[t], tg, st.s, st.cache[0], st.nu, st.delta[0],
-                       st.ds_prev)
-        cell.param_grad(dims, aux, theta, st.s_prev, st.x, st.xi, st.cache, st.delta, st.nuM)
-        rho0 = np.sqrt((_norm(st.v, PR) + eps) / (_norm(st.Ju, S) + eps))
-        rho1 = np.sqrt((_norm(st.nuM, PR) + eps) / (_norm(st.nu, S) + eps))
+            fill_signs(st.rng, nu, S)
+        immediate_factors(dims, aux, theta, s_prev, x, xi, tg, s, cache, st.D, st.E)
+        nm2 = _nu_mbar(dims, aux, st, x, xi)
+        rho0 = np.sqrt((np.sqrt(st.vn2[0]) + eps) / (np.sqrt(_sumsq(Ju)) + eps))
+        rho1 = np.sqrt((np.sqrt(nm2) + eps) / (np.sqrt(_sumsq(nu)) + eps))
         for j in range(S):
-            st.u[j] = rho0 * st.Ju[j] + rho1 * st.nu[j]
-        a0 = 1.0 / rho0
-        a1 = 1.0 / rho1
-        for q in range(PR):
-            st.v[q] = a0 * st.v[q] + a1 * st.nuM[q]
-        if xis[t] >= 0:  # one-hot input: param_grad added into this column only; leave the block zero
-            clear_input_columns(dims[:], st.nuM, st.xi)
+            u[j] = rho0 * Ju[j] + rho1 * nu[j]
         st.steps[0] += 1
-        readout(dims[:], theta, st.s, st.yhat)
+        readout(dims[:], theta, s, st.yhat)
         lt = loss_grad(dims[D_LOSS], st.yhat, ys[t], mask[t], st.dy)
         losses[t] = lt
         if not np.isfinite(lt):
             return NONFINITE_LOSS, tg
-        if mask[t] == 0.0:
+        want = mask[t] != 0.0
+        a0 = 1.0 / rho0
+        a1 = 1.0 / rho1
+        if not want:  # v_t only (g is scratch here)
+            st.vn2[0] = _v_and_gradient(dims, aux, st, x, xi, a0, a1, st.g, 0.0)
             continue
         st.ds[:] = 0.0
         for q in range(PR, P):
             st.g[q] = 0.0
-        readout_vjp(dims[:], theta, st.s, st.dy, st.g, st.ds)
+        readout_vjp(dims[:], theta, s, st.dy, st.g, st.ds)
         c = 0.0
         for j in range(S):
-            c += st.ds[j] * st.u[j]
-        for q in range(PR):
-            st.g[q] = c * st.v[q]
-        if update:
-            apply_update(o.codes, o.hyper, o.moments, o.counts, o.scratch, theta, st.g)
-        else:
-            for q in range(P):
+            c += st.ds[j] * u[j]
+        if not update:
+            st.vn2[0] = _v_and_gradient(dims, aux, st, x, xi, a0, a1, st.gacc, c)
+            for q in range(PR, P):
                 st.gacc[q] += st.g[q]
+        elif sgd_lr >= 0.0:  # plain SGD folded into the pass: theta -= lr c v_t, then the readout's part
+            st.vn2[0] = _v_and_gradient(dims, aux, st, x, xi, a0, a1, theta, -sgd_lr * c)
+            for q in range(PR, P):
+                theta[q] -= sgd_lr * st.g[q]
+        else:
+            for q in range(PR):
+                st.g[q] = 0.0
+            st.vn2[0] = _v_and_gradient(dims, aux, st, x, xi, a0, a1, st.g, c)
+            apply_update(o.codes, o.hyper, o.moments, o.counts, o.scratch, theta, st.g)
     return OK, st.steps[0]
 
 
@@ -160,18 +252,31 @@ class UORO(Stochastic, GradientLearner):
 
     def init(self, model, theta, optimizer=None, seed=0, signs=None):
         """Fresh state; `signs` (K, S), if given, fixes the signs of the first K steps (the exhaustive
-        unbiasedness test), the rest are drawn from a Generator seeded with `seed`."""
+        unbiasedness test), the rest are drawn from a SplitMix64 state seeded with `seed` (signs.py)."""
         self.check()
         optimizer = optimizer or sgd(0.01)
-        S, G, C, P = model.n_state, model.n_delta, max(model.n_cache, 1), model.n_params
+        S, C, P, PR = model.n_state, max(model.n_cache, 1), model.n_params, model.n_rec
+        R, NX = model.dims[D_R], model.dims[D_NX]
         fixed = np.zeros((0, S)) if signs is None else np.ascontiguousarray(signs, dtype=np.float64)
         if fixed.ndim != 2 or fixed.shape[1] != S:
             raise ValueError(f"signs must have shape (K, {S}), got {fixed.shape}")
         z = np.zeros
-        return UOROState(z((1, S)), z(S), z((1, model.n_in)), np.full(1, -1, np.int64), z((1, C)), z((S, S)),
-                         z(S), z(P), z(S), z(S), z(P), z((1, G)), z(S), z(model.n_out), z(model.n_out), z(S),
-                         z(P), z(P), z(1, np.int64), fixed, self.make_rng(seed), float(self.eps),
-                         optimizer.init(P))
+        return UOROState(z(S), z(S), z(C), z(S), z(PR), z(1), z(S), z(S), z((2, R)), z((2, max(NX, 1))),
+                         z(R + NX), z(S + 1), z(model.n_out), z(model.n_out), z(S), z(P), z(P), z(1, np.int64),
+                         fixed, sign_state(seed), float(self.eps), optimizer.init(P))
+
+    def _reset(self, model, st, seed):
+        """init's values where a gradient-mode run reads them before writing (the signs' state reseeded)."""
+        if st.signs.shape[0]:
+            return False
+        st.s.fill(0.0)
+        st.u.fill(0.0)
+        st.v.fill(0.0)
+        st.vn2.fill(0.0)
+        st.steps.fill(0)
+        st.gacc.fill(0.0)
+        reseed(st.rng, seed)
+        return True
 
     def _run(self, model, theta, st, chunk, update, flush, losses):
         status, where = uoro_chunk(model.dims, model.aux, theta, ChunkArrays.of(chunk), update, losses, st)

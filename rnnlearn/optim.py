@@ -118,6 +118,15 @@ class OptState(NamedTuple):
 
 
 @njit(cache=True)
+def plain_sgd_rate(codes, hyper):
+    """The learning rate when the chain is plain SGD alone, else -1.0: a kernel may then fold theta -= lr g
+    into the pass that makes g (what apply_update does for it in a pass of its own)."""
+    if codes.shape[0] == 1 and codes[0] == SGD:
+        return hyper[0, 0]
+    return -1.0
+
+
+@njit(cache=True)
 def apply_update(codes, hyper, moments, counts, u, theta, grad):
     """theta += the step the chain makes of grad; u is scratch of theta's size."""
     P = theta.shape[0]
