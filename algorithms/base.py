@@ -339,9 +339,11 @@ class Minibatch(Learner):
 
 
 class Stochastic(Learner):
-    """Draws random numbers while it learns (UORO's signs, random feedback): its state owns a numpy Generator
-    seeded through `init(..., seed)` and `gradient(..., seed)`, which its kernels draw from (numba compiles
-    numpy's Generator and caches it on disk), so the same seed gives the same numbers in any process."""
+    """Draws random numbers while it learns (UORO's and KF-RTRL's signs, KeRNL's noise, random feedback),
+    seeded through `init(..., seed)` and `gradient(..., seed)`, so the same seed gives the same numbers in any
+    process. Draws made inside the kernels come from a state the learner owns: a SplitMix64 word
+    (algorithms/signs.py: UORO, KF-RTRL, R-KF-RTRL) or a numpy Generator (KeRNL; numba unboxes one at every
+    kernel call, about 15 us); draws made once in `init` (random feedback matrices) from `make_rng`."""
 
     @staticmethod
     def make_rng(seed: int) -> np.random.Generator:

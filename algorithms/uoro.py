@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
-                                      check_number, register)
+                                      check_number, register, row_form_missing)
 from rnnlearn.algorithms.signs import fill_signs, reseed, sign_state
 from rnnlearn.models import cell
 from rnnlearn.models.immediate import immediate_factors
@@ -249,6 +249,9 @@ class UORO(Stochastic, GradientLearner):
 
     def check(self):
         check_number("eps", self.eps, 0.0, lo_open=True)
+
+    def supports(self, model):
+        return row_form_missing(model)  # nu^T Mbar_t from the row form's factors
 
     def init(self, model, theta, optimizer=None, seed=0, signs=None):
         """Fresh state; `signs` (K, S), if given, fixes the signs of the first K steps (the exhaustive

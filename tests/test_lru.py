@@ -10,7 +10,7 @@ import pytest
 import naive
 import naive_models
 from rnnlearn import LRU, optim
-from rnnlearn.algorithms import BPTT, LEARNERS, TBPTT, UORO
+from rnnlearn.algorithms import BPTT, LEARNERS, RTRL, TBPTT
 from rnnlearn.algorithms.ekf import EKF
 from rnnlearn.models import MODELS, cell
 from rnnlearn.models.layout import LOSSES
@@ -259,11 +259,11 @@ def test_unit_influence_grad_accumulates():
 
 def test_learners_that_need_the_row_form_refuse_it_in_one_line():
     model = LRU(1, 4, 1)
-    needs = {"kf_rtrl", "rkf_rtrl", "snap", "rflo", "eprop", "kernl"}
+    needs = {"uoro", "kf_rtrl", "rkf_rtrl", "snap", "rflo", "eprop", "kernl"}
     for name in needs:
         why = LEARNERS[name]().supports(model)
         assert why and "\n" not in why, name
-    for name in ("bptt", "tbptt", "rtrl", "uoro", "dni", "fss"):  # RTRL: through the compact influence
+    for name in ("bptt", "tbptt", "rtrl", "dni", "fss"):  # RTRL: through the compact influence
         assert LEARNERS[name]().supports(model) is None, name
     assert EKF().supports(model) is None  # jacobian="rtrl": the compact influence too
     assert EKF(jacobian="tbptt").supports(model) is None
@@ -308,8 +308,9 @@ def test_ekf_with_truncated_bptt_jacobian_is_the_backpropagated_output_jacobian(
 
 
 @pytest.mark.slow
-def test_lru_learns_a_delay_with_bptt_uoro_and_the_ekf():
-    """y_t = x_{t-3}: the LRU learns a three-step delay online with BPTT, UORO and the EKF (H by TBPTT)."""
+def test_lru_learns_a_delay_with_bptt_rtrl_and_the_ekf():
+    """y_t = x_{t-3}: the LRU learns a three-step delay online with BPTT, RTRL (its compact influence) and the
+    EKF (H by TBPTT)."""
     from rnnlearn.train import train
     from rnnlearn.tasks import Stream, Task
 
@@ -332,7 +333,7 @@ def test_lru_learns_a_delay_with_bptt_uoro_and_the_ekf():
             return Chunk.make(x[3:, None], x[:-3, None])
 
     model = LRU(1, 8, 1, r_min=0.5, r_max=0.99)
-    for learner, opt, steps in ((BPTT(window=10), optim.adam(0.01), 2000), (UORO(), optim.adam(0.003), 3000),
+    for learner, opt, steps in ((BPTT(window=10), optim.adam(0.01), 2000), (RTRL(), optim.adam(0.01), 2000),
                                 (EKF(jacobian="tbptt", h=10, r=1.0), None, 1000)):
         result = train(model, learner, Delay(), steps=steps, optimizer=opt, seed=0, eval_every=steps)
         first, last = result.records[0]["test_loss"], result.records[-1]["test_loss"]
