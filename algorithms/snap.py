@@ -504,7 +504,22 @@ class SnAp(GradientLearner):
         self.pattern = pattern
 
     def supports(self, model):
+        if self._exact_unit(model):
+            return None
         return row_form_missing(model)  # its kept pattern starts from the row form's non-zeros
+
+    @staticmethod
+    def _exact_unit(model) -> bool:
+        """A diagonal recurrence without the row form (the LRU): every unit's influence stays with the unit, so
+        SnAp-n keeps every non-zero entry and is exact RTRL; it runs RTRL's compact-influence kernel
+        (rtrl.rtrl_unit_chunk). (On the eLSTM, which has the row form, its own kernel is exact too: tested.)"""
+        return bool(getattr(model, "diagonal_recurrence", False)) and not getattr(model, "has_row_form", True)
+
+    def model_cost_exponents(self, model):
+        if self._exact_unit(model):
+            from rnnlearn.algorithms.rtrl import RTRL
+            return RTRL().model_cost_exponents(model)
+        return self.cost_exponents()
 
     def check(self):
         check_int("n", self.n, 1)
@@ -530,7 +545,10 @@ class SnAp(GradientLearner):
 
     def flops_per_step(self, model):
         """SnAp-1: 2 (S/n)^2 + 2 S/n multiply-adds per recurrent parameter; SnAp-n: sum over the blocks of
-        2 |Q|^2 |cols| (J[Q, Q] M_b) + 2 |Q| |cols| (the gradient)."""
+        2 |Q|^2 |cols| (J[Q, Q] M_b) + 2 |Q| |cols| (the gradient); on the LRU, RTRL's compact influence."""
+        if self._exact_unit(model):
+            from rnnlearn.algorithms.rtrl import RTRL
+            return RTRL().flops_per_step(model)
         nc = model.n_state // model.n_hidden
         if self.n == 1:
             return float((2 * nc * nc + 2 * nc) * model.n_rec)
@@ -543,6 +561,9 @@ class SnAp(GradientLearner):
         masked=True runs SnAp-1 through the general masked kernel too (the tests compare the two)."""
         self.check()
         optimizer = optimizer or sgd(0.01)
+        if self._exact_unit(model):
+            from rnnlearn.algorithms.rtrl import RTRL
+            return RTRL().init(model, theta, optimizer)
         S, P, PR, n = model.n_state, model.n_params, model.n_rec, model.n_hidden
         z = np.zeros
         C = max(model.n_cache, 1)
@@ -564,6 +585,9 @@ class SnAp(GradientLearner):
 
     def _reset(self, model, st, seed):
         """init's values where a gradient-mode run reads them before writing."""
+        if self._exact_unit(model):
+            from rnnlearn.algorithms.rtrl import RTRL
+            return RTRL()._reset(model, st, seed)
         st.s.fill(0.0)
         st.M.fill(0.0)
         st.ctr.fill(0)
@@ -571,6 +595,9 @@ class SnAp(GradientLearner):
         return True
 
     def _run(self, model, theta, st, chunk, update, flush, losses):
+        if self._exact_unit(model):
+            from rnnlearn.algorithms.rtrl import RTRL
+            return RTRL()._run(model, theta, st, chunk, update, flush, losses)
         kernel = snap1_chunk if isinstance(st, SnAp1State) else snap_masked_chunk
         status, where = kernel(model.dims, model.aux, theta, ChunkArrays.of(chunk), update, losses, st)
         return int(status), int(where)

@@ -259,11 +259,11 @@ def test_unit_influence_grad_accumulates():
 
 def test_learners_that_need_the_row_form_refuse_it_in_one_line():
     model = LRU(1, 4, 1)
-    needs = {"uoro", "kf_rtrl", "rkf_rtrl", "snap", "rflo", "eprop", "kernl"}
+    needs = {"uoro", "kf_rtrl", "rkf_rtrl", "rflo", "eprop", "kernl"}
     for name in needs:
         why = LEARNERS[name]().supports(model)
         assert why and "\n" not in why, name
-    for name in ("bptt", "tbptt", "rtrl", "dni", "fss"):  # RTRL: through the compact influence
+    for name in ("bptt", "tbptt", "rtrl", "snap", "dni", "fss"):  # RTRL, SnAp: through the compact influence
         assert LEARNERS[name]().supports(model) is None, name
     assert EKF().supports(model) is None  # jacobian="rtrl": the compact influence too
     assert EKF(jacobian="tbptt").supports(model) is None
@@ -291,6 +291,10 @@ def test_rtrl_learner_equals_bptt_over_chunks(loss):
     l1, g1 = BPTT().gradient(model, theta, xs, ys)
     assert total == pytest.approx(l1, rel=1e-13)
     assert rel(st.gacc, g1) < 1e-10
+    from rnnlearn.algorithms import SnAp
+    for n in (1, 2):  # exact on a diagonal recurrence: the same kernel
+        _, g_snap = SnAp(n=n).gradient(model, theta, xs, ys)
+        assert rel(g_snap, g1) < 1e-10
     H = EKF(jacobian="rtrl").jacobians(model, theta, xs)
     np.testing.assert_allclose(H, EKF(jacobian="tbptt", h=30).jacobians(model, theta, xs), rtol=0, atol=1e-12)
 
