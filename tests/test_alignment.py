@@ -67,7 +67,9 @@ def test_window_of_the_update_period_trains_as_the_learner_does(name, params, wi
     a, _ = train_aligned(model, make_learner(name, **params), task, passive=[make_learner("rtrl")], window=window,
                          steps=1000, optimizer=sgd(0.03), seed=3, eval_every=500)
     b = train(model, make_learner(name, **params), task, steps=1000, optimizer=sgd(0.03), seed=3, eval_every=500)
-    assert np.abs(a.theta - b.theta).max() < 1e-12
+    # (UORO and SnAp-1 fold plain SGD's step into the pass that makes the gradient, which rounds differently
+    # from the optimizer's step after the accumulated gradient: 1.8e-12 after 1,000 steps)
+    assert np.abs(a.theta - b.theta).max() < 1e-11
     assert [r["test_loss"] for r in a.records] == pytest.approx([r["test_loss"] for r in b.records], abs=1e-12)
 
 
