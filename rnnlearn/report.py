@@ -11,6 +11,8 @@ A sweep config (a TOML file, e.g. rnnlearn/experiments/ekf_vs_rtrl.toml) declare
     target = 0.47                 # first_step, first_seconds: the level to reach
     direction = "below"           # reached at or below the target (default), or "above" (at or above)
     by = ["label", "optimizer", "n_hidden"]   # how runs group (results.csv columns); this is the default
+                                              # task_spec, model_spec: the task's / model's full spec
+                                              # (copy:delay=40,k=3,...), to tell apart one task's settings
 
 `at_first` is the metric at a run's first evaluation at which the metric named by `when` reaches the target
 (e.g. the generalisation of a^n b^n c^n when the training set is first all correct, the papers' stopping
@@ -37,7 +39,9 @@ import numpy as np
 CONFIG = "config.toml"
 STATISTICS = ("final", "first_step", "first_seconds", "reference", "at_first")
 RESULT_METRICS = ("test_loss", "train_loss", "wall_s")
-GROUP_COLUMNS = ("task", "model", "learner", "label", "display", "optimizer", "n_hidden")
+GROUP_COLUMNS = ("task", "model", "learner", "label", "display", "optimizer", "n_hidden", "task_spec", "model_spec")
+#: group columns read from a run's manifest entry, not results.csv: its task's and model's full spec
+SPEC_COLUMNS = ("task_spec", "model_spec")
 DEFAULT_BY = ("label", "optimizer", "n_hidden")
 
 
@@ -172,7 +176,8 @@ def compute(folder, quotes: list[Quote]) -> list[tuple[Quote, list[Line]]]:
         order: dict[tuple, int] = {}
         for h, run in runs.items():
             row = run["row"]
-            group = {b: (row[b] or row["label"]) if b == "display" else row[b] for b in q.by}
+            group = {b: (row[b] or row["label"]) if b == "display" else
+                     spec_of(manifest[h], b[:-5]) if b in SPEC_COLUMNS else row[b] for b in q.by}
             line = lines.setdefault(tuple(group.values()), Line(group))
             order.setdefault(tuple(group.values()), _rank(row["learner"]))
             line.runs += 1
@@ -201,6 +206,15 @@ def compute(folder, quotes: list[Quote]) -> list[tuple[Quote, list[Line]]]:
                              f"it has {', '.join(known)}")
         out.append((q, [lines[k] for k in sorted(lines, key=lambda k: (order[k], [str(v) for v in k]))]))
     return out
+
+
+def spec_of(entry: dict, part: str) -> str:
+    """The spec `name:key=value,...` of a run's task or model (`part`), from its manifest entry; a model's
+    n_hidden is left out (it is the n_hidden column)."""
+    from .sweep import format_params
+    cfg = entry.get("config", {}).get(part, {})
+    params = {k: v for k, v in sorted((cfg.get("params") or {}).items()) if not (part == "model" and k == "n_hidden")}
+    return f"{cfg.get('name', '?')}{':' if params else ''}{format_params(params)}"
 
 
 def _reached(v, q: Quote) -> bool:

@@ -121,3 +121,16 @@ def test_at_first_and_per_seed(tmp_path):
     assert "at the first evaluation at which w >= 1" in q.what()
     with pytest.raises(ValueError, match="when"):
         Quote.from_dict({"description": "d", "metric": "m", "statistic": "at_first", "target": 1.0})
+
+
+def test_quotes_group_by_the_full_task_and_model_specs(tmp_path):
+    """task_spec and model_spec (from the manifest) tell apart runs that results.csv's task and model columns
+    do not: one task at two settings, one model at two."""
+    from rnnlearn.runner import run_sweep
+    run_sweep(expand(Sweep(tasks=["copy:k=1,n_symbols=2,delay=1", "copy:k=1,n_symbols=2,delay=2"],
+                           models=["lru:d_state=2,r_min=0.5", "lru:d_state=2,r_min=0.1"], learners=["rtrl"],
+                           sizes=[2], seeds=1, steps=20, eval_every=10)), tmp_path, progress=False)
+    ((_, lines),) = compute(tmp_path, [Quote("final", by=("task", "task_spec", "model_spec"))])
+    groups = {(ln.group["task_spec"], ln.group["model_spec"]) for ln in lines}
+    assert len(lines) == 4 == len(groups) and all(ln.group["task"] == "copy" and ln.runs == 1 for ln in lines)
+    assert ("copy:delay=2,k=1,n_symbols=2", "lru:d_state=2,max_phase=6.28319,r_max=1,r_min=0.1") in groups
