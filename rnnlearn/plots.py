@@ -877,7 +877,7 @@ def success_rate(finals, runs: int, threshold: float) -> float:
 
 
 def success_figure(folder, path, metric: str = "symbols_correct", threshold: float = 0.9,
-                   param: str = "delay", chance: float | None = None) -> str:
+                   param: str = "delay", chance: float | None = None, title: str | None = None) -> str:
     """Success rate (the fraction of seeds whose final `metric` is >= `threshold`, left) and the median final
     `metric` with its range over seeds (right) against the task's `param` (log axis), one line per (model,
     learner): the copy task's success against its delay."""
@@ -921,10 +921,11 @@ def success_figure(folder, path, metric: str = "symbols_correct", threshold: flo
         ax.set_xlabel(f"{param}", fontsize=10)
         _style(ax)
     ax_r.set_ylim(-0.04, 1.04)
-    ax_r.set_ylabel(f"success rate (fraction of seeds with final {metric} >= {threshold:g})", fontsize=9)
-    ax_m.set_ylabel(f"final {metric}: median, band = range over seeds", fontsize=9)
-    fig.suptitle(f"Success against {param}: {'/'.join(map(str, sorted(seeds)))} seeds per point (left: "
-                 f"the learners' points nudged apart along {param} where they coincide)", fontsize=11)
+    ax_r.set_ylabel(f"success rate: fraction of seeds,\nfinal {metric} >= {threshold:g}", fontsize=9)
+    ax_m.set_ylabel(f"final {metric}:\nmedian, band = range over seeds", fontsize=9)
+    fig.suptitle(f"{title or f'Success against {param}'}: {'/'.join(map(str, sorted(seeds)))} seeds per point",
+                 fontsize=10)
+    ax_r.set_title(f"points nudged apart along {param} where they coincide", fontsize=8, loc="left", color="0.3")
     fig.legend(loc="outside lower center", ncol=min(len(data), 4), fontsize=8, frameon=False)
     return _save(fig, path)
 
@@ -959,11 +960,11 @@ def target_figure(folder, path, target: float, metric: str = "test_loss", direct
                   title: str | None = None) -> str:
     """Steps (left) and learner seconds (right, log) to a target, one row per (model, learner): the median
     over the seeds that reached it as a dot, their range as a bar, how many reached it and the median us/step
-    beside it."""
+    beside it; the rows sorted by median seconds, slowest at the top (never reached: last)."""
     data = target_data(folder, target, metric, direction)
     if not data:
         raise ValueError(f"no results in {os.fspath(folder)!r}")
-    keys = list(data)
+    keys = sorted(data, key=lambda k: -np.median(data[k]["seconds"]) if data[k]["seconds"] else np.inf)
     fig = _figure(11, 0.55 * len(keys) + 1.9)
     ax_s, ax_w = fig.subplots(1, 2, sharey=True)
     colors = _colors(keys)
@@ -990,6 +991,7 @@ def target_figure(folder, path, target: float, metric: str = "test_loss", direct
     ax_s.set_xlim(left=0)
     for ax in (ax_s, ax_w):
         _style(ax)
-    fig.suptitle(title or f"Steps and seconds to {metric} {sign} {target:g}: median (dot) and range (bar) over "
-                 "the seeds that reached it (reached/runs beside)", fontsize=10)
+    fig.suptitle(title or f"Steps and seconds to {metric} {sign} {target:g}", fontsize=10)
+    ax_s.set_title("median (dot) and range (bar) over the seeds that reached it; reached/runs beside",
+                   fontsize=8, loc="left", color="0.3")
     return _save(fig, path)

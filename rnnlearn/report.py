@@ -18,6 +18,8 @@ A sweep config (a TOML file, e.g. rnnlearn/experiments/ekf_vs_rtrl.toml) declare
 (e.g. the generalisation of a^n b^n c^n when the training set is first all correct, the papers' stopping
 rule; runs that never get there are counted apart). `per_seed = true` adds the values run by run, in seed
 order. `final` is the metric at a run's last evaluation (runs that diverged are counted apart, not in the numbers);
+with a `target`, `final` also counts the runs whose final value reaches it (a success rate: a diverged run
+is a failure);
 `first_step` / `first_seconds` are the step / learner seconds (wall_s) of a run's first evaluation at which
 the metric reaches the target (runs that never do are counted apart); `reference` prints the task's
 reference level named by `metric` (Task.reference_levels, in nats per step, and bits for cross-entropy
@@ -76,6 +78,9 @@ class Quote:
         if q.statistic in ("first_step", "first_seconds", "at_first") and (isinstance(q.target, bool)
                                                  or not isinstance(q.target, (int, float))):
             raise ValueError(f"{where}: quote {q.description!r}: {q.statistic} needs a numeric target")
+        if q.statistic == "final" and q.target is not None and (isinstance(q.target, bool)
+                                                                 or not isinstance(q.target, (int, float))):
+            raise ValueError(f"{where}: quote {q.description!r}: target must be a number, got {q.target!r}")
         if q.direction not in ("below", "above"):
             raise ValueError(f"{where}: quote {q.description!r}: direction must be below or above")
         bad = [b for b in q.by if b not in GROUP_COLUMNS]
@@ -87,9 +92,10 @@ class Quote:
     def what(self) -> str:
         if self.statistic == "reference":
             return f"the task's reference level {self.metric!r}"
-        if self.statistic == "final":
-            return f"final {self.metric}"
         sign = "<=" if self.direction == "below" else ">="
+        if self.statistic == "final":
+            return f"final {self.metric}" + ("" if self.target is None else
+                                             f" (reached: runs whose final {self.metric} {sign} {self.target:g})")
         if self.statistic == "at_first":
             return f"{self.metric} at the first evaluation at which {self.when} {sign} {self.target:g}"
         unit = "step" if self.statistic == "first_step" else "learner seconds"
@@ -204,8 +210,15 @@ def compute(folder, quotes: list[Quote]) -> list[tuple[Quote, list[Line]]]:
             known = sorted({k for run in runs.values() for e in run["evals"].values() for k in e})
             raise ValueError(f"quote {q.description!r}: no metric {q.metric!r} in {folder!r}; "
                              f"it has {', '.join(known)}")
-        out.append((q, [lines[k] for k in sorted(lines, key=lambda k: (order[k], [str(v) for v in k]))]))
+        out.append((q, [lines[k] for k in sorted(lines, key=lambda k: (order[k], [_natural(v) for v in k]))]))
     return out
+
+
+def _natural(v) -> list:
+    """Sort key of a group value with its numbers compared as numbers (delay=5 before delay=10, 8 before 16)."""
+    import re
+    return [(0, float(t), "") if re.fullmatch(r"\d+(\.\d*)?", t) else (1, 0.0, t)
+            for t in re.split(r"(\d+(?:\.\d*)?)", str(v)) if t]
 
 
 def spec_of(entry: dict, part: str) -> str:
@@ -265,7 +278,9 @@ def format_report(results, folder=None) -> str:
                 bits = f" = {v / math.log(2):.3f} bits" if line.group["loss"] == "xent" else ""
                 out.append(f"  {line.group['task']}: {q.metric} {v:.4g} nats per step{bits}")
             continue
-        heads = list(q.by) + ["median", "range", "runs"] + (["per seed"] if q.per_seed else [])
+        success = q.statistic == "final" and q.target is not None
+        heads = (list(q.by) + ["median", "range", "runs"] + (["reached"] if success else [])
+                 + (["per seed"] if q.per_seed else []))
         table = []
         for line in lines:
             rng = (f"{_num(line.low, q.statistic)}-{_num(line.high, q.statistic)}" if len(line.values) > 1
@@ -276,6 +291,8 @@ def format_report(results, folder=None) -> str:
             if line.diverged:
                 note += f" ({line.diverged} diverged)"
             row = [str(line.group[b]) for b in q.by] + [_num(line.median, q.statistic), rng, note]
+            if success:
+                row.append(f"{sum(_reached(v, q) for v in line.values)}/{line.runs}")
             if q.per_seed:
                 row.append(" ".join(f"{sd}:{_num(v, q.statistic)}" for sd, v in sorted(zip(line.seeds, line.values))))
             table.append(row)

@@ -134,3 +134,15 @@ def test_quotes_group_by_the_full_task_and_model_specs(tmp_path):
     groups = {(ln.group["task_spec"], ln.group["model_spec"]) for ln in lines}
     assert len(lines) == 4 == len(groups) and all(ln.group["task"] == "copy" and ln.runs == 1 for ln in lines)
     assert ("copy:delay=2,k=1,n_symbols=2", "lru:d_state=2,max_phase=6.28319,r_max=1,r_min=0.1") in groups
+
+
+def test_a_final_quote_with_a_target_counts_the_runs_that_reach_it(tmp_path):
+    folder = _folder(tmp_path)
+    # final acc: A 0.7, 0.8, 0.75; B 0.4, 0.9 and one diverged (a failure)
+    q = Quote("success", metric="acc", statistic="final", target=0.75, direction="above", by=("label",))
+    text = report.format_report(compute(folder, [q]))
+    rows = {line.split()[0]: line.split() for line in text.splitlines()[2:]}
+    assert rows["A"][-1] == "2/3" and rows["B"][-1] == "1/3"
+    assert "reached: runs whose final acc >= 0.75" in text.splitlines()[0]
+    with pytest.raises(ValueError, match="target must be a number"):
+        Quote.from_dict({"description": "x", "statistic": "final", "target": "high"})
