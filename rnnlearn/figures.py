@@ -21,6 +21,13 @@ mcs_study.png, mcs_alignment.png
                         with 20 seeds on add (6, 10) Elman, add (5, 7) leaky alpha = 0.5 and Mimic; the
                         pairwise gradient alignment of the approximations on RTRL's trajectory (add (6, 10),
                         5 seeds, windows of 10 steps). About 25 minutes on 2 cores.
+copy_lru.png, copy_target.png
+                        the copy task on the LRU (rnnlearn/experiments/copy_lru.toml): success rate (final
+                        recall accuracy >= 0.9) against the delay of RTRL, truncated BPTT (window 10) and BPTT
+                        over whole sequences, two initialisations, 5 seeds; and (copy_target.toml) steps and
+                        learner seconds to a test cross-entropy of 0.05 at delay 10 of Elman+RTRL, LRU+RTRL and
+                        LRU+BPTT, 5 seeds. Same as `rnnlearn compare --config copy_lru --out DIR` and
+                        `rnnlearn compare --config copy_target --out DIR2`, then `rnnlearn report` of each.
 vanishing_gradient.png  ||dL_T/dh_t|| against T - t for spectral radius 0.8, 1.0, 1.2 (Elman n = 64, T = 100,
                         20 networks). Same as `rnnlearn vanishing --out DIR`.
 """
@@ -127,9 +134,40 @@ def vanishing_gradient(results, figures, jobs, log):
     return [vanishing_figure(results, os.path.join(figures, "vanishing_gradient.png"))]
 
 
+#: the copy experiments' success threshold (final symbols_correct) and target (test cross-entropy, nats)
+COPY_SUCCESS = 0.9
+COPY_TARGET = 0.05
+
+
+def _run_config(name, results, jobs, log):
+    """Run the shipped sweep config `name` into `results` (its config kept there for `rnnlearn report`)."""
+    from . import runner
+    from .report import keep_config
+    from .sweep import Sweep, expand, load_settings
+    s = runner.run_sweep(expand(Sweep.from_settings(load_settings(name))), results, jobs=jobs, progress=True,
+                         log=log)
+    keep_config(results, name)
+    if s.interrupted:
+        raise KeyboardInterrupt
+
+
+def copy_lru(results, figures, jobs, log):
+    from .plots import success_figure, target_figure
+    delays, target = os.path.join(results, "delays"), os.path.join(results, "target")
+    _run_config("copy_lru", delays, jobs, log)
+    _run_config("copy_target", target, jobs, log)
+    return [success_figure(delays, os.path.join(figures, "copy_lru.png"), "symbols_correct", COPY_SUCCESS,
+                           "delay", chance=0.25,
+                           title="Copy task (k = 3 of 4 symbols), LRU n = 32, Adam, 100,000 steps: recall "
+                                 "accuracy against delay"),
+            target_figure(target, os.path.join(figures, "copy_target.png"), COPY_TARGET,
+                          title=f"Copy task (k = 3 of 4 symbols, delay 10), n = 32, Adam: steps and learner "
+                                f"seconds to a test cross-entropy of {COPY_TARGET:g} nats (chance 1.386)")]
+
+
 #: name -> function(results folder, figures folder, jobs, log) -> paths written
 EXPERIMENTS = {"convergence_add": convergence_add, "cost": cost, "vanishing_gradient": vanishing_gradient,
-               "tuning_add": tuning_add, "mcs_study": mcs_study}
+               "tuning_add": tuning_add, "copy_lru": copy_lru, "mcs_study": mcs_study}
 
 
 def make_figures(names=None, out=FIGURES, results=RESULTS, jobs=None, fresh=False, log=print) -> list[str]:

@@ -822,3 +822,176 @@ def plot_all(folder, out_dir=None) -> list[str]:
     if not found:
         raise ValueError(f"no results in {folder!r} (expected {RESULTS}, {COST} or {VANISHING})")
     return paths
+
+
+# ----------------------------------------------------------------------------------------------------------
+# success against a task parameter; steps and seconds to a target
+# ----------------------------------------------------------------------------------------------------------
+
+def _model_text(spec: str) -> str:
+    """'lru:d_state=32,r_max=1.0,r_min=0.0' -> 'LRU, r in [0, 1]' (the LRU's ring); other models: the spec."""
+    from .sweep import parse_spec
+    name, params = parse_spec(spec, "model")
+    if name == "lru" and "r_min" in params:
+        return f"LRU, r in [{params['r_min']:g}, {params.get('r_max', 1.0):g}]"
+    return name.capitalize() if name == "elman" else spec
+
+
+def success_data(folder, metric: str = "symbols_correct", threshold: float = 0.9, param: str = "delay") -> dict:
+    """{(model spec, learner line): {value of the task's `param`: (finals, runs)}}: each run's final
+    `metric` (rnnlearn.report's `final`, over seeds), grouped by the full model spec, the learner and the
+    task's `param`. A learner whose `window` is the task's whole sequence (Task.sequence_steps: a window that
+    changes with the delay) is one line, "NAME (window = sequence)". A run that diverged counts among `runs`
+    with no final value (a failure). A point's success rate is `success_rate(finals, runs, threshold)`."""
+    from .report import Quote, compute, spec_of
+    from .sweep import parse_spec
+    from .tasks import TASKS
+    q = Quote("final", metric=metric, by=("model_spec", "task_spec", "label", "display"))
+    ((_, lines),) = compute(folder, [q])
+    _, manifest = Store(folder).load()
+    learner = {(spec_of(e, "model"), spec_of(e, "task"), e.get("label")): e["config"]["learner"]
+               for e in manifest.values() if "config" in e}
+    out: dict = {}
+    for line in lines:
+        g = line.group
+        name, tparams = parse_spec(g["task_spec"], "task")
+        if param not in tparams:
+            raise ValueError(f"task {g['task_spec']!r} has no parameter {param!r}")
+        text = g["display"]
+        spec = learner.get((g["model_spec"], g["task_spec"], g["label"]), {})
+        window = (spec.get("params") or {}).get("window")
+        steps = getattr(TASKS[name](**tparams), "sequence_steps", None) if name in TASKS else None
+        if window is not None and steps is not None and window == steps():
+            from .algorithms import LEARNERS
+            text = f"{getattr(LEARNERS.get(spec['name']), 'display_name', spec['name'])} (window = sequence)"
+        points = out.setdefault((g["model_spec"], text), {})
+        if tparams[param] in points:
+            raise ValueError(f"two learners draw as {text!r} at {param} = {tparams[param]}")
+        points[tparams[param]] = (list(line.values), line.runs)
+    return out
+
+
+def success_rate(finals, runs: int, threshold: float) -> float:
+    """The fraction of `runs` whose final value is at least `threshold` (a diverged run has none: a failure)."""
+    return sum(1 for v in finals if v >= threshold) / runs if runs else float("nan")
+
+
+def success_figure(folder, path, metric: str = "symbols_correct", threshold: float = 0.9,
+                   param: str = "delay", chance: float | None = None, title: str | None = None) -> str:
+    """Success rate (the fraction of seeds whose final `metric` is >= `threshold`, left) and the median final
+    `metric` with its range over seeds (right) against the task's `param` (log axis), one line per (model,
+    learner): the copy task's success against its delay."""
+    data = success_data(folder, metric, threshold, param)
+    if not data:
+        raise ValueError(f"no results in {os.fspath(folder)!r}")
+    models = list(dict.fromkeys(m for m, _ in data))
+    learners = list(dict.fromkeys(lr for _, lr in data))
+    colors = _colors(learners)
+    styles = ["-", "--", ":", "-."]
+    markers = ["o", "s", "^", "D"]
+    fig = _figure(11, 4.6)
+    ax_r, ax_m = fig.subplots(1, 2, sharex=True)
+    seeds = set()
+    for (model, learner), points in data.items():
+        i = models.index(model)
+        xs = sorted(points)
+        rate = [success_rate(*points[x], threshold) for x in xs]
+        shift = 1.0 + 0.025 * (learners.index(learner) - (len(learners) - 1) / 2)  # overlapping rates stay visible
+        finals = [np.asarray(points[x][0], dtype=float) for x in xs]
+        seeds.update(points[x][1] for x in xs)
+        med = [np.median(f) if len(f) else np.nan for f in finals]
+        lo = [f.min() if len(f) else np.nan for f in finals]
+        hi = [f.max() if len(f) else np.nan for f in finals]
+        kw = dict(color=colors[learner], ls=styles[i % 4], marker=markers[i % 4], ms=4, lw=1.5)
+        ax_r.plot([x * shift for x in xs], rate, label=f"{learner}, {_model_text(model)}", **kw)
+        ax_m.plot(xs, med, **kw)
+        ax_m.fill_between(xs, lo, hi, color=colors[learner], alpha=0.12, lw=0)
+    ax_m.axhline(threshold, color="0.35", ls=(0, (1, 2)), lw=1.0)
+    ax_m.text(0.99, threshold, f"success ({threshold:g})", transform=ax_m.get_yaxis_transform(), ha="right",
+              va="bottom", fontsize=8, color="0.25")
+    if chance is not None:
+        ax_m.axhline(chance, color="0.35", ls=(0, (1, 2)), lw=1.0)
+        ax_m.text(0.99, chance, f"chance ({chance:g})", transform=ax_m.get_yaxis_transform(), ha="right",
+                  va="bottom", fontsize=8, color="0.25")
+    for ax in (ax_r, ax_m):
+        ax.set_xscale("log")
+        ax.set_xticks(sorted({x for p in data.values() for x in p}))
+        ax.xaxis.set_major_formatter(_plain_ticks())
+        ax.minorticks_off()
+        ax.set_xlabel(f"{param}", fontsize=10)
+        _style(ax)
+    ax_r.set_ylim(-0.04, 1.04)
+    ax_r.set_ylabel(f"success rate: fraction of seeds,\nfinal {metric} >= {threshold:g}", fontsize=9)
+    ax_m.set_ylabel(f"final {metric}:\nmedian, band = range over seeds", fontsize=9)
+    fig.suptitle(f"{title or f'Success against {param}'}: {'/'.join(map(str, sorted(seeds)))} seeds per point",
+                 fontsize=10)
+    ax_r.set_title(f"points nudged apart along {param} where they coincide", fontsize=8, loc="left", color="0.3")
+    fig.legend(loc="outside lower center", ncol=min(len(data), 4), fontsize=8, frameon=False)
+    return _save(fig, path)
+
+
+def _plain_ticks():
+    from matplotlib.ticker import FuncFormatter
+    return FuncFormatter(lambda x, _: f"{x:g}")
+
+
+def target_data(folder, target: float, metric: str = "test_loss", direction: str = "below") -> dict:
+    """{(model spec, learner display): {"steps": [...], "seconds": [...], "runs": k, "us_per_step": [...]}}:
+    each run's first step and learner seconds at which `metric` reaches `target` (rnnlearn.report's
+    first_step and first_seconds; runs that never do are among `runs` only), and each run's us/step."""
+    from .report import Quote, compute
+    by = ("model_spec", "label", "display")
+    q_steps = Quote("steps", metric=metric, statistic="first_step", target=target, direction=direction, by=by)
+    q_secs = Quote("seconds", metric=metric, statistic="first_seconds", target=target, direction=direction, by=by)
+    (_, steps), (_, secs) = compute(folder, [q_steps, q_secs])
+    _, manifest = Store(folder).load()
+    from .report import spec_of
+    out: dict = {}
+    for a, b in zip(steps, secs):
+        assert a.group == b.group
+        key = (a.group["model_spec"], a.group["display"])
+        us = [e["us_per_step"] for e in manifest.values() if e.get("status") == "done"
+              and spec_of(e, "model") == key[0] and e.get("label") == a.group["label"]]
+        out[key] = {"steps": list(a.values), "seconds": list(b.values), "runs": a.runs, "us_per_step": us}
+    return out
+
+
+def target_figure(folder, path, target: float, metric: str = "test_loss", direction: str = "below",
+                  title: str | None = None) -> str:
+    """Steps (left) and learner seconds (right, log) to a target, one row per (model, learner): the median
+    over the seeds that reached it as a dot, their range as a bar, how many reached it and the median us/step
+    beside it; the rows sorted by median seconds, slowest at the top (never reached: last)."""
+    data = target_data(folder, target, metric, direction)
+    if not data:
+        raise ValueError(f"no results in {os.fspath(folder)!r}")
+    keys = sorted(data, key=lambda k: -np.median(data[k]["seconds"]) if data[k]["seconds"] else np.inf)
+    fig = _figure(11, 0.55 * len(keys) + 1.9)
+    ax_s, ax_w = fig.subplots(1, 2, sharey=True)
+    colors = _colors(keys)
+    for row, k in enumerate(keys):
+        d = data[k]
+        for ax, vals in ((ax_s, d["steps"]), (ax_w, d["seconds"])):
+            if vals:
+                ax.plot([min(vals), max(vals)], [row, row], color=colors[k], lw=2.6, alpha=0.45,
+                        solid_capstyle="butt")
+                ax.plot([np.median(vals)], [row], "o", color=colors[k], ms=6)
+                ax.annotate(f"{len(vals)}/{d['runs']}", (max(vals), row), xytext=(5, 0), textcoords="offset points",
+                            fontsize=7, color="0.35", va="center")
+            else:
+                ax.text(0.5, row, f"0/{d['runs']} reached", transform=ax.get_yaxis_transform(), fontsize=7,
+                        color="0.35", va="center", ha="center")
+    ax_w.set_xscale("log")
+    labels = [f"{_model_text(m)} + {lr}\n({np.median(data[(m, lr)]['us_per_step']):.3g} us/step)"
+              if data[(m, lr)]["us_per_step"] else f"{_model_text(m)} + {lr}" for m, lr in keys]
+    ax_s.set_yticks(range(len(keys)), labels, fontsize=8)
+    ax_s.invert_yaxis()
+    sign = "<=" if direction == "below" else ">="
+    ax_s.set_xlabel(f"steps to {metric} {sign} {target:g}", fontsize=10)
+    ax_w.set_xlabel(f"learner seconds to {metric} {sign} {target:g} (log)", fontsize=10)
+    ax_s.set_xlim(left=0)
+    for ax in (ax_s, ax_w):
+        _style(ax)
+    fig.suptitle(title or f"Steps and seconds to {metric} {sign} {target:g}", fontsize=10)
+    ax_s.set_title("median (dot) and range (bar) over the seeds that reached it; reached/runs beside",
+                   fontsize=8, loc="left", color="0.3")
+    return _save(fig, path)

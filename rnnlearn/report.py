@@ -11,11 +11,15 @@ A sweep config (a TOML file, e.g. rnnlearn/experiments/ekf_vs_rtrl.toml) declare
     target = 0.47                 # first_step, first_seconds: the level to reach
     direction = "below"           # reached at or below the target (default), or "above" (at or above)
     by = ["label", "optimizer", "n_hidden"]   # how runs group (results.csv columns); this is the default
+                                              # task_spec, model_spec: the task's / model's full spec
+                                              # (copy:delay=40,k=3,...), to tell apart one task's settings
 
 `at_first` is the metric at a run's first evaluation at which the metric named by `when` reaches the target
 (e.g. the generalisation of a^n b^n c^n when the training set is first all correct, the papers' stopping
 rule; runs that never get there are counted apart). `per_seed = true` adds the values run by run, in seed
 order. `final` is the metric at a run's last evaluation (runs that diverged are counted apart, not in the numbers);
+with a `target`, `final` also counts the runs whose final value reaches it (a success rate: a diverged run
+is a failure);
 `first_step` / `first_seconds` are the step / learner seconds (wall_s) of a run's first evaluation at which
 the metric reaches the target (runs that never do are counted apart); `reference` prints the task's
 reference level named by `metric` (Task.reference_levels, in nats per step, and bits for cross-entropy
@@ -37,7 +41,9 @@ import numpy as np
 CONFIG = "config.toml"
 STATISTICS = ("final", "first_step", "first_seconds", "reference", "at_first")
 RESULT_METRICS = ("test_loss", "train_loss", "wall_s")
-GROUP_COLUMNS = ("task", "model", "learner", "label", "display", "optimizer", "n_hidden")
+GROUP_COLUMNS = ("task", "model", "learner", "label", "display", "optimizer", "n_hidden", "task_spec", "model_spec")
+#: group columns read from a run's manifest entry, not results.csv: its task's and model's full spec
+SPEC_COLUMNS = ("task_spec", "model_spec")
 DEFAULT_BY = ("label", "optimizer", "n_hidden")
 
 
@@ -72,6 +78,9 @@ class Quote:
         if q.statistic in ("first_step", "first_seconds", "at_first") and (isinstance(q.target, bool)
                                                  or not isinstance(q.target, (int, float))):
             raise ValueError(f"{where}: quote {q.description!r}: {q.statistic} needs a numeric target")
+        if q.statistic == "final" and q.target is not None and (isinstance(q.target, bool)
+                                                                 or not isinstance(q.target, (int, float))):
+            raise ValueError(f"{where}: quote {q.description!r}: target must be a number, got {q.target!r}")
         if q.direction not in ("below", "above"):
             raise ValueError(f"{where}: quote {q.description!r}: direction must be below or above")
         bad = [b for b in q.by if b not in GROUP_COLUMNS]
@@ -83,9 +92,10 @@ class Quote:
     def what(self) -> str:
         if self.statistic == "reference":
             return f"the task's reference level {self.metric!r}"
-        if self.statistic == "final":
-            return f"final {self.metric}"
         sign = "<=" if self.direction == "below" else ">="
+        if self.statistic == "final":
+            return f"final {self.metric}" + ("" if self.target is None else
+                                             f" (reached: runs whose final {self.metric} {sign} {self.target:g})")
         if self.statistic == "at_first":
             return f"{self.metric} at the first evaluation at which {self.when} {sign} {self.target:g}"
         unit = "step" if self.statistic == "first_step" else "learner seconds"
@@ -172,7 +182,8 @@ def compute(folder, quotes: list[Quote]) -> list[tuple[Quote, list[Line]]]:
         order: dict[tuple, int] = {}
         for h, run in runs.items():
             row = run["row"]
-            group = {b: (row[b] or row["label"]) if b == "display" else row[b] for b in q.by}
+            group = {b: (row[b] or row["label"]) if b == "display" else
+                     spec_of(manifest[h], b[:-5]) if b in SPEC_COLUMNS else row[b] for b in q.by}
             line = lines.setdefault(tuple(group.values()), Line(group))
             order.setdefault(tuple(group.values()), _rank(row["learner"]))
             line.runs += 1
@@ -199,8 +210,24 @@ def compute(folder, quotes: list[Quote]) -> list[tuple[Quote, list[Line]]]:
             known = sorted({k for run in runs.values() for e in run["evals"].values() for k in e})
             raise ValueError(f"quote {q.description!r}: no metric {q.metric!r} in {folder!r}; "
                              f"it has {', '.join(known)}")
-        out.append((q, [lines[k] for k in sorted(lines, key=lambda k: (order[k], [str(v) for v in k]))]))
+        out.append((q, [lines[k] for k in sorted(lines, key=lambda k: (order[k], [_natural(v) for v in k]))]))
     return out
+
+
+def _natural(v) -> list:
+    """Sort key of a group value with its numbers compared as numbers (delay=5 before delay=10, 8 before 16)."""
+    import re
+    return [(0, float(t), "") if re.fullmatch(r"\d+(\.\d*)?", t) else (1, 0.0, t)
+            for t in re.split(r"(\d+(?:\.\d*)?)", str(v)) if t]
+
+
+def spec_of(entry: dict, part: str) -> str:
+    """The spec `name:key=value,...` of a run's task or model (`part`), from its manifest entry; a model's
+    n_hidden is left out (it is the n_hidden column)."""
+    from .sweep import format_params
+    cfg = entry.get("config", {}).get(part, {})
+    params = {k: v for k, v in sorted((cfg.get("params") or {}).items()) if not (part == "model" and k == "n_hidden")}
+    return f"{cfg.get('name', '?')}{':' if params else ''}{format_params(params)}"
 
 
 def _reached(v, q: Quote) -> bool:
@@ -251,7 +278,9 @@ def format_report(results, folder=None) -> str:
                 bits = f" = {v / math.log(2):.3f} bits" if line.group["loss"] == "xent" else ""
                 out.append(f"  {line.group['task']}: {q.metric} {v:.4g} nats per step{bits}")
             continue
-        heads = list(q.by) + ["median", "range", "runs"] + (["per seed"] if q.per_seed else [])
+        success = q.statistic == "final" and q.target is not None
+        heads = (list(q.by) + ["median", "range", "runs"] + (["reached"] if success else [])
+                 + (["per seed"] if q.per_seed else []))
         table = []
         for line in lines:
             rng = (f"{_num(line.low, q.statistic)}-{_num(line.high, q.statistic)}" if len(line.values) > 1
@@ -262,6 +291,8 @@ def format_report(results, folder=None) -> str:
             if line.diverged:
                 note += f" ({line.diverged} diverged)"
             row = [str(line.group[b]) for b in q.by] + [_num(line.median, q.statistic), rng, note]
+            if success:
+                row.append(f"{sum(_reached(v, q) for v in line.values)}/{line.runs}")
             if q.per_seed:
                 row.append(" ".join(f"{sd}:{_num(v, q.statistic)}" for sd, v in sorted(zip(line.seeds, line.values))))
             table.append(row)

@@ -139,3 +139,63 @@ def test_legends_of_folders_without_display_labels_are_the_stored_labels(tmp_pat
     _synthetic(tmp_path, [("rtrl", "rtrl", "", "sgd lr=0.03"), ("tbptt", "tbptt(k1=1,k2=10)", "", "sgd lr=0.01")],
                with_display=False)
     assert _legend(monkeypatch, tmp_path) == ["tbptt(k1=1,k2=10), sgd lr=0.01", "rtrl, sgd lr=0.03"]
+
+
+def _final_metric(store, metric):
+    """{run: the metric at the run's last evaluation}, straight from metrics.csv."""
+    last = {}
+    for m in store.load_metrics():
+        if m["metric"] == metric and (m["run"] not in last or m["step"] > last[m["run"]][0]):
+            last[m["run"]] = (m["step"], m["value"])
+    return {r: v for r, (_, v) in last.items()}
+
+
+def test_success_figure_plots_the_success_rates_of_the_results(tmp_path):
+    sweep = Sweep(models=["lru:d_state=2,r_min=0.5"], sizes=[2], seeds=3, steps=120, eval_every=60,
+                  optimizer="adam", lr=0.01,
+                  groups=[{"tasks": [f"copy:k=1,n_symbols=2,delay={d}"], "learners": ["rtrl", f"bptt:window={2 + d}"]}
+                          for d in (1, 3)])
+    run_sweep(expand(sweep), tmp_path, progress=False)
+    store = Store(tmp_path)
+    _, manifest = store.load()
+    finals = _final_metric(store, "symbols_correct")
+    threshold = float(np.median(list(finals.values())))   # some runs above, some below
+    data = plots.success_data(tmp_path, "symbols_correct", threshold)
+    lru = "lru:d_state=2,max_phase=6.28319,r_max=1,r_min=0.5"   # the full spec, defaults included
+    # BPTT's window is the whole sequence (2k + delay) at each delay: one line
+    assert set(data) == {(lru, "RTRL"), (lru, "BPTT (window = sequence)")}
+    for (model, line), points in data.items():
+        assert sorted(points) == [1, 3]
+        for delay, (values, runs) in points.items():
+            want = sorted(finals[h] for h, e in manifest.items() if e["config"]["task"]["params"]["delay"] == delay
+                          and e["config"]["learner"]["name"] == ("rtrl" if line == "RTRL" else "bptt"))
+            assert sorted(values) == want and runs == 3
+            assert plots.success_rate(values, runs, threshold) == sum(v >= threshold for v in want) / 3
+    assert plots.success_rate([0.95, 0.5], 3, 0.9) == 1 / 3   # a diverged run (no final value) is a failure
+    path = plots.success_figure(tmp_path, tmp_path / "copy.png", "symbols_correct", threshold, chance=0.5)
+    assert _is_png(path)
+
+
+def test_target_figure_plots_the_steps_and_seconds_to_target_of_the_results(tmp_path):
+    sweep = Sweep(tasks=["copy:k=1,n_symbols=2,delay=2"], sizes=[3], seeds=2, steps=200, eval_every=50,
+                  optimizer="adam", lr=0.02,
+                  groups=[{"models": ["elman"], "learners": ["rtrl"]},
+                          {"models": ["lru:d_state=3"], "learners": ["rtrl", "bptt:window=4"]}])
+    run_sweep(expand(sweep), tmp_path, progress=False)
+    rows, manifest = Store(tmp_path).load()
+    target = float(np.median([r["test_loss"] for r in rows]))
+    data = plots.target_data(tmp_path, target)
+    lru = "lru:d_state=3,max_phase=6.28319,r_max=1,r_min=0"
+    assert set(data) == {("elman", "RTRL"), (lru, "RTRL"), (lru, "BPTT (window=4)")}
+    for (model, display), d in data.items():
+        runs = [h for h, e in manifest.items() if e["display"] == display and e["config"]["model"]["name"] ==
+                model.split(":")[0]]
+        first = {}
+        for r in sorted(rows, key=lambda r: r["step"]):
+            if r["run"] in runs and r["run"] not in first and r["test_loss"] <= target:
+                first[r["run"]] = (r["step"], r["wall_s"])
+        assert d["runs"] == 2 == len(d["us_per_step"])
+        assert sorted(d["steps"]) == sorted(s for s, _ in first.values())
+        assert sorted(d["seconds"]) == sorted(w for _, w in first.values())
+    path = plots.target_figure(tmp_path, tmp_path / "target.png", target)
+    assert _is_png(path)

@@ -103,9 +103,9 @@ def test_the_report_text_and_the_command(tmp_path, capsys):
 def test_steps_on_the_command_line_apply_to_a_config_s_learners_too():
     """A shipped config run at a reduced scale: --steps replaces the learners' own steps=."""
     from rnnlearn.cli import build_parser
-    from rnnlearn.cli.compare import _settings_from_args
+    from rnnlearn.cli.options import sweep_settings
     args = build_parser().parse_args(["compare", "--config", "ekf_vs_rtrl", "--steps", "100", "--sizes", "4"])
-    configs = expand(Sweep.from_settings({k: v for k, v in _settings_from_args(args).items()
+    configs = expand(Sweep.from_settings({k: v for k, v in sweep_settings(args).items()
                                           if k not in ("out", "jobs")}))
     assert {c.steps for c in configs} == {100} and {c.n_hidden for c in configs} == {4}
     full = default_settings()
@@ -121,3 +121,28 @@ def test_at_first_and_per_seed(tmp_path):
     assert "at the first evaluation at which w >= 1" in q.what()
     with pytest.raises(ValueError, match="when"):
         Quote.from_dict({"description": "d", "metric": "m", "statistic": "at_first", "target": 1.0})
+
+
+def test_quotes_group_by_the_full_task_and_model_specs(tmp_path):
+    """task_spec and model_spec (from the manifest) tell apart runs that results.csv's task and model columns
+    do not: one task at two settings, one model at two."""
+    from rnnlearn.runner import run_sweep
+    run_sweep(expand(Sweep(tasks=["copy:k=1,n_symbols=2,delay=1", "copy:k=1,n_symbols=2,delay=2"],
+                           models=["lru:d_state=2,r_min=0.5", "lru:d_state=2,r_min=0.1"], learners=["rtrl"],
+                           sizes=[2], seeds=1, steps=20, eval_every=10)), tmp_path, progress=False)
+    ((_, lines),) = compute(tmp_path, [Quote("final", by=("task", "task_spec", "model_spec"))])
+    groups = {(ln.group["task_spec"], ln.group["model_spec"]) for ln in lines}
+    assert len(lines) == 4 == len(groups) and all(ln.group["task"] == "copy" and ln.runs == 1 for ln in lines)
+    assert ("copy:delay=2,k=1,n_symbols=2", "lru:d_state=2,max_phase=6.28319,r_max=1,r_min=0.1") in groups
+
+
+def test_a_final_quote_with_a_target_counts_the_runs_that_reach_it(tmp_path):
+    folder = _folder(tmp_path)
+    # final acc: A 0.7, 0.8, 0.75; B 0.4, 0.9 and one diverged (a failure)
+    q = Quote("success", metric="acc", statistic="final", target=0.75, direction="above", by=("label",))
+    text = report.format_report(compute(folder, [q]))
+    rows = {line.split()[0]: line.split() for line in text.splitlines()[2:]}
+    assert rows["A"][-1] == "2/3" and rows["B"][-1] == "1/3"
+    assert "reached: runs whose final acc >= 0.75" in text.splitlines()[0]
+    with pytest.raises(ValueError, match="target must be a number"):
+        Quote.from_dict({"description": "x", "statistic": "final", "target": "high"})
