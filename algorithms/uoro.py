@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
-                                      check_number, register, row_form_missing)
+                                      check_number, register)
 from rnnlearn.algorithms.signs import fill_signs, reseed, sign_state
 from rnnlearn.models import cell
 from rnnlearn.models.immediate import immediate_factors
@@ -60,6 +60,14 @@ class UOROState(NamedTuple):
     steps: np.ndarray    # (1,) int64: steps seen
     signs: np.ndarray    # (K, S) fixed signs for steps 0..K-1 (K = 0: drawn from rng)
     rng: np.ndarray      # (1,) uint64 the SplitMix64 state (algorithms/signs.py)
+    # the path of a model without the row form (uoro_vjp_chunk; zero-sized otherwise):
+    Sw: np.ndarray       # (1, S) s_{t-1} as a one-row window
+    Xw: np.ndarray       # (1, m) x_t
+    XIw: np.ndarray      # (1,) int64 its one-hot index or -1
+    Cw: np.ndarray       # (1, C) the step's cache
+    delta: np.ndarray    # (1, G) vjp_state's pre-activation gradient for ds = nu
+    dsp: np.ndarray      # (S,) its dL/ds_{t-1} (unused)
+    nuM: np.ndarray      # (P_rec,) nu^T Mbar_t
     eps: float
     opt: OptState
 
@@ -228,10 +236,82 @@ def uoro_chunk(dims, aux, theta, ch, update, losses, st):
     return OK, st.steps[0]
 
 
+@njit(cache=True, fastmath=FAST)
+def uoro_vjp_chunk(dims, aux, theta, ch, update, losses, st):
+    """uoro_chunk for a model without the row form (the LRU): nu^T Mbar_t as the vector-Jacobian product of
+    one step with s_{t-1} held fixed (vjp_state with ds = nu, then param_grad over a one-row window), the rest
+    as there (Tallec and Ollivier, Algorithm 1). O(P) a step beside the model's own products."""
+    xs, ys, mask, resets, xis = ch
+    o = st.opt
+    S, PR, P, m = dims[D_S], dims[D_PREC], dims[D_P], dims[D_M]
+    eps = st.eps
+    s, u, v, Ju, nu, nuM, g = st.s, st.u, st.v, st.Ju, st.nu, st.nuM, st.g
+    sp, cache = st.Sw[0], st.Cw[0]
+    for t in range(xs.shape[0]):
+        tg = st.steps[0]
+        if resets[t]:
+            s[:] = 0.0
+            u[:] = 0.0
+            v[:] = 0.0
+            st.vn2[0] = 0.0
+        for j in range(S):
+            sp[j] = s[j]
+        x = xs[t]
+        xi = xis[t]
+        for j in range(m):
+            st.Xw[0, j] = x[j]
+        st.XIw[0] = xi
+        cell.step(dims, aux, theta, sp, x, xi, tg, s, cache)
+        cell.jvp_state(dims, aux, theta, sp, x, xi, tg, s, cache, u, Ju)
+        if tg < st.signs.shape[0]:
+            for j in range(S):
+                nu[j] = st.signs[tg, j]
+        else:
+            fill_signs(st.rng, nu, S)
+        cell.vjp_state(dims, aux, theta, sp, x, xi, tg, s, cache, nu, st.delta[0], st.dsp)
+        nuM[:] = 0.0
+        cell.param_grad(dims, aux, theta, st.Sw, st.Xw, st.XIw, st.Cw, st.delta, nuM)
+        rho0 = np.sqrt((np.sqrt(st.vn2[0]) + eps) / (np.sqrt(_sumsq(Ju)) + eps))
+        rho1 = np.sqrt((np.sqrt(_sumsq(nuM)) + eps) / (np.sqrt(_sumsq(nu)) + eps))
+        for j in range(S):
+            u[j] = rho0 * Ju[j] + rho1 * nu[j]
+        a0, a1 = 1.0 / rho0, 1.0 / rho1
+        vn2 = 0.0
+        for q in range(PR):
+            w = a0 * v[q] + a1 * nuM[q]
+            v[q] = w
+            vn2 += w * w
+        st.vn2[0] = vn2
+        st.steps[0] += 1
+        readout(dims[:], theta, s, st.yhat)
+        lt = loss_grad(dims[D_LOSS], st.yhat, ys[t], mask[t], st.dy)
+        losses[t] = lt
+        if not np.isfinite(lt):
+            return NONFINITE_LOSS, tg
+        if mask[t] == 0.0:
+            continue
+        st.ds[:] = 0.0
+        for q in range(PR, P):
+            g[q] = 0.0
+        readout_vjp(dims[:], theta, s, st.dy, g, st.ds)
+        c = 0.0
+        for j in range(S):
+            c += st.ds[j] * u[j]
+        for q in range(PR):
+            g[q] = c * v[q]
+        if update:
+            apply_update(o.codes, o.hyper, o.moments, o.counts, o.scratch, theta, g)
+        else:
+            for q in range(P):
+                st.gacc[q] += g[q]
+    return OK, st.steps[0]
+
+
 @register
 class UORO(Stochastic, GradientLearner):
     """Unbiased online recurrent optimisation: a rank-one, unbiased estimate of RTRL's influence matrix,
-    updated every step with random signs. Works on every model. Cost per step: O(n^2) time and memory.
+    updated every step with random signs. Works on every model (on one without the row form, the LRU, through
+    vector-Jacobian products: uoro_vjp_chunk). Cost per step: O(n^2) time and memory.
 
     eps  guards rho_0 and rho_1 against 0/0 at the start of a sequence (u = v = 0)."""
 
@@ -250,9 +330,6 @@ class UORO(Stochastic, GradientLearner):
     def check(self):
         check_number("eps", self.eps, 0.0, lo_open=True)
 
-    def supports(self, model):
-        return row_form_missing(model)  # nu^T Mbar_t from the row form's factors
-
     def init(self, model, theta, optimizer=None, seed=0, signs=None):
         """Fresh state; `signs` (K, S), if given, fixes the signs of the first K steps (the exhaustive
         unbiasedness test), the rest are drawn from a SplitMix64 state seeded with `seed` (signs.py)."""
@@ -264,9 +341,11 @@ class UORO(Stochastic, GradientLearner):
         if fixed.ndim != 2 or fixed.shape[1] != S:
             raise ValueError(f"signs must have shape (K, {S}), got {fixed.shape}")
         z = np.zeros
+        k = 0 if model.has_row_form else 1  # the vector-Jacobian path's workspaces (uoro_vjp_chunk)
         return UOROState(z(S), z(S), z(C), z(S), z(PR), z(1), z(S), z(S), z((2, R)), z((2, max(NX, 1))),
                          z(R + NX), z(S + 1), z(model.n_out), z(model.n_out), z(S), z(P), z(P), z(1, np.int64),
-                         fixed, sign_state(seed), float(self.eps), optimizer.init(P))
+                         fixed, sign_state(seed), z((k, S)), z((k, model.n_in)), z(k, np.int64), z((k, C)),
+                         z((k, model.n_delta)), z(S * k), z(PR * k), float(self.eps), optimizer.init(P))
 
     def _reset(self, model, st, seed):
         """init's values where a gradient-mode run reads them before writing (the signs' state reseeded)."""
@@ -282,7 +361,8 @@ class UORO(Stochastic, GradientLearner):
         return True
 
     def _run(self, model, theta, st, chunk, update, flush, losses):
-        status, where = uoro_chunk(model.dims, model.aux, theta, ChunkArrays.of(chunk), update, losses, st)
+        kernel = uoro_chunk if model.has_row_form else uoro_vjp_chunk
+        status, where = kernel(model.dims, model.aux, theta, ChunkArrays.of(chunk), update, losses, st)
         return int(status), int(where)
 
     def gradient_with_signs(self, model, theta, xs, ys, signs, mask=None, resets=None, x_index=None):

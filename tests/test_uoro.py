@@ -45,9 +45,10 @@ def _chunked_gradient(model, theta, xs, ys, signs, pieces):
 
 
 @pytest.mark.parametrize("kind,kw", [("elman", {}), ("lstm", {"peephole": True}), ("gru", {}),
-                                     ("clockwork", {"modules": 2})])
+                                     ("clockwork", {"modules": 2}), ("elstm", {}),
+                                     ("lru", {"d_state": 1, "r_min": 0.5, "r_max": 0.9})])
 def test_mean_over_all_sign_patterns_is_the_exact_gradient(kind, kw):
-    n = 2 if kind != "lstm" else 1
+    n = 2 if kind not in ("lstm", "elstm") else 1  # (the LRU: its vector-Jacobian path, uoro_vjp_chunk)
     model = make_model(kind, n_in=2, n_hidden=n, n_out=2, **kw)
     theta = model.init_params(3)
     theta += 0.3 * np.random.default_rng(1).normal(size=theta.shape)
