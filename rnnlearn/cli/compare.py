@@ -104,11 +104,13 @@ def add_parser(sub):
     p = sub.add_parser("compare", help="train learners side by side and store the results",
                        description=COMPARE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("what to run (default: rnnlearn/defaults.toml)")
+    from rnnlearn.sweep import shipped_configs
     g.add_argument("--config", metavar="FILE.toml|NAME", help="settings from a TOML file, or the name of a "
-                   "shipped experiment (rnnlearn/experiments/NAME.toml: ekf_vs_rtrl, clockwork_vs_elman, anbncn_lstm, "
-                   "char_lm), with the same keys as these options: tasks, models, learners, sizes, seeds, steps, "
-                   "eval_every, optimizer, lr, clip, out, jobs, save_models; options given here win. Its [[quote]] "
-                   "tables are what `rnnlearn report DIR` prints")
+                   f"shipped experiment (rnnlearn/experiments/NAME.toml: {', '.join(shipped_configs())}), with "
+                   "the same keys as these options: tasks, models, learners, sizes, seeds, steps, eval_every, "
+                   "optimizer, lr, clip, out, jobs, save_models, and groups (tables of these keys, each a sweep "
+                   "of its own: the runs are their union); options given here win. Its [[quote]] tables are what "
+                   "`rnnlearn report DIR` prints")
     g.add_argument("--tasks", nargs="+", metavar="SPEC", help="tasks, e.g. add add:t1=3,t2=6 (see rnnlearn list)")
     g.add_argument("--models", nargs="+", metavar="SPEC", help="models, e.g. elman")
     g.add_argument("--learners", nargs="+", metavar="SPEC",
