@@ -8,6 +8,7 @@ so importing this module never changes a user's interactive backend).
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
@@ -253,28 +254,14 @@ def convergence_figures(folder, out_dir=None, name=None, log=None) -> list[str]:
     return paths
 
 
-def final_loss_figure(folder, path, title=None) -> str:
-    """Final test loss per learner (rows) per task and model (one panel each, the order of the results):
-    median over seeds as a dot, the range as a bar, the learner's optimizer beside it (tuned settings differ
-    by task), the task's reference levels as dotted lines; a learner with diverged seeds says how many.
-    Marschall, Cho and Savin's (2020) figure of every learner on each task."""
+def final_losses(folder) -> tuple[dict, dict]:
+    """({(task, model, n): {display label: {"median", "low", "high", "diverged", "runs", "optimizer"}}}, the
+    manifest): each learner's final test loss over seeds, a diverged run counted apart (not in the numbers)."""
     import warnings
-    from matplotlib.transforms import blended_transform_factory
     data, manifest = convergence_data(folder)
-    if not data:
-        raise ValueError(f"no results in {os.fspath(folder)!r}")
-    keys = list(data)
-    rows = []
-    for groups in data.values():
-        for series in sorted(groups.values(), key=lambda sr: (_rank(sr.learner), sr.display)):
-            if series.display not in rows:
-                rows.append(series.display)
-    fig = _figure(3.8 * len(keys) + 1.8, 0.34 * len(rows) + 1.6)
-    axes = np.atleast_1d(fig.subplots(1, len(keys), sharey=True))
-    for ax, key in zip(axes, keys):
-        task, model, n = key
-        for k, series in data[key].items():
-            row = rows.index(series.display)
+    out = {}
+    for key, groups in data.items():
+        for k, series in sorted(groups.items(), key=lambda kv: (_rank(kv[1].learner), kv[0])):
             finals = []
             for s in series.values():
                 good = s["test_loss"][np.isfinite(s["test_loss"])]
@@ -283,14 +270,49 @@ def final_loss_figure(folder, path, title=None) -> str:
             finals = np.array(finals)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                med, lo, hi = np.nanmedian(finals), np.nanmin(finals), np.nanmax(finals)
-            note = "" if k[1] in ("sgd", "own update") else k[1].replace("sgd ", "")
-            bad = int(np.isnan(finals).sum())
+                out.setdefault(key, {})[series.display] = {
+                    "median": float(np.nanmedian(finals)), "low": float(np.nanmin(finals)),
+                    "high": float(np.nanmax(finals)), "diverged": int(np.isnan(finals).sum()),
+                    "runs": len(finals), "optimizer": k[1]}
+    return out, manifest
+
+
+def final_loss_figure(folder, path, title=None) -> str:
+    """Final test loss per learner (rows) per task and model (one panel each, the order of the results):
+    median over seeds as a dot, the range as a bar, the learner's optimizer beside it (tuned settings differ
+    by task), the task's reference levels as dotted lines; a learner with diverged seeds says how many.
+    Marschall, Cho and Savin's (2020) figure of every learner on each task (numbers: `final_losses`)."""
+    from matplotlib.transforms import blended_transform_factory
+    data, manifest = final_losses(folder)
+    if not data:
+        raise ValueError(f"no results in {os.fspath(folder)!r}")
+    keys = list(data)
+    rows = []
+    for per in data.values():
+        for display in per:
+            if display not in rows:
+                rows.append(display)
+    fig = _figure(3.8 * len(keys) + 1.8, 0.34 * len(rows) + 1.6)
+    axes = np.atleast_1d(fig.subplots(1, len(keys), sharey=True))
+    for ax, key in zip(axes, keys):
+        task, model, n = key
+        levels = _reference_levels(manifest, task, model)
+        # the scale: up to a little above the worst reference level (learning nothing), so that one diverging
+        # seed does not squeeze every other learner into a corner
+        cap = 1.25 * max(levels.values()) if levels and max(levels.values()) > 0 else None
+        for display, f in data[key].items():
+            row = rows.index(display)
+            med, lo, hi, bad = f["median"], f["low"], f["high"], f["diverged"]
+            note = "" if f["optimizer"] in ("sgd", "own update") else re.sub(
+                r"\d+\.\d+(e-?\d+)?", lambda mt: f"{float(mt.group(0)):.3g}", f["optimizer"].replace("sgd ", ""))
             if bad:
-                note += f"{', ' if note else ''}{bad}/{len(finals)} diverged"
+                note += f"{', ' if note else ''}{bad}/{f['runs']} diverged"
             if np.isfinite(med):
+                if cap is not None and hi > cap:  # off the scale: the bar stops at the edge, its end written
+                    note = f"{note}{', ' if note else ''}to {hi:.3g}"
+                    hi = cap
                 ax.plot([lo, hi], [row, row], color="0.6", lw=2.4, solid_capstyle="butt")
-                ax.plot([med], [row], "o", color="C3" if bad else "C0", ms=5)
+                ax.plot([min(med, hi)], [row], "o", color="C3" if bad else "C0", ms=5)
             if note and np.isfinite(hi):
                 ax.annotate(note, (hi, row), xytext=(5, 0), textcoords="offset points", fontsize=6.5,
                             color="0.35", va="center", ha="left")
@@ -298,7 +320,7 @@ def final_loss_figure(folder, path, title=None) -> str:
                 ax.text(0.995, row, note, transform=ax.get_yaxis_transform(), fontsize=6.5, color="0.35",
                         va="center", ha="right")
         tr = blended_transform_factory(ax.transData, ax.transAxes)
-        for name, v in _reference_levels(manifest, task, model).items():
+        for name, v in levels.items():
             ax.axvline(v, color="0.35", ls=(0, (1, 2)), lw=1.0, zorder=1)
             ax.text(v, 0.0, f" {name} ({v:.3g})", transform=tr, rotation=90, fontsize=6.5, color="0.3",
                     va="bottom", ha="right")
@@ -314,7 +336,7 @@ def final_loss_figure(folder, path, title=None) -> str:
         _style(ax)
     axes[0].set_yticks(range(len(rows)), rows, fontsize=8)
     axes[0].invert_yaxis()
-    n_seeds = sorted({len(series) for g in data.values() for series in g.values()})
+    n_seeds = sorted({f["runs"] for per in data.values() for f in per.values()})
     fig.suptitle(title or f"Final test loss of every learner: median (dot) and range (bar) over "
                  f"{'/'.join(map(str, n_seeds))} seeds", fontsize=10)
     return _save(fig, path)

@@ -199,3 +199,29 @@ def test_target_figure_plots_the_steps_and_seconds_to_target_of_the_results(tmp_
         assert sorted(d["seconds"]) == sorted(w for _, w in first.values())
     path = plots.target_figure(tmp_path, tmp_path / "target.png", target)
     assert _is_png(path)
+
+
+def test_final_loss_figure_plots_each_learners_final_losses_per_task_and_model(tmp_path):
+    """The Marschall-Cho-Savin figure: one panel per (task, model) of a grouped sweep, each learner's median
+    and range of its runs' last test loss, read back here from results.csv itself."""
+    import csv
+    sweep = Sweep(learners=["rtrl", "tbptt:k1=2,k2=4"], sizes=[4], seeds=2, steps=200, eval_every=100,
+                  groups=[{"tasks": ["add:t1=6,t2=10"], "models": ["elman"]},
+                          {"tasks": ["add:t1=5,t2=7"], "models": ["leaky:alpha=0.5"]}])
+    run_sweep(expand(sweep), tmp_path, progress=False)
+    numbers, _ = plots.final_losses(tmp_path)
+    assert set(numbers) == {("add", "elman", 4), ("add", "leaky", 4)}
+    last = {}
+    with open(tmp_path / "results.csv") as f:
+        for r in csv.DictReader(f):
+            k = (r["model"], r["display"], r["seed"])
+            if int(r["step"]) >= last.get(k, (-1, 0))[0]:
+                last[k] = (int(r["step"]), float(r["test_loss"]))
+    for (task, model, n), per in numbers.items():
+        assert set(per) == {"RTRL", "TBPTT (k1=2, k2=4)"}
+        for display, f in per.items():
+            finals = [v for (m, d, _), (_, v) in last.items() if m == model and d == display]
+            assert f["runs"] == 2 and f["diverged"] == 0
+            assert f["median"] == pytest.approx(np.median(finals)) and f["high"] == pytest.approx(max(finals))
+    path = plots.final_loss_figure(tmp_path, tmp_path / "final.png")
+    assert _is_png(path)
