@@ -242,6 +242,7 @@ class Learner:
         `init` itself, and exact; tests/test_registry.py holds every learner to its measured state. A learner
         whose state is not polynomial in n says so here (NotImplementedError) and must override this."""
         from fractions import Fraction
+        self.check_model(model)  # a model it cannot train: its one-line reason, not an error of init's
         step = model.size_step
         ns = [step * j for j in range(1, 8)]
         ys = [self.state_bytes(self.init(small, small.init_params(0), optimizer))

@@ -144,6 +144,8 @@ def test_numba_cache_dir_is_searched(tmp_path):
     (["--learners", "tbptt:k1=one"], ["k1"]),
     (["--sizes", "-3"], ["positive"]),
     (["--sizes", "4", "--seeds", "0"], ["seeds"]),
+    (["--models", "lru", "--learners", "kf_rtrl", "--sizes", "4"], ["cannot train a lru network", "row form"]),
+    (["--models", "lstm", "--learners", "rflo", "--sizes", "4"], ["cannot train a lstm network"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words):
     res = cli("compare", "--out", str(tmp_path / "r"), "--steps", "10", "--quiet", *args)
