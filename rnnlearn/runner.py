@@ -149,6 +149,22 @@ def _cost(config: RunConfig) -> float:
     return config.steps * float(config.n_hidden) ** exp
 
 
+def _family(config: RunConfig):
+    """The kernels a run compiles: its learner's kernel family (Learner.kernel_family), minibatch or not."""
+    cls = config.learner_class()
+    return (cls.kernel_family if cls else config.learner.name, config.learner.params.get("batch", 1) > 1)
+
+
+def _next_job(waiting, compiling) -> int:
+    """Which waiting run a free worker starts: the first whose kernel family no other worker is compiling
+    now (its first run still running), so that no two workers compile the same kernels; the first run if
+    every waiting run's family is being compiled."""
+    for i, (_, c) in enumerate(waiting):
+        if _family(c) not in compiling:
+            return i
+    return 0
+
+
 def _schedule(todo):
     """The order to start runs in: first one run of each kernel family (Learner.kernel_family), the families
     that take longest to compile first (Learner.compile_seconds), so that workers compile different kernels
@@ -160,8 +176,7 @@ def _schedule(todo):
     todo = sorted(todo, key=lambda hc: (-_cost(hc[1]), order[hc[0]]))
     firsts, rest, seen = [], [], set()
     for h, c in todo:
-        cls = c.learner_class()
-        family = (cls.kernel_family if cls else c.learner.name, c.learner.params.get("batch", 1) > 1)
+        family = _family(c)
         (rest if family in seen else firsts).append((h, c))
         seen.add(family)
     def compile_s(hc):
@@ -256,12 +271,16 @@ def _run_pool(todo, jobs, save_models, bar):
     ctx = mp.get_context("spawn")   # a clean interpreter per worker: no forked numba or BLAS threads
     waiting = list(todo)
     workers: list[_Worker] = []
+    warm, compiling = set(), {}   # kernel families with a finished run; family -> worker running its first
     try:
         workers = [_Worker.start(ctx) for _ in range(min(jobs, len(todo)))]
         while waiting or any(w.job is not None for w in workers):
             for w in workers:
                 if w.job is None and waiting:
-                    w.job = waiting.pop(0)
+                    w.job = waiting.pop(_next_job(waiting, compiling))
+                    family = _family(w.job[1])
+                    if family not in warm and family not in compiling:
+                        compiling[family] = w
                     try:
                         w.conn.send((w.job[0], w.job[1], save_models))
                     except OSError:
@@ -278,12 +297,14 @@ def _run_pool(todo, jobs, save_models, bar):
                         if msg[0] == "progress":
                             bar.step(*msg[1:])
                         else:
+                            _finished(w, w.job, warm, compiling)
                             w.job = None
                             yield msg[1]
                 except (EOFError, OSError):
                     dead = True
                 if w.job is not None and (dead or not w.proc.is_alive()):
                     h, c = w.job
+                    _finished(w, w.job, warm, compiling, ok=False)
                     w.proc.join(timeout=5)
                     yield _failed(h, c, WorkerDied(_exit_cause(w.proc.exitcode)))
                     w.stop()
@@ -291,6 +312,16 @@ def _run_pool(todo, jobs, save_models, bar):
     finally:
         for w in workers:
             w.stop(now=any(x.job is not None for x in workers))
+
+
+def _finished(worker, job, warm, compiling, ok=True) -> None:
+    """A run ended on `worker`: its family's kernels are in the disk cache now (ok), or, if the worker died,
+    at least no longer being compiled there."""
+    family = _family(job[1])
+    if ok:
+        warm.add(family)
+    if compiling.get(family) is worker:
+        del compiling[family]
 
 
 class WorkerDied(RuntimeError):

@@ -261,3 +261,16 @@ def test_first_runs_start_one_per_kernel_family_largest_kernels_first():
     order = [c.learner.name for _, c in runner._schedule([(c.hash(), c) for c in configs])]
     assert order[:3] == ["ekf", order[1], "rtrl"] and order[1] in ("bptt", "tbptt")
     assert sorted(order) == sorted(c.learner.name for c in configs)
+
+
+def test_a_free_worker_skips_the_runs_of_a_family_another_worker_is_compiling():
+    """runner._next_job: while one worker runs a kernel family's first run (compiling it), another worker
+    starts a run of a different family if there is one, else the first waiting run."""
+    from rnnlearn.runner import _family, _next_job
+    configs = expand(tiny(learners=["bptt:window=5", "rtrl", "uoro"], seeds=1))
+    waiting = [(c.hash(), c) for c in configs]
+    bptt, rtrl, uoro = (_family(c) for _, c in waiting)
+    assert _next_job(waiting, {}) == 0
+    assert _next_job(waiting, {bptt: object()}) == 1
+    assert _next_job(waiting, {bptt: object(), rtrl: object()}) == 2
+    assert _next_job(waiting, {bptt: object(), rtrl: object(), uoro: object()}) == 0
