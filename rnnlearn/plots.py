@@ -211,8 +211,9 @@ def convergence_figure(key, groups, manifest, path) -> str:
     k_seeds = "/".join(str(v) for v in sorted(n_seeds))
     fig.suptitle(f"{task} task, {model.capitalize() if model == 'elman' else model} network, n = {n} hidden "
                  f"units: median over {k_seeds} seeds, band = range over seeds", fontsize=11)
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3), fontsize=9,
-               frameon=False)
+    longest = max((len(h.get_label()) for h in handles), default=0)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3 if longest < 45 else 2),
+               fontsize=9, frameon=False)
     return _save(fig, path)
 
 
