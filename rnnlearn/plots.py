@@ -728,11 +728,17 @@ def _tuning_colors(folder, labels) -> dict:
     return _colors(order)
 
 
-def profile_data(folder) -> tuple[dict, dict]:
+def profile_data(folder, targets_by_task: dict | None = None) -> tuple[dict, dict]:
     """({(task text, model, n): {learner label: (steps, learner seconds) to target, median over seeds, inf for
-    a miss}}, {problem: target}) from a tuning folder's tuned.json and its reruns (results.csv)."""
+    a miss}}, {problem: target}) from a tuning folder's tuned.json and its reruns (results.csv). The target is
+    the tuning's (--target), or `targets_by_task[task name]` for a tuning that had none."""
     from .tune import load_tuned, time_to_target
-    tuned = [e for e in load_tuned(folder).values() if e.get("target") is not None]
+    given = targets_by_task or {}
+    tuned = []
+    for e in load_tuned(folder).values():
+        target = e.get("target") if e.get("target") is not None else given.get(e["task"]["name"])
+        if target is not None:
+            tuned.append(dict(e, target=target))
     rows, _ = Store(folder).load()
     by_run: dict = {}
     for r in rows:
@@ -761,11 +767,11 @@ def performance_profiles(times: dict, which: int) -> tuple[list[str], dict]:
     return learners, {k: sorted(v) for k, v in ratios.items()}
 
 
-def profile_figure(folder, path, tau_max: float = 16.0) -> str:
+def profile_figure(folder, path, tau_max: float = 16.0, targets_by_task: dict | None = None) -> str:
     """Time-to-target performance profiles (AlgoPerf's form): the fraction of problems (task, model, n) on
     which a learner reaches the target within a factor tau of the fastest learner there, against tau, in
     steps (left) and learner seconds (right); a miss counts as infinity (never reached)."""
-    times, targets = profile_data(folder)
+    times, targets = profile_data(folder, targets_by_task)
     if not times:
         raise ValueError(f"no tuned settings with a target loss in {os.fspath(folder)!r} (rnnlearn tune --target)")
     fig = _figure(11, 4.6)
@@ -789,9 +795,14 @@ def profile_figure(folder, path, tau_max: float = 16.0) -> str:
         ax.set_xlabel(f"tau: within this factor of the fastest ({unit} to the target)", fontsize=10)
         _style(ax)
     axes[0].set_ylabel("fraction of problems", fontsize=10)
-    tg = ", ".join(f"{k[0]} {k[1]} n={k[2]}: {v:g}" for k, v in sorted(targets.items()))
-    fig.suptitle(f"Time-to-target performance profiles over {len(times)} problem(s), tuned settings, median "
-                 f"over seeds; targets {tg}", fontsize=10)
+    import textwrap
+    def short(task_text):  # the task's name and the parameters that tell its problems apart (lags)
+        name, _, rest = task_text.partition("(")
+        kept = [kv for kv in rest.rstrip(")").split(",") if kv.split("=")[0] in ("t1", "t2", "delay")]
+        return f"{name}({','.join(kept)})" if kept else name
+    tg = "; ".join(f"{short(k[0])} {k[1]} n={k[2]}: {v:g}" for k, v in sorted(targets.items()))
+    fig.suptitle("\n".join(textwrap.wrap(f"Time-to-target performance profiles over {len(times)} problem(s), "
+                                         f"tuned settings, median over seeds; targets {tg}", 125)), fontsize=10)
     fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 3), fontsize=9, frameon=False)
     return _save(fig, path)
 

@@ -225,3 +225,19 @@ def test_final_loss_figure_plots_each_learners_final_losses_per_task_and_model(t
             assert f["median"] == pytest.approx(np.median(finals)) and f["high"] == pytest.approx(max(finals))
     path = plots.final_loss_figure(tmp_path, tmp_path / "final.png")
     assert _is_png(path)
+
+
+def test_profiles_of_a_tuning_without_a_target_take_targets_by_task(tmp_path):
+    """profile_data: a tuning run without --target has no profiles, unless targets are given per task name;
+    then each learner's steps to that target are the median over its reruns (inf when missed)."""
+    from rnnlearn.tune import tune
+    configs = expand(Sweep(learners=["rtrl", "bptt:window=5"], sizes=[4], seeds=1, steps=300, eval_every=100))
+    tune(configs, tmp_path, trials=2, seeds=[0, 1], progress=False, log=lambda *a: None)
+    assert plots.profile_data(tmp_path)[0] == {}
+    times, targets = plots.profile_data(tmp_path, {"add": 10.0})  # every run is below 10 at its first point
+    (key,) = times
+    assert targets == {key: 10.0} and set(times[key]) == {"RTRL, sgd", "BPTT (window=5), sgd"}
+    assert all(steps == 0.0 for steps, _ in times[key].values())
+    never, _ = plots.profile_data(tmp_path, {"add": 0.0})
+    assert all(np.isinf(steps) for steps, _ in never[key].values())
+    assert _is_png(plots.profile_figure(tmp_path, tmp_path / "p.png", targets_by_task={"add": 10.0}))
