@@ -7,6 +7,12 @@ from .layout import CLOCKWORK, ELMAN, ELSTM, GRU, LEAKY, LRU as LRU_KIND, LSTM
 from .losses import softmax
 
 
+def _check_finite(name, v):
+    """ValueError naming the option unless v is a finite real number (not a bool)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {v!r}")
+
+
 class Elman(Model):
     """Elman network (Elman 1990): h_0 = 0; h_t = tanh(W h_{t-1} + U x_t + b); y_hat_t = V h_t + c.
 
@@ -108,8 +114,7 @@ class LSTM(Model):
         if init not in ("orthogonal", "uniform"):
             raise ValueError(f"init must be 'orthogonal' or 'uniform', got {init!r}")
         for name, v in (("init_scale", init_scale), ("b_i", b_i), ("b_f", b_f), ("b_o", b_o)):
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
-                raise ValueError(f"{name} must be a finite number, got {v!r}")
+            _check_finite(name, v)
         if not init_scale > 0:
             raise ValueError(f"init_scale must be > 0, got {init_scale!r}")
         self.peephole = bool(peephole)
@@ -325,8 +330,7 @@ class ELSTM(Model):
     diagonal_recurrence = True
 
     def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", b_f: float = 1.0):
-        if isinstance(b_f, bool) or not isinstance(b_f, (int, float, np.integer, np.floating)) or not np.isfinite(b_f):
-            raise ValueError(f"b_f must be a finite number, got {b_f!r}")
+        _check_finite("b_f", b_f)
         self.b_f = float(b_f)
         super().__init__(n_in, n_hidden, n_out, loss)
 
@@ -401,8 +405,7 @@ class LRU(Model):
         if d_state is not None:
             _check_size("d_state", d_state)
         for name, v in (("r_min", r_min), ("r_max", r_max), ("max_phase", max_phase)):
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
-                raise ValueError(f"{name} must be a finite number, got {v!r}")
+            _check_finite(name, v)
         if not 0.0 <= r_min < r_max <= 1.0:
             raise ValueError(f"r_min and r_max must satisfy 0 <= r_min < r_max <= 1, got r_min={r_min!r}, "
                              f"r_max={r_max!r}")
