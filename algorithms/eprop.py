@@ -265,10 +265,31 @@ class EProp(Stochastic, GradientLearner):
     def supports(self, model):
         if model.name == "lstm" or rate_leak(model) is not None:
             return None
+        if getattr(model, "diagonal_recurrence", False):
+            if self.feedback == "symmetric":
+                return None  # exact: RTRL's compact influence (`_exact_unit`)
+            return ("e-prop with random feedback on a diagonal recurrence is not implemented here (with "
+                    "symmetric feedback it is RTRL's compact influence)")
         return ("e-prop (Bellec et al. 2020) needs a hidden/observable state split; this model's state is "
                 "all observable and its own-state Jacobian is not available from the model interface")
 
+    def _exact_unit(self, model) -> bool:
+        """On a diagonal recurrence (the eLSTM, the LRU) every unit's state depends on its own past only, so
+        e-prop's eligibility traces (Bellec et al. 2020, eq. 13-14: the own-state Jacobian's product) are the
+        whole influence and, with symmetric feedback, its learning signal dE_t/dh_t is RTRL's dl_t/ds_t: e-prop
+        is exact RTRL there and runs RTRL's compact-influence kernel (tested equal)."""
+        return bool(getattr(model, "diagonal_recurrence", False)) and self.feedback == "symmetric"
+
+    def model_cost_exponents(self, model):
+        if self._exact_unit(model):
+            from rnnlearn.algorithms.rtrl import RTRL
+            return RTRL().model_cost_exponents(model)
+        return self.cost_exponents()
+
     def flops_per_step(self, model):
+        if self._exact_unit(model):
+            from rnnlearn.algorithms.rtrl import RTRL
+            return RTRL().flops_per_step(model)
         R, k = model.dims[D_R], model.n_hidden + model.n_in + 1
         per = 6 if model.n_state > model.n_hidden else (4 if rate_leak(model) else 2)
         return 2.0 * R * model.n_hidden + per * R * k
@@ -276,6 +297,13 @@ class EProp(Stochastic, GradientLearner):
     def init(self, model, theta, optimizer=None, seed=0, feedback_matrix=None, signals=None):
         """Fresh state; `feedback_matrix` (n x o), if given, replaces the random draw, and `signals` (K, n),
         if given, are the learning signals of steps 0..K-1 (gradient_with_learning_signal)."""
+        if self._exact_unit(model):
+            self.check()
+            if feedback_matrix is not None or signals is not None:
+                raise ValueError("e-prop on a diagonal recurrence is RTRL's compact influence: it takes no "
+                                 "feedback matrix or given learning signals")
+            from rnnlearn.algorithms.rtrl import RTRL
+            return RTRL().init(model, theta, optimizer)
         self.check()
         self.check_model(model)
         optimizer = optimizer or sgd(0.01)
@@ -302,6 +330,9 @@ class EProp(Stochastic, GradientLearner):
                           bool(self.feedback == "symmetric" and feedback_matrix is None), lam, optimizer.init(P))
 
     def _run(self, model, theta, st, chunk, update, flush, losses):
+        if self._exact_unit(model):
+            from rnnlearn.algorithms.rtrl import RTRL
+            return RTRL()._run(model, theta, st, chunk, update, flush, losses)
         status, where = eprop_chunk(model.dims, model.aux, theta, ChunkArrays.of(chunk), update, losses, st)
         return int(status), int(where)
 

@@ -182,3 +182,29 @@ def test_on_the_leaky_network_one_hot_fused_sgd_and_supported():
         generic = train_thetas(learner, model, theta, xs, ys, optim.chain(optim.clip_norm(1e9), optim.sgd(0.05)),
                                seed=2)
         assert rel(fused - theta, generic - theta) <= 1e-12 and rel(fused, theta) > 1e-3
+
+
+@pytest.mark.parametrize("kind", ["elstm", "lru"])
+def test_eprop_on_a_diagonal_recurrence_is_rtrl(kind):
+    """On the eLSTM and the LRU each unit depends on its own past only: e-prop's traces are the whole influence
+    and its symmetric learning signal is RTRL's dl_t/ds_t, so its gradient is BPTT's, over chunks shorter than
+    the sequence; random feedback there is refused in one line."""
+    from rnnlearn.algorithms import BPTT, EProp
+    from rnnlearn.models import make_model
+    from rnnlearn.optim import sgd
+    from rnnlearn.tasks.base import Chunk
+    kw = {"d_state": 3, "r_min": 0.5, "r_max": 0.95} if kind == "lru" else {}
+    model = make_model(kind, n_in=2, n_hidden=4, n_out=2, **kw)
+    rng = np.random.default_rng(0)
+    theta = model.init_params(1) + 0.1 * rng.normal(size=model.n_params)
+    xs, ys = rng.normal(size=(30, 2)), rng.normal(size=(30, 2))
+    learner = EProp()
+    st = learner.init(model, theta.copy(), sgd(1.0))
+    for part in np.array_split(np.arange(30), 4):
+        status, _ = learner._run(model, theta, st, Chunk.make(xs[part], ys[part]), False, False,
+                                 np.empty(len(part)))
+        assert status == 0
+    _, exact = BPTT().gradient(model, theta, xs, ys)
+    assert np.abs(st.gacc - exact).max() <= 1e-10 * np.abs(exact).max()
+    why = EProp(feedback="random").supports(model)
+    assert why and "\n" not in why

@@ -259,11 +259,11 @@ def test_unit_influence_grad_accumulates():
 
 def test_learners_that_need_the_row_form_refuse_it_in_one_line():
     model = LRU(1, 4, 1)
-    needs = {"kf_rtrl", "rkf_rtrl", "rflo", "eprop", "kernl"}
+    needs = {"kf_rtrl", "rkf_rtrl", "rflo", "kernl"}
     for name in needs:
         why = LEARNERS[name]().supports(model)
         assert why and "\n" not in why, name
-    for name in ("bptt", "tbptt", "rtrl", "snap", "uoro", "dni", "fss"):  # RTRL, SnAp: the compact influence
+    for name in ("bptt", "tbptt", "rtrl", "snap", "eprop", "uoro", "dni", "fss"):  # RTRL, SnAp, e-prop: m
         assert LEARNERS[name]().supports(model) is None, name
     assert EKF().supports(model) is None  # jacobian="rtrl": the compact influence too
     assert EKF(jacobian="tbptt").supports(model) is None
