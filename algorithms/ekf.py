@@ -99,12 +99,8 @@ from rnnlearn.algorithms.tbptt import FILLED, N_COUNTERS, NEWEST, ONE, advance, 
 # plain booleans for flags passed to callees: a literal True or False compiles the callee once more for each
 TRUE, FALSE = np.bool_(True), np.bool_(False)
 
-# flags[...] (the Jacobian and the form are kept here for inspection; the kernel takes them as type tokens)
-F_JAC, F_JOSEPH, F_NEED_REC, F_FORM = 0, 1, 2, 3
-JAC_RTRL, JAC_TBPTT = 0, 1
-JACOBIANS = {"rtrl": JAC_RTRL, "tbptt": JAC_TBPTT}
-FORM_STANDARD, FORM_SQRT = 0, 1
-FORMS = {"standard": FORM_STANDARD, "sqrt": FORM_SQRT}
+# flags[...] (the Jacobian and the covariance form are not flags: the kernel takes them as type tokens, below)
+F_JOSEPH, F_NEED_REC = 0, 1
 # ctr[...] (the ring's counters, rctr, are truncated BPTT's: tbptt.NEWEST, tbptt.FILLED, ...)
 STEPS = 0      # steps seen (the absolute time of the next step)
 CURRENT_M = 1  # which of M[0], M[1] is the current influence matrix (jacobian="rtrl")
@@ -554,15 +550,16 @@ def truncated_jacobian_row(dims, aux, theta, dy, L, newest, s_prev, s_next, x, x
 # compiled all four paths (17-24 s from an empty cache). The tokens below carry the choice in their class: the
 # overloaded helpers resolve to one path while ekf_chunk is typed, and a filter compiles only its own.
 
-RTRLJacobian = namedtuple("RTRLJacobian", "code")
-UnitRTRLJacobian = namedtuple("UnitRTRLJacobian", "code")  # RTRL on a diagonal recurrence: the compact influence m
-TBPTTJacobian = namedtuple("TBPTTJacobian", "code")
-StandardForm = namedtuple("StandardForm", "code")
-SqrtForm = namedtuple("SqrtForm", "code")
-JACOBIAN_TOKENS = {"rtrl": RTRLJacobian(JAC_RTRL), "tbptt": TBPTTJacobian(JAC_TBPTT)}
-UNIT_RTRL = UnitRTRLJacobian(JAC_RTRL)
+# (numba types a namedtuple by its class; the one field only gives the token a value to pass)
+RTRLJacobian = namedtuple("RTRLJacobian", "tag")
+UnitRTRLJacobian = namedtuple("UnitRTRLJacobian", "tag")  # RTRL on a diagonal recurrence: the compact influence m
+TBPTTJacobian = namedtuple("TBPTTJacobian", "tag")
+StandardForm = namedtuple("StandardForm", "tag")
+SqrtForm = namedtuple("SqrtForm", "tag")
+JACOBIAN_TOKENS = {"rtrl": RTRLJacobian(0), "tbptt": TBPTTJacobian(0)}
+UNIT_RTRL = UnitRTRLJacobian(0)
 _JACOBIANS = (RTRLJacobian, UnitRTRLJacobian, TBPTTJacobian)
-FORM_TOKENS = {"standard": StandardForm(FORM_STANDARD), "sqrt": SqrtForm(FORM_SQRT)}
+FORM_TOKENS = {"standard": StandardForm(0), "sqrt": SqrtForm(0)}
 
 
 def _token(mode, classes, what):
@@ -858,7 +855,7 @@ class EKFState(NamedTuple):
     Lg: np.ndarray       # (c, c) its Cholesky factor, then L + L_g (sqrt)
     Mg: np.ndarray       # (groups, c, c) L^-T (L + L_g)^-1 (sqrt)
     Vp: np.ndarray       # (c, p_t) V^T of the pending factor update (sqrt; else (c, 0))
-    flags: np.ndarray    # int64 [jacobian, joseph, need_rec, form]
+    flags: np.ndarray    # int64 [joseph, need_rec]
     hyper: np.ndarray    # float64 [r, r_decay, r_min, q, q_decay, q_min, Q of the pending update]
     ctr: np.ndarray      # int64 [STEPS, CURRENT_M, PENDING]
 
@@ -962,8 +959,8 @@ class EKF(Minibatch, OwnUpdate):
                 ok = False
             if not ok:
                 raise ValueError(f"decoupling must be 'global', 'node' or a list of index arrays, got {d!r}")
-        if self.jacobian not in JACOBIANS:
-            raise ValueError(f"jacobian must be one of {sorted(JACOBIANS)}, got {self.jacobian!r}")
+        if not isinstance(self.jacobian, str) or self.jacobian not in JACOBIAN_TOKENS:
+            raise ValueError(f"jacobian must be one of {sorted(JACOBIAN_TOKENS)}, got {self.jacobian!r}")
         check_int("h", self.h)
         check_number("p0", self.p0, 0.0, lo_open=True)
         check_number("r", self.r, 0.0, lo_open=True)
@@ -978,8 +975,8 @@ class EKF(Minibatch, OwnUpdate):
             raise ValueError(f"joseph must be True or False, got {self.joseph!r}")
         if self.trainable not in ("all", "readout"):
             raise ValueError(f"trainable must be 'all' or 'readout', got {self.trainable!r}")
-        if not isinstance(self.form, str) or self.form not in FORMS:
-            raise ValueError(f"form must be one of {sorted(FORMS)}, got {self.form!r}")
+        if not isinstance(self.form, str) or self.form not in FORM_TOKENS:
+            raise ValueError(f"form must be one of {sorted(FORM_TOKENS)}, got {self.form!r}")
         check_int("batch", self.batch)
         if self.form == "sqrt":
             if self.q != 0.0 or self.q_min != 0.0:
@@ -1057,8 +1054,7 @@ class EKF(Minibatch, OwnUpdate):
         rtrl = self.jacobian == "rtrl" and need_rec and not unit
         tb = self.jacobian == "tbptt"
         hh = self.h if tb else 1
-        flags = np.array([JACOBIANS[self.jacobian], int(bool(self.joseph)), int(need_rec), FORMS[self.form]],
-                         dtype=np.int64)
+        flags = np.array([int(bool(self.joseph)), int(need_rec)], dtype=np.int64)
         hyper = np.array([self.r, self.r_decay, self.r_min, self.q, self.q_decay, self.q_min, 0.0])
         ctr = np.zeros(3, dtype=np.int64)
         rctr = np.zeros((B, N_COUNTERS), dtype=np.int64)
