@@ -56,6 +56,7 @@ from numba import njit
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
                                       raise_status, register)
 from rnnlearn.algorithms.rflo import _trace_rows  # per row: e = lam e + D a_hat, the estimate L e (leaky units)
+from rnnlearn.algorithms.rtrl import RTRL  # exact on a diagonal recurrence: its compact influence
 from rnnlearn.models import cell, rate_leak
 from rnnlearn.models.immediate import immediate_factors
 from rnnlearn.models.layout import FAST, D_LOSS, D_M, D_N, D_NX, D_O, D_P, D_PREC, D_R, D_S
@@ -282,13 +283,11 @@ class EProp(Stochastic, GradientLearner):
 
     def model_cost_exponents(self, model):
         if self._exact_unit(model):
-            from rnnlearn.algorithms.rtrl import RTRL
             return RTRL().model_cost_exponents(model)
         return self.cost_exponents()
 
     def flops_per_step(self, model):
         if self._exact_unit(model):
-            from rnnlearn.algorithms.rtrl import RTRL
             return RTRL().flops_per_step(model)
         R, k = model.dims[D_R], model.n_hidden + model.n_in + 1
         per = 6 if model.n_state > model.n_hidden else (4 if rate_leak(model) else 2)
@@ -302,7 +301,6 @@ class EProp(Stochastic, GradientLearner):
             if feedback_matrix is not None or signals is not None:
                 raise ValueError("e-prop on a diagonal recurrence is RTRL's compact influence: it takes no "
                                  "feedback matrix or given learning signals")
-            from rnnlearn.algorithms.rtrl import RTRL
             return RTRL().init(model, theta, optimizer)
         self.check()
         self.check_model(model)
@@ -331,7 +329,6 @@ class EProp(Stochastic, GradientLearner):
 
     def _run(self, model, theta, st, chunk, update, flush, losses):
         if self._exact_unit(model):
-            from rnnlearn.algorithms.rtrl import RTRL
             return RTRL()._run(model, theta, st, chunk, update, flush, losses)
         status, where = eprop_chunk(model.dims, model.aux, theta, ChunkArrays.of(chunk), update, losses, st)
         return int(status), int(where)

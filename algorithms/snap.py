@@ -55,6 +55,7 @@ from numba import njit
 
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, check_int, register,
                                       row_form_missing)
+from rnnlearn.algorithms.rtrl import RTRL  # exact on a diagonal recurrence: its compact influence
 from rnnlearn.models import cell
 from rnnlearn.models.immediate import immediate_factors
 from rnnlearn.models.layout import D_LOSS, D_M, D_N, D_NX, D_P, D_PREC, D_R, D_S, FAST
@@ -517,7 +518,6 @@ class SnAp(GradientLearner):
 
     def model_cost_exponents(self, model):
         if self._exact_unit(model):
-            from rnnlearn.algorithms.rtrl import RTRL
             return RTRL().model_cost_exponents(model)
         return self.cost_exponents()
 
@@ -547,7 +547,6 @@ class SnAp(GradientLearner):
         """SnAp-1: 2 (S/n)^2 + 2 S/n multiply-adds per recurrent parameter; SnAp-n: sum over the blocks of
         2 |Q|^2 |cols| (J[Q, Q] M_b) + 2 |Q| |cols| (the gradient); on the LRU, RTRL's compact influence."""
         if self._exact_unit(model):
-            from rnnlearn.algorithms.rtrl import RTRL
             return RTRL().flops_per_step(model)
         nc = model.n_state // model.n_hidden
         if self.n == 1:
@@ -562,7 +561,6 @@ class SnAp(GradientLearner):
         self.check()
         optimizer = optimizer or sgd(0.01)
         if self._exact_unit(model):
-            from rnnlearn.algorithms.rtrl import RTRL
             return RTRL().init(model, theta, optimizer)
         S, P, PR, n = model.n_state, model.n_params, model.n_rec, model.n_hidden
         z = np.zeros
@@ -586,7 +584,6 @@ class SnAp(GradientLearner):
     def _reset(self, model, st, seed):
         """init's values where a gradient-mode run reads them before writing."""
         if self._exact_unit(model):
-            from rnnlearn.algorithms.rtrl import RTRL
             return RTRL()._reset(model, st, seed)
         st.s.fill(0.0)
         st.M.fill(0.0)
@@ -596,7 +593,6 @@ class SnAp(GradientLearner):
 
     def _run(self, model, theta, st, chunk, update, flush, losses):
         if self._exact_unit(model):
-            from rnnlearn.algorithms.rtrl import RTRL
             return RTRL()._run(model, theta, st, chunk, update, flush, losses)
         kernel = snap1_chunk if isinstance(st, SnAp1State) else snap_masked_chunk
         status, where = kernel(model.dims, model.aux, theta, ChunkArrays.of(chunk), update, losses, st)
