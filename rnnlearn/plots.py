@@ -257,24 +257,18 @@ def convergence_figures(folder, out_dir=None, name=None, log=None) -> list[str]:
 
 def final_losses(folder) -> tuple[dict, dict]:
     """({(task, model, n): {display label: {"median", "low", "high", "diverged", "runs", "optimizer"}}}, the
-    manifest): each learner's final test loss over seeds, a diverged run counted apart (not in the numbers)."""
-    import warnings
-    data, manifest = convergence_data(folder)
-    out = {}
-    for key, groups in data.items():
-        for k, series in sorted(groups.items(), key=lambda kv: (_rank(kv[1].learner), kv[0])):
-            finals = []
-            for s in series.values():
-                good = s["test_loss"][np.isfinite(s["test_loss"])]
-                diverged = manifest.get(s["run"], {}).get("status") == "diverged"
-                finals.append(np.nan if diverged or not len(good) else good[-1])
-            finals = np.array(finals)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                out.setdefault(key, {})[series.display] = {
-                    "median": float(np.nanmedian(finals)), "low": float(np.nanmin(finals)),
-                    "high": float(np.nanmax(finals)), "diverged": int(np.isnan(finals).sum()),
-                    "runs": len(finals), "optimizer": k[1]}
+    manifest): each learner's final test loss over seeds (rnnlearn.report's `final`: a diverged run counted
+    apart, not in the numbers), learners in registry order."""
+    from .report import Quote, compute
+    q = Quote("final", metric="test_loss", by=("task", "model", "n_hidden", "learner", "display", "optimizer"))
+    ((_, lines),) = compute(folder, [q])
+    _, manifest = Store(folder).load()
+    out: dict = {}
+    for line in sorted(lines, key=lambda ln: (_rank(ln.group["learner"]), ln.group["display"])):
+        g = line.group
+        out.setdefault((g["task"], g["model"], g["n_hidden"]), {})[g["display"]] = {
+            "median": line.median, "low": line.low, "high": line.high, "diverged": line.diverged,
+            "runs": line.runs, "optimizer": g["optimizer"]}
     return out, manifest
 
 
