@@ -857,12 +857,13 @@ def plot_all(folder, out_dir=None) -> list[str]:
 # ----------------------------------------------------------------------------------------------------------
 
 def _model_text(spec: str) -> str:
-    """'lru:d_state=32,r_max=1.0,r_min=0.0' -> 'LRU, r in [0, 1]' (the LRU's ring); other models: the spec."""
+    """A model spec's label in figures: its class's `spec_label` ('lru:d_state=32,r_max=1.0,r_min=0.0' ->
+    'LRU, r in [0, 1]'), else the spec."""
+    from .models import MODELS
     from .sweep import parse_spec
     name, params = parse_spec(spec, "model")
-    if name == "lru" and "r_min" in params:
-        return f"LRU, r in [{params['r_min']:g}, {params.get('r_max', 1.0):g}]"
-    return name.capitalize() if name == "elman" else spec
+    label = MODELS[name].spec_label(params) if name in MODELS else None
+    return spec if label is None else label
 
 
 def success_data(folder, metric: str = "symbols_correct", threshold: float = 0.9, param: str = "delay") -> dict:

@@ -22,6 +22,10 @@ class Elman(Model):
     kind = ELMAN
     name = "elman"
 
+    @classmethod
+    def spec_label(cls, params):
+        return "Elman"
+
     @property
     def n_state(self):
         return self.n_hidden
@@ -395,6 +399,13 @@ class LRU(Model):
 
     kind = LRU_KIND
     name = "lru"
+
+    @classmethod
+    def spec_label(cls, params):
+        """'LRU, r in [0.9, 0.999]': the ring its lambdas start in, when the spec sets it."""
+        if "r_min" not in params:
+            return None
+        return f"LRU, r in [{params['r_min']:g}, {params.get('r_max', 1.0):g}]"
     input_block = "B_re"
     bias_block = None
     has_row_form = False

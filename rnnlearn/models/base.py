@@ -113,6 +113,11 @@ class Model:
         """The same model with n_hidden hidden units (a multiple of size_step)."""
         return type(self)(**{**self.config(), "n_hidden": int(n_hidden)})
 
+    @classmethod
+    def spec_label(cls, params: dict) -> str | None:
+        """A short label for figures of a model spec with these parameters; None: the spec itself."""
+        return None
+
     def config(self) -> dict:
         """Constructor arguments, enough to rebuild the model: type(self)(**model.config())."""
         return {"n_in": self.n_in, "n_hidden": self.n_hidden, "n_out": self.n_out, "loss": self.loss}
