@@ -157,7 +157,7 @@ def _family(config: RunConfig):
 
 def _next_job(waiting, compiling) -> int:
     """Which waiting run a free worker starts: the first whose kernel family no other worker is compiling
-    now (its first run still running), so that no two workers compile the same kernels; the first run if
+    now (its first run not yet past its warm-up), so that no two workers compile the same kernels; the first run if
     every waiting run's family is being compiled."""
     for i, (_, c) in enumerate(waiting):
         if _family(c) not in compiling:
@@ -259,6 +259,29 @@ def _store_result(store: Store, out: dict, save_models: bool) -> None:
     store.append_run(man, out["rows"], out["metrics"], out.get("alignment", ()))
 
 
+_PRESTARTED: list = []   # workers started by prestart_workers, for the next _run_pool to take
+
+
+def prestart_workers(jobs: int) -> None:
+    """Start `jobs` worker processes now, so that their interpreters import numpy, numba and rnnlearn while
+    the caller is still expanding and checking its sweep (about a second of each at start-up); the next
+    sweep's pool takes them, and stops any it does not need."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    while len(_PRESTARTED) < jobs:
+        _PRESTARTED.append(_Worker.start(ctx))
+
+
+def _take_workers(ctx, k: int) -> list:
+    """k workers: the prestarted ones still alive first, new ones for the rest; extra prestarted ones stop."""
+    ready = [w for w in _PRESTARTED if w.proc.is_alive()]
+    for w in _PRESTARTED:
+        if w not in ready[:k]:
+            w.stop(now=True)
+    _PRESTARTED.clear()
+    return ready[:k] + [_Worker.start(ctx) for _ in range(k - len(ready[:k]))]
+
+
 def _run_pool(todo, jobs, save_models, bar):
     """Yield results from `jobs` local worker processes as they finish (in `todo`'s order of starting).
 
@@ -271,9 +294,9 @@ def _run_pool(todo, jobs, save_models, bar):
     ctx = mp.get_context("spawn")   # a clean interpreter per worker: no forked numba or BLAS threads
     waiting = list(todo)
     workers: list[_Worker] = []
-    warm, compiling = set(), {}   # kernel families with a finished run; family -> worker running its first
+    warm, compiling = set(), {}   # kernel families compiled; family -> the worker compiling it
     try:
-        workers = [_Worker.start(ctx) for _ in range(min(jobs, len(todo)))]
+        workers = _take_workers(ctx, min(jobs, len(todo)))
         while waiting or any(w.job is not None for w in workers):
             for w in workers:
                 if w.job is None and waiting:
@@ -295,6 +318,7 @@ def _run_pool(todo, jobs, save_models, bar):
                     while w.job is not None and w.conn.poll():
                         msg = w.conn.recv()
                         if msg[0] == "progress":
+                            _compiled(w, w.job, warm, compiling)
                             bar.step(*msg[1:])
                         else:
                             _finished(w, w.job, warm, compiling)
@@ -312,6 +336,15 @@ def _run_pool(todo, jobs, save_models, bar):
     finally:
         for w in workers:
             w.stop(now=any(x.job is not None for x in workers))
+
+
+def _compiled(worker, job, warm, compiling) -> None:
+    """A run reported progress: its first evaluation comes after train()'s warm-up, so its family's kernels
+    are in the disk cache, and the family's other runs may start on other workers, loading them."""
+    family = _family(job[1])
+    if compiling.get(family) is worker:
+        warm.add(family)
+        del compiling[family]
 
 
 def _finished(worker, job, warm, compiling, ok=True) -> None:
@@ -376,6 +409,7 @@ class _Worker:
 def _worker_main(conn, parent_pid):
     """A worker's loop: receive (hash, config, keep_theta), run it, send its progress and its result."""
     _worker_init(parent_pid)
+    _worker_preload()
     while True:
         try:
             job = conn.recv()
@@ -396,6 +430,19 @@ def _worker_main(conn, parent_pid):
             conn.send(("result", out))
         except OSError:
             return
+
+
+def _worker_preload():
+    """Import what every run needs and set up numba's CPU target (the first compile or cache load pays
+    about a second for it) before the first run arrives: a prestarted worker does it while the parent is
+    still checking the sweep."""
+    import rnnlearn.algorithms  # noqa: F401 - numpy, numba, the models and every learner's kernels
+    import rnnlearn.train  # noqa: F401
+    try:
+        from numba.core.registry import cpu_target
+        cpu_target.target_context.refresh()
+    except Exception:  # noqa: BLE001 - an internal of numba's that moved: the first run pays for it instead
+        pass
 
 
 def _worker_init(parent_pid=None):

@@ -274,3 +274,31 @@ def test_a_free_worker_skips_the_runs_of_a_family_another_worker_is_compiling():
     assert _next_job(waiting, {bptt: object()}) == 1
     assert _next_job(waiting, {bptt: object(), rtrl: object()}) == 2
     assert _next_job(waiting, {bptt: object(), rtrl: object(), uoro: object()}) == 0
+
+
+def test_prestarted_workers_are_taken_by_the_next_pool_and_give_the_same_results(tmp_path):
+    """compare starts its workers before checking the sweep (runner.prestart_workers); the pool takes them,
+    stops the ones it does not need, and the results are those of one process."""
+    configs = expand(tiny(learners=STOCHASTIC, seeds=1))
+    run_sweep(configs, tmp_path / "one", jobs=1, progress=False)
+    runner.prestart_workers(3)
+    started = [w.proc for w in runner._PRESTARTED]
+    run_sweep(configs, tmp_path / "two", jobs=2, progress=False)
+    assert runner._PRESTARTED == []
+    for p in started:
+        p.join(timeout=10)
+        assert not p.is_alive()
+    assert _table(tmp_path / "one") == _table(tmp_path / "two")
+
+
+def test_a_family_is_compiled_at_its_first_runs_first_progress():
+    """A run's first progress report comes after train()'s warm-up: its family's kernels are on disk, so the
+    family's other runs may start on other workers (runner._compiled), before that first run ends."""
+    from rnnlearn.runner import _compiled, _family
+    (_, c), = [(x.hash(), x) for x in expand(tiny(learners=["rtrl"], seeds=1))]
+    w, other = object(), object()
+    warm, compiling = set(), {_family(c): w}
+    _compiled(other, ("h", c), warm, compiling)
+    assert compiling and not warm       # another worker's run of the family: not the one compiling it
+    _compiled(w, ("h", c), warm, compiling)
+    assert warm == {_family(c)} and not compiling

@@ -36,6 +36,8 @@ def run(args) -> int:
         log(f"running {cores} processes at a time, not {jobs}: this machine has {cores} cores "
             "(runs are single-threaded)")
         jobs = cores
+    if jobs > 1 and not args.dask and not args.dry_run:
+        runner.prestart_workers(jobs)   # their start-up overlaps the checks below
     sweep = Sweep.from_settings(settings)
     configs = expand(sweep)
     if args.tuned:   # every learner's tuned setting, or one line naming the first that has none
@@ -68,6 +70,8 @@ def run(args) -> int:
     if args.config:   # what `rnnlearn report` quotes from this folder
         from rnnlearn.report import keep_config
         keep_config(out, args.config)
+    if not args.no_plot:
+        _preload_plots()
     summary = runner.run_sweep(configs, out, jobs=jobs, dask=args.dask,
                                save_models=command["save_models"],
                                progress=not args.quiet, log=log)
@@ -87,6 +91,19 @@ def run(args) -> int:
               f"{store.path('runs.jsonl')}; a rerun retries them", file=sys.stderr)
         return 3
     return 0
+
+
+def _preload_plots() -> None:
+    """Import matplotlib in a thread while the workers train (the parent only waits then), so the figures
+    at the end do not pay for it."""
+    import threading
+
+    def load():
+        try:
+            import rnnlearn.plots  # noqa: F401
+        except Exception:  # noqa: BLE001 - the import at the end reports any real problem
+            pass
+    threading.Thread(target=load, name="rnnlearn-preload-plots", daemon=True).start()
 
 
 def _shape(configs) -> str:
