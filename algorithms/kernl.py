@@ -48,8 +48,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
-                                      check_number, raise_status, register)
+from rnnlearn.algorithms.base import (LR_SPAN, NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Range,
+                                      Stochastic, check_number, raise_status, register)
 from rnnlearn.models import cell, rate_leak
 from rnnlearn.models.layout import FAST, D_LOSS, D_M, D_N, D_P, D_PREC, D_R, D_S
 from rnnlearn.models.losses import loss_grad
@@ -265,6 +265,14 @@ class KeRNL(Stochastic, GradientLearner):
         self.lr_kernel = lr_kernel
         self.sigma = sigma
         self.decay0 = decay0
+
+    def search_space(self):
+        """The SGD rate and the kernel's own rate (beta's and gamma's), each over three decades around its
+        default: both are the learner's learning rates (a kernel held fixed, lr_kernel = 0, stays fixed)."""
+        space = super().search_space()
+        if self.lr_kernel > 0:
+            space["lr_kernel"] = Range(self.lr_kernel / LR_SPAN, self.lr_kernel * LR_SPAN)
+        return space
 
     def check(self):
         check_number("lr_kernel", self.lr_kernel, 0.0)

@@ -211,7 +211,8 @@ def make_studies(configs: list[RunConfig], score: str, targets: dict, trial_seed
         if score == "time" and target is None:
             raise ValueError(f"--score time needs a target loss for task {c.task.name!r} (--target LOSS)")
         key = {"base": untuned(c, space), "score": score, "trial_seeds": trial_seeds,
-               "target": target if score == "time" else None}
+               "target": target if score == "time" else None,
+               "space": {k: [r.low, r.high, r.log] for k, r in sorted(space.items())}}
         name = f"{c.task.name}-{c.model.name}-n{c.n_hidden}-{c.learner.name}-{dict_hash(key)}"
         if name in seen:
             continue

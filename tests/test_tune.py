@@ -70,10 +70,14 @@ def test_search_spaces_are_declared_on_the_classes():
         space = cls().search_space()
         assert space, name
         if issubclass(cls, GradientLearner):   # the default: the rate, three decades around default_lr
-            assert space == {"lr": Range(cls.default_lr / LR_SPAN, cls.default_lr * LR_SPAN, True)}, name
+            assert space["lr"] == Range(cls.default_lr / LR_SPAN, cls.default_lr * LR_SPAN, True), name
             assert math.isclose(math.sqrt(space["lr"].low * space["lr"].high), cls.default_lr)
+            assert set(space) == ({"lr", "lr_kernel"} if name == "kernl" else {"lr"}), name
         else:
             assert issubclass(cls, OwnUpdate) and "lr" not in space
+    kernl = make_learner("kernl", lr_kernel=0.02).search_space()["lr_kernel"]   # KeRNL's kernel has a rate too
+    assert math.isclose(math.sqrt(kernl.low * kernl.high), 0.02) and kernl.log
+    assert set(make_learner("kernl", lr_kernel=0.0).search_space()) == {"lr"}      # a fixed kernel stays fixed
     ekf = make_learner("ekf").search_space()
     assert set(ekf) == {"p0", "r", "q"} and all(r.log for r in ekf.values())
     assert set(make_learner("ekf", form="sqrt", q=0.0).search_space()) == {"p0", "r"}   # sqrt form takes q = 0
