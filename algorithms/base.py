@@ -93,6 +93,12 @@ class Learner:
     #: runner starts the costliest families first, side by side, on a fresh install
     compile_seconds: ClassVar[float] = 5.0
 
+    def compiles_after(self) -> tuple[str, ...]:
+        """The kernel families whose compiled kernels this configuration's kernels call (the EKF's and DNI's
+        calls into truncated BPTT's ring code, say). From an empty cache they compile faster once those are on
+        disk, so the runner starts them a little after those families (runner._schedule)."""
+        return ()
+
     def cost_exponents(self) -> tuple[float, float]:
         """(time, memory) per step as powers of n, for this configuration: the one source the cost figure,
         the bench, the runner and the tests read. Subclasses whose cost depends on a hyperparameter override it."""

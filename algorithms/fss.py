@@ -165,6 +165,10 @@ class FSS(ExactGradient, GradientLearner):
     kernel_family = "fss"
     compile_seconds = 14.0  # 42 s cold here, where truncated BPTT's family (declared 9 s) took 26 s
 
+    def compiles_after(self):
+        """Its chunk kernel drives truncated BPTT's ring code."""
+        return ("tbptt",)
+
     def __init__(self, block: int | None = None):
         self.block = block
 

@@ -256,11 +256,20 @@ def test_save_models(tmp_path):
 
 def test_first_runs_start_one_per_kernel_family_largest_kernels_first():
     """On a fresh install the workers should compile different kernels side by side: the first runs are one
-    per kernel family (BPTT shares truncated BPTT's), the EKF's and truncated BPTT's before RTRL's."""
-    configs = expand(tiny(learners=["rtrl", "tbptt", "ekf", "bptt", "tbptt:k1=1,k2=5"], seeds=2))
-    order = [c.learner.name for _, c in runner._schedule([(c.hash(), c) for c in configs])]
-    assert order[:3] == ["ekf", order[1], "rtrl"] and order[1] in ("bptt", "tbptt")
-    assert sorted(order) == sorted(c.learner.name for c in configs)
+    per kernel family (BPTT shares truncated BPTT's), the longest to compile first, except that the EKF
+    (whose H from truncated BPTT calls truncated BPTT's ring code: Learner.compiles_after) starts `jobs`
+    places after truncated BPTT, when a worker frees up and that code is on disk."""
+    configs = expand(tiny(learners=["rtrl", "tbptt", "ekf:jacobian=tbptt", "bptt", "tbptt:k1=1,k2=5", "uoro"],
+                          seeds=2))
+    todo = [(c.hash(), c) for c in configs]
+    for jobs, firsts in [(1, ["tbptt", "ekf", "rtrl", "uoro"]), (2, ["tbptt", "rtrl", "ekf", "uoro"]),
+                         (4, ["tbptt", "rtrl", "uoro", "ekf"])]:
+        order = [c.learner.name for _, c in runner._schedule(todo, jobs)]
+        assert [("tbptt" if n == "bptt" else n) for n in order[:4]] == firsts, jobs
+        assert sorted(order) == sorted(c.learner.name for c in configs)
+    rtrl_h = [c for c in expand(tiny(learners=["ekf:jacobian=rtrl", "rtrl", "tbptt"], seeds=1))]
+    order = [c.learner.name for _, c in runner._schedule([(c.hash(), c) for c in rtrl_h], 2)]
+    assert order == ["tbptt", "rtrl", "ekf"]   # H from RTRL follows RTRL (sooner when nothing else is left)
 
 
 def test_a_free_worker_skips_the_runs_of_a_family_another_worker_is_compiling():
