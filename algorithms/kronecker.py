@@ -30,9 +30,9 @@ c1, c2 (Theorem 1), with the variance-minimising scales p1, p2:
     u_t = c1 p1 u_{t-1} + c2 p2 a_t,         A_t = (c1 / p1) J_t A_{t-1} + (c2 / p2) D_t,
     p1 = sqrt(|J_t A_{t-1}| / |u_{t-1}|),    p2 = sqrt(|D_t| / |a_t|)              (Frobenius norms)
 
-(E[u_t (x) A_t] = u (x) JA + a (x) D, the cross terms carrying c1 c2). J_t A_{t-1} is one BLAS product
-(S x S times S x R); the gradient of step t is dl_t/dtheta_r[j] = (q_t^T A_t)_r u_t[idx_r(j)], q_t =
-dl_t/ds_t.
+(E[u_t (x) A_t] = u (x) JA + a (x) D, the cross terms carrying c1 c2). J_t A_{t-1} is one matrix product
+(S x S times S x R, rnnlearn/tilegemm.py); the gradient of step t is dl_t/dtheta_r[j] =
+(q_t^T A_t)_r u_t[idx_r(j)], q_t = dl_t/ds_t.
 
 R-KF-RTRL (Marschall et al.): M_t[:, (r, idx)] ~ A_t[r] B_t[:, idx], A of length R, B S x n_a, with one
 random sign nu_r per row (UORO's construction, Tallec and Ollivier 2017, with its vector on the row side):
@@ -67,6 +67,7 @@ from rnnlearn.models.layout import D_LOSS, D_M, D_N, D_NX, D_P, D_PREC, D_R, D_S
 from rnnlearn.models.losses import loss_grad
 from rnnlearn.models.readout import readout, readout_vjp
 from rnnlearn.optim import OptState, apply_update, plain_sgd_rate, sgd
+from rnnlearn.tilegemm import matmul
 
 # rows of KronState.rows (module-level integers: compile-time constants to numba)
 R_UNIT, R_W, R_LO, R_WIDTH, R_U, R_B = 0, 1, 2, 3, 4, 5
@@ -75,7 +76,7 @@ R_UNIT, R_W, R_LO, R_WIDTH, R_U, R_B = 0, 1, 2, 3, 4, 5
 class KronState(NamedTuple):
     """The state of both learners. The matrix factor (A, S x R, for KF-RTRL; B, S x n_a, for R-KF-RTRL) is
     held as scale[0] times F[ctr[CURRENT]]; the step writes J_t F into the other buffer F[1 - ctr[CURRENT]]
-    (one BLAS product), adds the immediate term into it there, rescales and swaps, so no pass over the
+    (one matrix product), adds the immediate term into it there, rescales and swaps, so no pass over the
     matrix rewrites it. `f` is u (n_a) for KF-RTRL and A (R) for R-KF-RTRL."""
     s_prev: np.ndarray   # (S,) the state before the step
     s: np.ndarray        # (S,) after it
@@ -145,7 +146,7 @@ def _norm_and_vecmat(M, q, want, out):
 @njit(cache=True, fastmath=FAST, inline="always")
 def _common_step(dims, aux, theta, x, xi, t, reset, st):
     """The part both methods share, before their own update: a reset zeroes the state, the factors and
-    the extras' influence; then s_t, J_t, J_t F_{t-1} (one BLAS product, into the other buffer), the
+    the extras' influence; then s_t, J_t, J_t F_{t-1} (one matrix product, into the other buffer), the
     factors D_t and E_t, a_t, and the extras' exact influence X_t = J_t X_{t-1} + Ebar_t."""
     S, n, m, NX = dims[D_S], dims[D_N], dims[D_M], dims[D_NX]
     cur = st.ctr[CURRENT]
@@ -159,7 +160,7 @@ def _common_step(dims, aux, theta, x, xi, t, reset, st):
         st.s_prev[j] = st.s[j]
     cell.step(dims, aux, theta, st.s_prev, x, xi, t, st.s, st.cache)
     cell.jac_state(dims, aux, theta, st.s_prev, x, xi, t, st.s, st.cache, st.J)
-    np.dot(st.J, st.F[cur], st.F[1 - cur])
+    matmul(st.J, st.F[cur], st.F[1 - cur])
     immediate_factors(dims, aux, theta, st.s_prev, x, xi, t, st.s, st.cache, st.D, st.E)
     na = st.a.shape[0]
     Sa = na - m - 1
@@ -174,7 +175,7 @@ def _common_step(dims, aux, theta, x, xi, t, reset, st):
             st.a[Sa + j] = x[j]
     st.a[na - 1] = 1.0
     if NX > 0:
-        np.dot(st.J, st.X, st.JX)
+        matmul(st.J, st.X, st.JX)
         for c in range(S):
             for j in range(NX):
                 st.X[c, j] = st.JX[c, j]
