@@ -67,7 +67,7 @@ from rnnlearn.models.layout import D_LOSS, D_M, D_N, D_NX, D_P, D_PREC, D_R, D_S
 from rnnlearn.models.losses import loss_grad
 from rnnlearn.models.readout import readout, readout_vjp
 from rnnlearn.optim import OptState, apply_update, plain_sgd_rate, sgd
-from rnnlearn.tilegemm import matmul
+from rnnlearn.tilegemm import matmul, matmul_norm_vecmat
 
 # rows of KronState.rows (module-level integers: compile-time constants to numba)
 R_UNIT, R_W, R_LO, R_WIDTH, R_U, R_B = 0, 1, 2, 3, 4, 5
@@ -138,26 +138,6 @@ def _sumsq(v):
     return acc
 
 
-@njit(cache=True, fastmath=FAST)
-def _norm_and_vecmat(M, q, want, out):
-    """|M|_F^2 and, when `want`, out = q^T M, in one pass over M."""
-    acc = 0.0
-    if want:
-        for j in range(M.shape[1]):
-            out[j] = 0.0
-        for i in range(M.shape[0]):
-            qi = q[i]
-            for j in range(M.shape[1]):
-                v = M[i, j]
-                acc += v * v
-                out[j] += qi * v
-    else:
-        for i in range(M.shape[0]):
-            for j in range(M.shape[1]):
-                acc += M[i, j] * M[i, j]
-    return acc
-
-
 @njit(cache=True, fastmath=FAST, inline="always")
 def _readout_and_extras(dims, theta, ys_t, mask_t, st):
     """The readout, the loss and q_t = dl_t/ds_t; the readout's gradient into g[P_rec:], the extras'
@@ -204,12 +184,13 @@ def _scatter_rows(dims, rows, Sa, coef_row, coef_idx, out, fo):
 def _kron_chunk(dims, aux, theta, ch, update, losses, st, reverse):
     """Both methods over one chunk (ch: ChunkArrays); update: apply the optimizer every step, else add into
     gacc; reverse: R-KF-RTRL, else KF-RTRL. The state's arrays are taken out of st once, before the time
-    loop: inside it, the only calls are the model's kernels, the readout and loss, the product and two leaf
-    loops (a helper handed a tuple of arrays pays a reference-count update per array at every step).
+    loop: inside it, the only calls are the model's kernels, the readout and loss, the product and a leaf
+    loop (a helper handed a tuple of arrays pays a reference-count update per array at every step).
 
-    Per step: a reset zeroes the state, the factors and the extras' influence; then s_t, J_t, J_t F_{t-1}
-    (one matrix product, into the other buffer), the factors D_t and E_t, a_t, the extras' exact influence
-    X_t = J_t X_{t-1} + Ebar_t, the readout and q_t; then the method's own update (module docstring):
+    Per step: a reset zeroes the state, the factors and the extras' influence; then s_t, J_t, the factors
+    D_t and E_t, a_t, the extras' exact influence X_t = J_t X_{t-1} + Ebar_t, the readout and q_t; then
+    J_t F_{t-1} into the other buffer, its norm and q_t^T J_t F_{t-1} taken from the product's registers
+    (tilegemm.matmul_norm_vecmat); then the method's own update (module docstring):
 
     KF-RTRL (Mujika et al. 2018, Algorithm 1): A_t = scale F (S x R), f = u_t (n_a). With JA = J_t A_{t-1} =
     scale J_t F, p1 = sqrt(|JA| / |u|) and p2 = sqrt(|D_t| / |a_t|), u_t = c1 p1 u + c2 p2 a_t and
@@ -222,7 +203,7 @@ def _kron_chunk(dims, aux, theta, ch, update, losses, st, reverse):
     gamma = (1 / p1) / scale'; q^T B_t = scale' (q^T J_t F + gamma (q . D_t nu) a_t).
 
     The buffer holding J_t F plus the immediate term then becomes the factor at scale' (folded into it, one
-    pass, when scale' leaves [1 / BIG, BIG]), and the gradient goes where _apply's comment says."""
+    pass, when scale' leaves [1 / BIG, BIG]), and the gradient goes where the last comment says."""
     xs, ys, mask, resets, xis = ch
     o = st.opt
     codes, hyper, moments, counts, scratch = o.codes, o.hyper, o.moments, o.counts, o.scratch
@@ -230,7 +211,7 @@ def _kron_chunk(dims, aux, theta, ch, update, losses, st, reverse):
     PR, P = dims[D_PREC], dims[D_P]
     eps = st.eps
     sgd_lr = plain_sgd_rate(codes, hyper)
-    s_prev, s, cache, J, F0, F1 = st.s_prev, st.s, st.cache, st.J, st.F[0], st.F[1]
+    s_prev, s, cache, J, F = st.s_prev, st.s, st.cache, st.J, st.F
     f, a, D, E, X, JX = st.f, st.a, st.D, st.E, st.X, st.JX
     nu, Dnu, coef, gx, rows, extras = st.nu, st.Dnu, st.coef, st.gx, st.rows, st.extras
     ds, g, gacc, ctr, signs, rng, scale_arr = st.ds, st.g, st.gacc, st.ctr, st.signs, st.rng, st.scale
@@ -242,7 +223,7 @@ def _kron_chunk(dims, aux, theta, ch, update, losses, st, reverse):
         tg = ctr[STEPS]
         x, xi = xs[t], xis[t]
         cur = ctr[CURRENT]
-        Fc, Fn = (F0, F1) if cur == 0 else (F1, F0)
+        Fc, Fn = F[cur], F[1 - cur]
         if resets[t]:
             s[:] = 0.0
             Fc[:, :] = 0.0
@@ -253,7 +234,6 @@ def _kron_chunk(dims, aux, theta, ch, update, losses, st, reverse):
             s_prev[j] = s[j]
         cell.step(dims, aux, theta, s_prev, x, xi, tg, s, cache)
         cell.jac_state(dims, aux, theta, s_prev, x, xi, tg, s, cache, J)
-        matmul(J, Fc, Fn)
         immediate_factors(dims, aux, theta, s_prev, x, xi, tg, s, cache, D, E)
         for j in range(Sa):
             a[j] = s_prev[j]
@@ -281,7 +261,7 @@ def _kron_chunk(dims, aux, theta, ch, update, losses, st, reverse):
         if not np.isfinite(lt):
             return NONFINITE_LOSS, tg
         want = mask[t] != 0.0
-        nJF = np.sqrt(_norm_and_vecmat(Fn, ds, want, coef))
+        nJF = np.sqrt(matmul_norm_vecmat(J, Fc, Fn, ds, want, coef))  # J_t F, |J_t F|, q^T J_t F
         scale = scale_arr[0]
         if not reverse:  # KF-RTRL: u = f (n_a), coef = q^T A (R)
             if tg < K:
@@ -354,18 +334,24 @@ def _kron_chunk(dims, aux, theta, ch, update, losses, st, reverse):
         scale_arr[0] = scale
         if not want:
             continue
-        # _apply: the row form's part (coef_row (x) coef_idx at the rows' columns) plus what g holds (the
+        # the gradient: the row form's part (the rows' coefficient times a_t's, KF-RTRL's q^T A_t (x) u_t,
+        # R-KF-RTRL's A_t (x) q^T B_t, at the rows' columns) plus what g holds (the
         # readout's and the extras' entries): into gacc (update False), into theta directly with plain SGD
         # (theta -= lr g, folded into the scatter), else assembled in g for the optimizer.
-        coef_row, coef_idx = (coef, f) if not reverse else (f, coef)
         if not update:
-            _scatter_rows(dims, rows, Sa, coef_row, coef_idx, gacc, 1.0)
+            if reverse:
+                _scatter_rows(dims, rows, Sa, f, coef, gacc, 1.0)
+            else:
+                _scatter_rows(dims, rows, Sa, coef, f, gacc, 1.0)
             for q in range(PR, P):
                 gacc[q] += g[q]
             for j in range(NX):
                 gacc[extras[1, j]] += g[extras[1, j]]
         elif sgd_lr >= 0.0:
-            _scatter_rows(dims, rows, Sa, coef_row, coef_idx, theta, -sgd_lr)
+            if reverse:
+                _scatter_rows(dims, rows, Sa, f, coef, theta, -sgd_lr)
+            else:
+                _scatter_rows(dims, rows, Sa, coef, f, theta, -sgd_lr)
             for q in range(PR, P):
                 theta[q] -= sgd_lr * g[q]
             for j in range(NX):
@@ -375,7 +361,10 @@ def _kron_chunk(dims, aux, theta, ch, update, losses, st, reverse):
                 g[q] = 0.0
             for j in range(NX):
                 g[extras[1, j]] = gx[j]
-            _scatter_rows(dims, rows, Sa, coef_row, coef_idx, g, 1.0)
+            if reverse:
+                _scatter_rows(dims, rows, Sa, f, coef, g, 1.0)
+            else:
+                _scatter_rows(dims, rows, Sa, coef, f, g, 1.0)
             apply_update(codes, hyper, moments, counts, scratch, theta, g)
     return OK, ctr[STEPS]
 

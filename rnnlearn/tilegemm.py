@@ -37,13 +37,15 @@ def _lane_mask(builder, nlast):
     return builder.icmp_signed("<", ir.Constant(i64v, list(range(8))), b)
 
 
-def _block_codegen(nv, tail):
+def _block_codegen(nv, tail, epilogue):
     """Codegen of out[i0:i0 + mr, j0:j0 + w] = x[i0:i0 + mr, :] @ y[:, j0:j0 + w], w = 8 (nv - 1) + nlast.
     Without `tail`, mr = MR and nlast = 8 (no masks, no guards); with it, rows past mr repeat row
-    i0 + mr - 1 and are not stored, and the last vector is loaded and stored under a lane mask."""
+    i0 + mr - 1 and are not stored, and the last vector is loaded and stored under a lane mask. With
+    `epilogue` (extra arguments q, want, vm) it returns the block's sum of squares and, when want,
+    adds q[i0:i0 + mr] @ (the block) into vm[j0:j0 + w], from the accumulators."""
     def codegen(context, builder, sig, args):
         x_ty, y_ty, o_ty = sig.args[:3]
-        x, y, o, i0, j0, mr, nlast = args
+        x, y, o, i0, j0, mr, nlast = args[:7]
         X = context.make_array(x_ty)(context, builder, x)
         Y = context.make_array(y_ty)(context, builder, y)
         O = context.make_array(o_ty)(context, builder, o)
@@ -104,20 +106,64 @@ def _block_codegen(nv, tail):
                     store_row()
             else:
                 store_row()
-        return context.get_dummy_value()
+        if not epilogue:
+            return context.get_dummy_value()
+        q_ty, vm_ty = sig.args[7], sig.args[9]
+        Q = context.make_array(q_ty)(context, builder, args[7])
+        VM = context.make_array(vm_ty)(context, builder, args[9])
+        want = args[8]
+        vals = [[builder.load(accs[r][v]) for v in range(nv)] for r in range(MR)]
+        if tail:  # the repeated rows past mr count for nothing
+            vals = [vals[0]] + [[builder.select(builder.icmp_signed("<", c(r), mr), a, zero) for a in row]
+                                for r, row in enumerate(vals) if r > 0]
+        sq = zero
+        for r in range(MR):
+            for v in range(nv):
+                sq = builder.call(fma, [vals[r][v], vals[r][v], sq])
+        with builder.if_then(want):
+            qb = [builder.shuffle_vector(builder.insert_element(undef, builder.load(builder.gep(Q.data, [rows[r]])),
+                                                                ir.Constant(i32, 0)), undef, bmask)
+                  for r in range(MR)]
+            for v in range(nv):
+                p = builder.gep(VM.data, [builder.add(j0, c(8 * v))])
+                acc = vload(p, v == nv - 1)
+                for r in range(MR):
+                    acc = builder.call(fma, [qb[r], vals[r][v], acc])
+                p = builder.bitcast(p, vptr)
+                if tail and v == nv - 1:
+                    builder.call(mstore, [acc, p, ir.Constant(i32, 8), mask])
+                else:
+                    builder.store(acc, p, align=8)
+        total = builder.extract_element(sq, ir.Constant(i32, 0))
+        for lane in range(1, 8):
+            total = builder.fadd(total, builder.extract_element(sq, ir.Constant(i32, lane)))
+        return total
     return codegen
 
 
-def _block_intrinsic(nv, tail):
+def _block_intrinsic(nv, tail, epilogue=False):
+    if epilogue:
+        @intrinsic
+        def block(typingctx, x, y, out, i0, j0, mr, nlast, q, want, vm):
+            _check((x, y, out))
+            for a in (q, vm):
+                if not (isinstance(a, types.Array) and a.ndim == 1 and a.dtype == types.float64 and a.layout == "C"):
+                    raise TypingError(f"tilegemm takes 1-D C-contiguous float64 q and vm, got {a}")
+            return (types.float64(x, y, out, types.intp, types.intp, types.intp, types.intp, q, types.boolean, vm),
+                    _block_codegen(nv, tail, True))
+        return block
+
     @intrinsic
     def block(typingctx, x, y, out, i0, j0, mr, nlast):
         _check((x, y, out))
-        return types.void(x, y, out, types.intp, types.intp, types.intp, types.intp), _block_codegen(nv, tail)
+        return types.void(x, y, out, types.intp, types.intp, types.intp, types.intp), _block_codegen(nv, tail, False)
     return block
 
 
 _full = _block_intrinsic(4, False)
 _tail1, _tail2, _tail3, _tail4 = (_block_intrinsic(nv, True) for nv in (1, 2, 3, 4))
+_efull = _block_intrinsic(4, False, True)
+_etail1, _etail2, _etail3, _etail4 = (_block_intrinsic(nv, True, True) for nv in (1, 2, 3, 4))
 
 
 @njit(cache=True)
@@ -146,3 +192,37 @@ def matmul(x, y, out):
             _tail3(x, y, out, i0, Nb, mr, nlast)
         elif nv == 4:
             _tail4(x, y, out, i0, Nb, mr, nlast)
+
+
+@njit(cache=True)
+def matmul_norm_vecmat(x, y, out, q, want, vm):
+    """out = x @ y as `matmul`, returning |out|_F^2 and, when want, writing vm = q^T out (q of out's rows,
+    vm of its columns), both from the accumulators as each block is stored: no second pass over out."""
+    M, K = x.shape
+    N = y.shape[1]
+    if y.shape[0] != K or out.shape[0] != M or out.shape[1] != N or q.shape[0] != M or vm.shape[0] != N:
+        raise ValueError("matmul_norm_vecmat: shapes do not match")
+    if want:
+        for j in range(N):
+            vm[j] = 0.0
+    Nb = N - N % 32
+    rem = N - Nb
+    nv = (rem + 7) // 8
+    nlast = rem - 8 * (nv - 1)
+    sq = 0.0
+    for i0 in range(0, M, MR):
+        mr = min(MR, M - i0)
+        for j0 in range(0, Nb, 32):
+            if mr == MR:
+                sq += _efull(x, y, out, i0, j0, MR, 8, q, want, vm)
+            else:
+                sq += _etail4(x, y, out, i0, j0, mr, 8, q, want, vm)
+        if nv == 1:
+            sq += _etail1(x, y, out, i0, Nb, mr, nlast, q, want, vm)
+        elif nv == 2:
+            sq += _etail2(x, y, out, i0, Nb, mr, nlast, q, want, vm)
+        elif nv == 3:
+            sq += _etail3(x, y, out, i0, Nb, mr, nlast, q, want, vm)
+        elif nv == 4:
+            sq += _etail4(x, y, out, i0, Nb, mr, nlast, q, want, vm)
+    return sq

@@ -4,7 +4,7 @@ dimensions; and that it writes only out's own entries."""
 import numpy as np
 import pytest
 
-from rnnlearn.tilegemm import matmul
+from rnnlearn.tilegemm import matmul, matmul_norm_vecmat
 
 SHAPES = [(1, 1, 1), (3, 5, 7), (4, 4, 8), (5, 9, 41), (7, 13, 9), (9, 3, 33), (6, 32, 95), (32, 32, 32),
           (33, 31, 57), (64, 64, 64), (128, 130, 128), (2, 1, 200), (4, 0, 4), (0, 3, 3), (2, 3, 0)]
@@ -47,3 +47,19 @@ def test_mismatched_shapes_are_refused():
         matmul(np.zeros((3, 4)), np.zeros((5, 6)), np.zeros((3, 6)))
     with pytest.raises(ValueError, match="shapes"):
         matmul(np.zeros((3, 4)), np.zeros((4, 6)), np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize("M,K,N", SHAPES)
+@pytest.mark.parametrize("want", [True, False])
+def test_norm_and_vecmat_from_the_accumulators(M, K, N, want):
+    rng = np.random.default_rng(M * 7 + K * 3 + N)
+    x, y, q = rng.normal(size=(M, K)), rng.normal(size=(K, N)), rng.normal(size=M)
+    out, vm = np.full((M, N), np.nan), np.full(N, 5.0)
+    sq = matmul_norm_vecmat(x, y, out, q, want, vm)
+    ref = x @ y
+    assert np.allclose(out, ref, rtol=1e-13, atol=1e-13 * max(K, 1))
+    assert np.isclose(sq, (ref ** 2).sum(), rtol=1e-12, atol=1e-300)
+    if want:
+        assert np.allclose(vm, q @ ref, rtol=1e-12, atol=1e-12 * max(K * M, 1))
+    else:
+        assert (vm == 5.0).all()
