@@ -1,16 +1,22 @@
-"""out = x @ y for the small products of the online learners' steps (n x n times n x R, n about 16-128), in
+"""out = x @ y for the small products of the online learners' steps (S x S times S x R, S about 16-256), in
 explicit 8-wide vectors held in registers.
 
 At n = 32 such a product (65 kFLOP) is over before OpenBLAS's interface and its packing of both operands
 have paid for themselves, and this machine's environment holds OpenBLAS to its AVX2 kernels
-(OPENBLAS_CORETYPE=Haswell, BENCHMARKS.md): measured here 1.6 us for 32 x 32 x 32 through numba's np.dot.
-`matmul` tiles out into blocks of 4 rows by 8 NV columns (NV = 4, 2, 1 vectors of 8 doubles); each block
-keeps its 4 NV accumulators in vector registers for the whole sum over k (per k: NV loads of y's row, 4
-broadcasts of x's entries, 4 NV fused multiply-adds), the outer-product form of the register-blocked
-kernels of Goto and van de Geijn (2008, "Anatomy of high-performance matrix multiplication", ACM TOMS 34),
-without their packing: y's 8 NV-column panel (K x 8 NV doubles) stays in the L1 cache for the block rows
-at these sizes. Rows and columns past the last whole block are plain loops. The block kernel is an
-intrinsic (vectors of llvmlite's IR, numba has no vector type), inlined where it is called.
+(OPENBLAS_CORETYPE=Haswell, BENCHMARKS.md): measured here, 32 x 32 x 32 takes 1.6 us through numba's np.dot
+and 0.53 us here (124 GFLOP/s); 128 x 128 x 128, 72 and 35 us.
+
+`matmul` tiles out into blocks of 4 rows by 32 columns (4 vectors of 8 doubles); each block keeps its 16
+accumulators in vector registers for the whole sum over k (per k: 4 loads of y's row, 4 broadcasts of x's
+entries, 16 fused multiply-adds), the outer-product form of the register-blocked kernels of Goto and van de
+Geijn (2008, "Anatomy of high-performance matrix multiplication", ACM TOMS 34), without their packing: y's
+32-column panel (K x 32 doubles) stays in the L1 cache for all the block rows while K is at most about 150
+(beyond, e.g. the LSTM's S = 256 at n = 128, it runs at about BLAS's rate). The last columns are a block of
+1-4 vectors whose last is loaded and stored under a lane mask, the last rows a block whose rows past the
+end repeat the last row and are not stored. The block kernels are intrinsics (llvmlite IR: numba has no
+vector type), inlined where they are called; so are `matmul` and `matmul_norm_vecmat` (inline="always":
+a plain call's prologue updates the reference counts of its array arguments, measured at 0.1 us of
+KF-RTRL's 1.6 us step at n = 32).
 """
 from llvmlite import ir
 from numba import njit, types
@@ -166,7 +172,7 @@ _efull = _block_intrinsic(4, False, True)
 _etail1, _etail2, _etail3, _etail4 = (_block_intrinsic(nv, True, True) for nv in (1, 2, 3, 4))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def matmul(x, y, out):
     """out = x @ y, all 2-D C-contiguous float64 (x M x K, y K x N, out M x N, out distinct from both)."""
     M, K = x.shape
@@ -194,7 +200,7 @@ def matmul(x, y, out):
             _tail4(x, y, out, i0, Nb, mr, nlast)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def matmul_norm_vecmat(x, y, out, q, want, vm):
     """out = x @ y as `matmul`, returning |out|_F^2 and, when want, writing vm = q^T out (q of out's rows,
     vm of its columns), both from the accumulators as each block is stored: no second pass over out."""
