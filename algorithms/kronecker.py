@@ -30,9 +30,9 @@ c1, c2 (Theorem 1), with the variance-minimising scales p1, p2:
     u_t = c1 p1 u_{t-1} + c2 p2 a_t,         A_t = (c1 / p1) J_t A_{t-1} + (c2 / p2) D_t,
     p1 = sqrt(|J_t A_{t-1}| / |u_{t-1}|),    p2 = sqrt(|D_t| / |a_t|)              (Frobenius norms)
 
-(E[u_t (x) A_t] = u (x) JA + a (x) D, the cross terms carrying c1 c2). J_t A_{t-1} is one BLAS product
-(S x S times S x R); the gradient of step t is dl_t/dtheta_r[j] = (q_t^T A_t)_r u_t[idx_r(j)], q_t =
-dl_t/ds_t.
+(E[u_t (x) A_t] = u (x) JA + a (x) D, the cross terms carrying c1 c2). J_t A_{t-1} is one matrix product
+(S x S times S x R, rnnlearn/tilegemm.py); the gradient of step t is dl_t/dtheta_r[j] =
+(q_t^T A_t)_r u_t[idx_r(j)], q_t = dl_t/ds_t.
 
 R-KF-RTRL (Marschall et al.): M_t[:, (r, idx)] ~ A_t[r] B_t[:, idx], A of length R, B S x n_a, with one
 random sign nu_r per row (UORO's construction, Tallec and Ollivier 2017, with its vector on the row side):
@@ -56,7 +56,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, uint64
 
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
                                       check_number, raise_status, register, row_form_missing)
@@ -67,6 +67,7 @@ from rnnlearn.models.layout import D_LOSS, D_M, D_N, D_NX, D_P, D_PREC, D_R, D_S
 from rnnlearn.models.losses import loss_grad
 from rnnlearn.models.readout import readout, readout_vjp
 from rnnlearn.optim import OptState, apply_update, plain_sgd_rate, sgd
+from rnnlearn.tilegemm import matmul, matmul_norm_vecmat
 
 # rows of KronState.rows (module-level integers: compile-time constants to numba)
 R_UNIT, R_W, R_LO, R_WIDTH, R_U, R_B = 0, 1, 2, 3, 4, 5
@@ -75,7 +76,7 @@ R_UNIT, R_W, R_LO, R_WIDTH, R_U, R_B = 0, 1, 2, 3, 4, 5
 class KronState(NamedTuple):
     """The state of both learners. The matrix factor (A, S x R, for KF-RTRL; B, S x n_a, for R-KF-RTRL) is
     held as scale[0] times F[ctr[CURRENT]]; the step writes J_t F into the other buffer F[1 - ctr[CURRENT]]
-    (one BLAS product), adds the immediate term into it there, rescales and swaps, so no pass over the
+    (one matrix product), adds the immediate term into it there, rescales and swaps, so no pass over the
     matrix rewrites it. `f` is u (n_a) for KF-RTRL and A (R) for R-KF-RTRL."""
     s_prev: np.ndarray   # (S,) the state before the step
     s: np.ndarray        # (S,) after it
@@ -115,74 +116,26 @@ CURRENT = 1  # which of F[0], F[1] holds the matrix factor
 BIG = 1e100
 
 
+class _ReadoutBufs(NamedTuple):
+    """The few arrays of KronState that _readout_and_extras touches. Handing an inlined helper the whole
+    state costs one reference-count update per array in it (about 40 with the optimizer's) at every call:
+    measured here, 92 increments and 92 decrements a step, half of KF-RTRL's step at n = 32."""
+    s: np.ndarray
+    yhat: np.ndarray
+    dy: np.ndarray
+    ds: np.ndarray
+    g: np.ndarray
+    X: np.ndarray
+    gx: np.ndarray
+    extras: np.ndarray
+
+
 @njit(cache=True, fastmath=FAST)
 def _sumsq(v):
     acc = 0.0
     for i in range(v.shape[0]):
         acc += v[i] * v[i]
     return acc
-
-
-@njit(cache=True, fastmath=FAST)
-def _norm_and_vecmat(M, q, want, out):
-    """|M|_F^2 and, when `want`, out = q^T M, in one pass over M."""
-    acc = 0.0
-    if want:
-        out[:] = 0.0
-        for i in range(M.shape[0]):
-            qi = q[i]
-            for j in range(M.shape[1]):
-                v = M[i, j]
-                acc += v * v
-                out[j] += qi * v
-    else:
-        for i in range(M.shape[0]):
-            for j in range(M.shape[1]):
-                acc += M[i, j] * M[i, j]
-    return acc
-
-
-@njit(cache=True, fastmath=FAST, inline="always")
-def _common_step(dims, aux, theta, x, xi, t, reset, st):
-    """The part both methods share, before their own update: a reset zeroes the state, the factors and
-    the extras' influence; then s_t, J_t, J_t F_{t-1} (one BLAS product, into the other buffer), the
-    factors D_t and E_t, a_t, and the extras' exact influence X_t = J_t X_{t-1} + Ebar_t."""
-    S, n, m, NX = dims[D_S], dims[D_N], dims[D_M], dims[D_NX]
-    cur = st.ctr[CURRENT]
-    if reset:
-        st.s[:] = 0.0
-        st.F[cur] = 0.0
-        st.scale[0] = 1.0
-        st.f[:] = 0.0
-        st.X[:, :] = 0.0
-    for j in range(S):
-        st.s_prev[j] = st.s[j]
-    cell.step(dims, aux, theta, st.s_prev, x, xi, t, st.s, st.cache)
-    cell.jac_state(dims, aux, theta, st.s_prev, x, xi, t, st.s, st.cache, st.J)
-    np.dot(st.J, st.F[cur], st.F[1 - cur])
-    immediate_factors(dims, aux, theta, st.s_prev, x, xi, t, st.s, st.cache, st.D, st.E)
-    na = st.a.shape[0]
-    Sa = na - m - 1
-    for j in range(Sa):
-        st.a[j] = st.s_prev[j]
-    if xi >= 0:
-        for j in range(m):
-            st.a[Sa + j] = 0.0
-        st.a[Sa + xi] = 1.0
-    else:
-        for j in range(m):
-            st.a[Sa + j] = x[j]
-    st.a[na - 1] = 1.0
-    if NX > 0:
-        np.dot(st.J, st.X, st.JX)
-        for c in range(S):
-            for j in range(NX):
-                st.X[c, j] = st.JX[c, j]
-        for j in range(NX):
-            k = st.extras[0, j]
-            st.X[k, j] += st.E[0, j]
-            if S > n:
-                st.X[n + k, j] += st.E[1, j]
 
 
 @njit(cache=True, fastmath=FAST, inline="always")
@@ -209,191 +162,223 @@ def _readout_and_extras(dims, theta, ys_t, mask_t, st):
 @njit(cache=True, fastmath=FAST)
 def _scatter_rows(dims, rows, Sa, coef_row, coef_idx, out, fo):
     """out[theta_r[j]] += fo coef_row[r] coef_idx[idx_r(j)] for every row r and parameter j it has (the
-    gradient of a Kronecker factored influence matrix read at the row form's columns, times fo)."""
-    m = dims[D_M]
+    gradient of a Kronecker factored influence matrix read at the row form's columns, times fo). Unsigned
+    indices: no wraparound checks, so the loops vectorise without slicing."""
+    m = uint64(dims[D_M])
+    Sa = uint64(Sa)
     for r in range(dims[D_R]):
         c = fo * coef_row[r]
-        w, lo, width, u, b = rows[R_W, r], rows[R_LO, r], rows[R_WIDTH, r], rows[R_U, r], rows[R_B, r]
-        ow = out[w:w + width]  # slices: no wraparound checks, the loop vectorises
-        cw = coef_idx[lo:lo + width]
+        w, lo, width = uint64(rows[R_W, r]), uint64(rows[R_LO, r]), uint64(rows[R_WIDTH, r])
+        u, b = rows[R_U, r], rows[R_B, r]
         for j in range(width):
-            ow[j] += c * cw[j]
+            out[w + j] += c * coef_idx[lo + j]
         if u >= 0:
+            uu = uint64(u)
             for j in range(m):
-                out[u + j] += c * coef_idx[Sa + j]
+                out[uu + j] += c * coef_idx[Sa + j]
         if b >= 0:
             out[b] += c * coef_idx[Sa + m]
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
-def _apply_gradient(dims, theta, st, update, sgd_lr, coef_row, coef_idx, Sa):
-    """The step's gradient estimate into where it goes: the row form's part (_scatter_rows) plus what g holds
-    (the readout's and the extras' entries, _readout_and_extras): into gacc (update False), into theta
-    directly with plain SGD (theta -= lr g, folded into the scatter), else assembled in g for the optimizer."""
-    PR, P, NX = dims[D_PREC], dims[D_P], dims[D_NX]
-    g = st.g
-    if not update:
-        _scatter_rows(dims, st.rows, Sa, coef_row, coef_idx, st.gacc, 1.0)
-        for q in range(PR, P):
-            st.gacc[q] += g[q]
-        for j in range(NX):
-            st.gacc[st.extras[1, j]] += g[st.extras[1, j]]
-    elif sgd_lr >= 0.0:
-        _scatter_rows(dims, st.rows, Sa, coef_row, coef_idx, theta, -sgd_lr)
-        for q in range(PR, P):
-            theta[q] -= sgd_lr * g[q]
-        for j in range(NX):
-            theta[st.extras[1, j]] -= sgd_lr * g[st.extras[1, j]]
-    else:
-        for q in range(PR):  # the row form's entries zeroed, the extras' (q^T X = gx) kept
-            g[q] = 0.0
-        for j in range(NX):
-            g[st.extras[1, j]] = st.gx[j]
-        _scatter_rows(dims, st.rows, Sa, coef_row, coef_idx, g, 1.0)
-        o = st.opt
-        apply_update(o.codes, o.hyper, o.moments, o.counts, o.scratch, theta, g)
-
-
-@njit(cache=True, fastmath=FAST, inline="always")
-def _swap_and_rescale(st, scale):
-    """The buffer holding J_t F (plus the immediate term) becomes the factor, at `scale`; a scale outside
-    [1 / BIG, BIG] is folded into the buffer (rarely: one pass)."""
-    cur = 1 - st.ctr[CURRENT]
-    st.ctr[CURRENT] = cur
-    if abs(scale) > BIG or abs(scale) < 1.0 / BIG:
-        F = st.F[cur]
-        for i in range(F.shape[0]):
-            for j in range(F.shape[1]):
-                F[i, j] *= scale
-        scale = 1.0
-    st.scale[0] = scale
-
-
 @njit(cache=True, fastmath=FAST)
-def kf_rtrl_chunk(dims, aux, theta, ch, update, losses, st):
-    """KF-RTRL over one chunk (ch: ChunkArrays); update: apply the optimizer every step, else add into gacc.
-    A_t = scale F[CURRENT] (S x R), st.f = u_t (n_a): Mujika et al. 2018, Algorithm 1 (module docstring):
-    with JA = J_t A_{t-1} = scale J_t F, p1 = sqrt(|JA| / |u|) and p2 = sqrt(|D_t| / |a_t|),
-    u_t = c1 p1 u + c2 p2 a_t and A_t = (c1 / p1) JA + (c2 / p2) D_t = scale' (J_t F + beta D_t) with
-    scale' = scale c1 / p1, beta = (c2 / p2) / scale'; q^T A_t = scale' (q^T J_t F + beta q^T D_t) from the
-    same pass that takes |J_t F|."""
+def _kron_chunk(dims, aux, theta, ch, update, losses, st, reverse):
+    """Both methods over one chunk (ch: ChunkArrays); update: apply the optimizer every step, else add into
+    gacc; reverse: R-KF-RTRL, else KF-RTRL. The state's arrays are taken out of st once, before the time
+    loop: inside it, the only calls are the model's kernels, the readout and loss, the product and a leaf
+    loop (a helper handed a tuple of arrays pays a reference-count update per array at every step).
+
+    Per step: a reset zeroes the state, the factors and the extras' influence; then s_t, J_t, the factors
+    D_t and E_t, a_t, the extras' exact influence X_t = J_t X_{t-1} + Ebar_t, the readout and q_t; then
+    J_t F_{t-1} into the other buffer, its norm and q_t^T J_t F_{t-1} taken from the product's registers
+    (tilegemm.matmul_norm_vecmat); then the method's own update (module docstring):
+
+    KF-RTRL (Mujika et al. 2018, Algorithm 1): A_t = scale F (S x R), f = u_t (n_a). With JA = J_t A_{t-1} =
+    scale J_t F, p1 = sqrt(|JA| / |u|) and p2 = sqrt(|D_t| / |a_t|), u_t = c1 p1 u + c2 p2 a_t and
+    A_t = (c1 / p1) JA + (c2 / p2) D_t = scale' (J_t F + beta D_t) with scale' = scale c1 / p1,
+    beta = (c2 / p2) / scale'; q^T A_t = scale' (q^T J_t F + beta q^T D_t) from the pass that takes |J_t F|.
+
+    R-KF-RTRL (Marschall et al. 2020): f = A_t (R), B_t = scale F (S x n_a). With JB = J_t B_{t-1} =
+    scale J_t F, p0 = sqrt(|JB| / |A|), p1 = sqrt(|D_t nu| |a_t| / |nu|), A_t = p0 A + p1 nu and
+    B_t = JB / p0 + (D_t nu) a_t^T / p1 = scale' (J_t F + gamma (D_t nu) a_t^T) with scale' = scale / p0,
+    gamma = (1 / p1) / scale'; q^T B_t = scale' (q^T J_t F + gamma (q . D_t nu) a_t).
+
+    The buffer holding J_t F plus the immediate term then becomes the factor at scale' (folded into it, one
+    pass, when scale' leaves [1 / BIG, BIG]), and the gradient goes where the last comment says."""
     xs, ys, mask, resets, xis = ch
     o = st.opt
-    S, n, R = dims[D_S], dims[D_N], dims[D_R]
+    codes, hyper, moments, counts, scratch = o.codes, o.hyper, o.moments, o.counts, o.scratch
+    S, n, m, R, NX = dims[D_S], dims[D_N], dims[D_M], dims[D_R], dims[D_NX]
+    PR, P = dims[D_PREC], dims[D_P]
     eps = st.eps
-    sgd_lr = plain_sgd_rate(o.codes, o.hyper)
-    u, a, D, ds, coef = st.f, st.a, st.D, st.ds, st.coef
+    sgd_lr = plain_sgd_rate(codes, hyper)
+    s_prev, s, cache, J, F = st.s_prev, st.s, st.cache, st.J, st.F
+    f, a, D, E, X, JX = st.f, st.a, st.D, st.E, st.X, st.JX
+    nu, Dnu, coef, gx, rows, extras = st.nu, st.Dnu, st.coef, st.gx, st.rows, st.extras
+    ds, g, gacc, ctr, signs, rng, scale_arr = st.ds, st.g, st.gacc, st.ctr, st.signs, st.rng, st.scale
+    bufs = _ReadoutBufs(s, st.yhat, st.dy, ds, g, X, gx, extras)
     na = a.shape[0]
-    Sa = na - dims[D_M] - 1
+    Sa = na - m - 1
+    K = signs.shape[0]
     for t in range(xs.shape[0]):
-        tg = st.ctr[STEPS]
-        _common_step(dims, aux, theta, xs[t], xis[t], tg, resets[t], st)
-        st.ctr[STEPS] += 1
-        lt = _readout_and_extras(dims, theta, ys[t], mask[t], st)
-        losses[t] = lt
-        if not np.isfinite(lt):
-            return NONFINITE_LOSS, tg
-        want = mask[t] != 0.0
-        if tg < st.signs.shape[0]:
-            c1 = st.signs[tg, 0]
-            c2 = st.signs[tg, 1]
+        tg = ctr[STEPS]
+        x, xi = xs[t], xis[t]
+        cur = ctr[CURRENT]
+        Fc, Fn = F[cur], F[1 - cur]
+        if resets[t]:
+            s[:] = 0.0
+            Fc[:, :] = 0.0
+            scale_arr[0] = 1.0
+            f[:] = 0.0
+            X[:, :] = 0.0
+        for j in range(S):
+            s_prev[j] = s[j]
+        cell.step(dims, aux, theta, s_prev, x, xi, tg, s, cache)
+        cell.jac_state(dims, aux, theta, s_prev, x, xi, tg, s, cache, J)
+        immediate_factors(dims, aux, theta, s_prev, x, xi, tg, s, cache, D, E)
+        for j in range(Sa):
+            a[j] = s_prev[j]
+        if xi >= 0:
+            for j in range(m):
+                a[Sa + j] = 0.0
+            a[Sa + xi] = 1.0
         else:
-            fill_signs(st.rng, st.nu, 2)  # one draw for both
-            c1 = st.nu[0]
-            c2 = st.nu[1]
-        JF = st.F[1 - st.ctr[CURRENT]]
-        nJF = np.sqrt(_norm_and_vecmat(JF, ds, want, coef))
-        nD = 0.0
-        for r in range(R):
-            nD += D[0, r] * D[0, r] + D[1, r] * D[1, r]
-        scale = st.scale[0]
-        p1 = np.sqrt((abs(scale) * nJF + eps) / (np.sqrt(_sumsq(u)) + eps))
-        p2 = np.sqrt((np.sqrt(nD) + eps) / (np.sqrt(_sumsq(a)) + eps))
-        a1 = c1 * p1
-        a2 = c2 * p2
-        for j in range(na):
-            u[j] = a1 * u[j] + a2 * a[j]
-        scale = scale * c1 / p1
-        beta = c2 / p2 / scale
-        for r in range(R):
-            k = st.rows[R_UNIT, r]
-            JF[k, r] += beta * D[0, r]
-            if S > n:
-                JF[n + k, r] += beta * D[1, r]
-        if want:
-            for r in range(R):
-                k = st.rows[R_UNIT, r]
-                qd = ds[k] * D[0, r]
+            for j in range(m):
+                a[Sa + j] = x[j]
+        a[na - 1] = 1.0
+        if NX > 0:
+            matmul(J, X, JX)
+            for c in range(S):
+                for j in range(NX):
+                    X[c, j] = JX[c, j]
+            for j in range(NX):
+                k = extras[0, j]
+                X[k, j] += E[0, j]
                 if S > n:
-                    qd += ds[n + k] * D[1, r]
-                coef[r] = scale * (coef[r] + beta * qd)
-        _swap_and_rescale(st, scale)
-        if not want:
-            continue
-        _apply_gradient(dims, theta, st, update, sgd_lr, coef, u, Sa)
-    return OK, st.ctr[STEPS]
-
-
-@njit(cache=True, fastmath=FAST)
-def rkf_rtrl_chunk(dims, aux, theta, ch, update, losses, st):
-    """R-KF-RTRL over one chunk (ch: ChunkArrays); update: apply the optimizer every step, else add into
-    gacc. st.f = A_t (R), B_t = scale F[CURRENT] (S x n_a): Marschall et al. 2020 (module docstring): with
-    JB = J_t B_{t-1} = scale J_t F, p0 = sqrt(|JB| / |A|), p1 = sqrt(|D_t nu| |a_t| / |nu|),
-    A_t = p0 A + p1 nu and B_t = JB / p0 + (D_t nu) a_t^T / p1 = scale' (J_t F + gamma (D_t nu) a_t^T) with
-    scale' = scale / p0, gamma = (1 / p1) / scale'; q^T B_t = scale' (q^T J_t F + gamma (q . D_t nu) a_t)."""
-    xs, ys, mask, resets, xis = ch
-    o = st.opt
-    S, n, R = dims[D_S], dims[D_N], dims[D_R]
-    eps = st.eps
-    sgd_lr = plain_sgd_rate(o.codes, o.hyper)
-    A, a, D, nu, Dnu, ds, coef = st.f, st.a, st.D, st.nu, st.Dnu, st.ds, st.coef
-    na = a.shape[0]
-    Sa = na - dims[D_M] - 1
-    for t in range(xs.shape[0]):
-        tg = st.ctr[STEPS]
-        _common_step(dims, aux, theta, xs[t], xis[t], tg, resets[t], st)
-        st.ctr[STEPS] += 1
-        lt = _readout_and_extras(dims, theta, ys[t], mask[t], st)
+                    X[n + k, j] += E[1, j]
+        ctr[STEPS] += 1
+        lt = _readout_and_extras(dims, theta, ys[t], mask[t], bufs)
         losses[t] = lt
         if not np.isfinite(lt):
             return NONFINITE_LOSS, tg
         want = mask[t] != 0.0
-        if tg < st.signs.shape[0]:
+        nJF = np.sqrt(matmul_norm_vecmat(J, Fc, Fn, ds, want, coef))  # J_t F, |J_t F|, q^T J_t F
+        scale = scale_arr[0]
+        if not reverse:  # KF-RTRL: u = f (n_a), coef = q^T A (R)
+            if tg < K:
+                c1 = signs[tg, 0]
+                c2 = signs[tg, 1]
+            else:
+                fill_signs(rng, nu, 2)  # one draw for both
+                c1 = nu[0]
+                c2 = nu[1]
+            nD = 0.0
             for r in range(R):
-                nu[r] = st.signs[tg, r]
-        else:
-            fill_signs(st.rng, nu, R)
-        Dnu[:] = 0.0
-        for r in range(R):
-            k = st.rows[R_UNIT, r]
-            Dnu[k] += D[0, r] * nu[r]
-            if S > n:
-                Dnu[n + k] += D[1, r] * nu[r]
-        JF = st.F[1 - st.ctr[CURRENT]]
-        nJF = np.sqrt(_norm_and_vecmat(JF, ds, want, coef))
-        scale = st.scale[0]
-        p0 = np.sqrt((abs(scale) * nJF + eps) / (np.sqrt(_sumsq(A)) + eps))
-        p1 = np.sqrt((np.sqrt(_sumsq(Dnu) * _sumsq(a)) + eps) / (np.sqrt(_sumsq(nu)) + eps))
-        for r in range(R):
-            A[r] = p0 * A[r] + p1 * nu[r]
-        scale = scale / p0
-        gamma = 1.0 / p1 / scale
-        for i in range(S):
-            e = gamma * Dnu[i]
-            if e != 0.0:
-                for j in range(na):
-                    JF[i, j] += e * a[j]
-        if want:
-            qd = 0.0
-            for i in range(S):
-                qd += ds[i] * Dnu[i]
+                nD += D[0, r] * D[0, r] + D[1, r] * D[1, r]
+            p1 = np.sqrt((abs(scale) * nJF + eps) / (np.sqrt(_sumsq(f)) + eps))
+            p2 = np.sqrt((np.sqrt(nD) + eps) / (np.sqrt(_sumsq(a)) + eps))
+            a1 = c1 * p1
+            a2 = c2 * p2
             for j in range(na):
-                coef[j] = scale * (coef[j] + gamma * qd * a[j])
-        _swap_and_rescale(st, scale)
+                f[j] = a1 * f[j] + a2 * a[j]
+            scale = scale * c1 / p1
+            beta = c2 / p2 / scale
+            for r in range(R):
+                k = rows[R_UNIT, r]
+                Fn[k, r] += beta * D[0, r]
+                if S > n:
+                    Fn[n + k, r] += beta * D[1, r]
+            if want:
+                for r in range(R):
+                    k = rows[R_UNIT, r]
+                    qd = ds[k] * D[0, r]
+                    if S > n:
+                        qd += ds[n + k] * D[1, r]
+                    coef[r] = scale * (coef[r] + beta * qd)
+        else:  # R-KF-RTRL: A = f (R), coef = q^T B (n_a)
+            if tg < K:
+                for r in range(R):
+                    nu[r] = signs[tg, r]
+            else:
+                fill_signs(rng, nu, R)
+            for i in range(S):
+                Dnu[i] = 0.0
+            for r in range(R):
+                k = rows[R_UNIT, r]
+                Dnu[k] += D[0, r] * nu[r]
+                if S > n:
+                    Dnu[n + k] += D[1, r] * nu[r]
+            p0 = np.sqrt((abs(scale) * nJF + eps) / (np.sqrt(_sumsq(f)) + eps))
+            p1 = np.sqrt((np.sqrt(_sumsq(Dnu) * _sumsq(a)) + eps) / (np.sqrt(_sumsq(nu)) + eps))
+            for r in range(R):
+                f[r] = p0 * f[r] + p1 * nu[r]
+            scale = scale / p0
+            gamma = 1.0 / p1 / scale
+            for i in range(S):
+                e = gamma * Dnu[i]
+                if e != 0.0:
+                    for j in range(na):
+                        Fn[i, j] += e * a[j]
+            if want:
+                qd = 0.0
+                for i in range(S):
+                    qd += ds[i] * Dnu[i]
+                for j in range(na):
+                    coef[j] = scale * (coef[j] + gamma * qd * a[j])
+        # the buffer holding J_t F (plus the immediate term) becomes the factor, at `scale`
+        ctr[CURRENT] = 1 - cur
+        if abs(scale) > BIG or abs(scale) < 1.0 / BIG:
+            for i in range(Fn.shape[0]):
+                for j in range(Fn.shape[1]):
+                    Fn[i, j] *= scale
+            scale = 1.0
+        scale_arr[0] = scale
         if not want:
             continue
-        _apply_gradient(dims, theta, st, update, sgd_lr, A, coef, Sa)
-    return OK, st.ctr[STEPS]
+        # the gradient: the row form's part (the rows' coefficient times a_t's, KF-RTRL's q^T A_t (x) u_t,
+        # R-KF-RTRL's A_t (x) q^T B_t, at the rows' columns) plus what g holds (the
+        # readout's and the extras' entries): into gacc (update False), into theta directly with plain SGD
+        # (theta -= lr g, folded into the scatter), else assembled in g for the optimizer.
+        if not update:
+            if reverse:
+                _scatter_rows(dims, rows, Sa, f, coef, gacc, 1.0)
+            else:
+                _scatter_rows(dims, rows, Sa, coef, f, gacc, 1.0)
+            for q in range(PR, P):
+                gacc[q] += g[q]
+            for j in range(NX):
+                gacc[extras[1, j]] += g[extras[1, j]]
+        elif sgd_lr >= 0.0:
+            if reverse:
+                _scatter_rows(dims, rows, Sa, f, coef, theta, -sgd_lr)
+            else:
+                _scatter_rows(dims, rows, Sa, coef, f, theta, -sgd_lr)
+            for q in range(PR, P):
+                theta[q] -= sgd_lr * g[q]
+            for j in range(NX):
+                theta[extras[1, j]] -= sgd_lr * g[extras[1, j]]
+        else:
+            for q in range(PR):  # the row form's entries zeroed, the extras' (q^T X = gx) kept
+                g[q] = 0.0
+            for j in range(NX):
+                g[extras[1, j]] = gx[j]
+            if reverse:
+                _scatter_rows(dims, rows, Sa, f, coef, g, 1.0)
+            else:
+                _scatter_rows(dims, rows, Sa, coef, f, g, 1.0)
+            apply_update(codes, hyper, moments, counts, scratch, theta, g)
+    return OK, ctr[STEPS]
+
+
+@njit(cache=True)
+def kf_rtrl_chunk(dims, aux, theta, ch, update, losses, st):
+    """KF-RTRL over one chunk: _kron_chunk's KF-RTRL branch."""
+    return _kron_chunk(dims, aux, theta, ch, update, losses, st, False)
+
+
+@njit(cache=True)
+def rkf_rtrl_chunk(dims, aux, theta, ch, update, losses, st):
+    """R-KF-RTRL over one chunk: _kron_chunk's R-KF-RTRL branch."""
+    return _kron_chunk(dims, aux, theta, ch, update, losses, st, True)
 
 
 def _row_arrays(model):
