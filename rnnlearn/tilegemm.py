@@ -35,6 +35,13 @@ def _check(arrays):
             raise TypingError(f"tilegemm takes 2-D C-contiguous float64 arrays, got {a}")
 
 
+def _ptr_suffix(ptr) -> str:
+    """The pointer part of an overloaded intrinsic's name: "p0" where LLVM's pointers are opaque (LLVM 17 and
+    later have no other kind), "p0v8f64" where they are typed (the llvmlite of older numba, LLVM 14-15)."""
+    from llvmlite import binding
+    return "p0" if binding.llvm_version_info[0] >= 17 else "p0v8f64"   # ptr is always a <8 x double>*
+
+
 def _lane_mask(builder, nlast):
     """<8 x i1>: lanes below nlast."""
     i64v = ir.VectorType(ir.IntType(64), 8)
@@ -67,10 +74,10 @@ def _block_codegen(nv, tail, epilogue):
         if tail:
             m8 = ir.VectorType(ir.IntType(1), 8)
             mload = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_v8, [vptr, i32, m8, _v8]),
-                                                   "llvm.masked.load.v8f64.p0")
+                                                   "llvm.masked.load.v8f64." + _ptr_suffix(vptr))
             mstore = cgutils.get_or_insert_function(builder.module,
                                                     ir.FunctionType(ir.VoidType(), [_v8, vptr, i32, m8]),
-                                                    "llvm.masked.store.v8f64.p0")
+                                                    "llvm.masked.store.v8f64." + _ptr_suffix(vptr))
             mask = _lane_mask(builder, nlast)
             rows = [builder.select(builder.icmp_signed("<", c(r), mr), builder.add(i0, c(r)),
                                    builder.add(i0, builder.sub(mr, c(1)))) for r in range(MR)]
