@@ -320,8 +320,8 @@ def _batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush,
             advance(dims, aux, theta, xs[b], xis[b], resets[b], t, t_hi, s[b], s_prev[b], s_next[b], x[b], xi[b],
                     cache[b], reset[b], tabs[b], tloc[b], ctr[b], z[b])
             if full:
-                bad[b] = read_out(dims[:], theta, ctr[b, UNREAD], ctr[b, NEWEST], s_next[b], x[b], xi[b], yhat[b], dy[b],
-                                  tloc[b], tabs[b], ys[b], mask[b], losses[b])
+                bad[b] = read_out(dims[:], theta, ctr[b, UNREAD], ctr[b, NEWEST], s_next[b], x[b], xi[b], yhat[b],
+                                  dy[b], tloc[b], tabs[b], ys[b], mask[b], losses[b])
                 ctr[b, UNREAD] = 0
                 window_backward(dims, aux, theta, k1, ctr[b, FILLED], ctr[b, NEWEST], s_prev[b], s_next[b], x[b],
                                 xi[b], cache[b], dy[b], dh[b], reset[b], tabs[b], delta[b], ds[b], ds2[b], tmp[b],
@@ -340,8 +340,8 @@ def _batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush,
     for b in prange(B):
         bad[b] = -1
         if ctr[b, UNREAD] > 0:
-            bad[b] = read_out(dims[:], theta, ctr[b, UNREAD], ctr[b, NEWEST], s_next[b], x[b], xi[b], yhat[b], dy[b], tloc[b],
-                              tabs[b], ys[b], mask[b], losses[b])
+            bad[b] = read_out(dims[:], theta, ctr[b, UNREAD], ctr[b, NEWEST], s_next[b], x[b], xi[b], yhat[b], dy[b],
+                              tloc[b], tabs[b], ys[b], mask[b], losses[b])
             ctr[b, UNREAD] = 0
         if flush and ctr[b, SINCE_UPDATE] > 0:
             window_backward(dims, aux, theta, ctr[b, SINCE_UPDATE], ctr[b, FILLED], ctr[b, NEWEST], s_prev[b],
