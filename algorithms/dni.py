@@ -127,7 +127,7 @@ def dni_chunk(dims, aux, theta, k, ch, update, flush, losses, st):
                 ctr, z)
         t = t_hi
         if ctr[SINCE_UPDATE] == k:
-            bad = read_out(dims[:], theta, ctr[UNREAD], ctr[NEWEST], s_next, yhat, dy, tloc, tabs, ys, mask,
+            bad = read_out(dims[:], theta, ctr[UNREAD], ctr[NEWEST], s_next, x, xi, yhat, dy, tloc, tabs, ys, mask,
                            losses)
             ctr[UNREAD] = 0
             if bad >= 0:
@@ -140,7 +140,7 @@ def dni_chunk(dims, aux, theta, k, ch, update, flush, losses, st):
                 gacc += g
             ctr[SINCE_UPDATE] = 0
     if ctr[UNREAD] > 0:  # steps still waiting for their window's end: their losses now
-        bad = read_out(dims[:], theta, ctr[UNREAD], ctr[NEWEST], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
+        bad = read_out(dims[:], theta, ctr[UNREAD], ctr[NEWEST], s_next, x, xi, yhat, dy, tloc, tabs, ys, mask, losses)
         ctr[UNREAD] = 0
         if bad >= 0:
             return NONFINITE_LOSS, bad

@@ -120,7 +120,8 @@ def node_groups(model) -> list[np.ndarray]:
     recurrent-weight, input-weight and bias entries of every pre-activation row that belongs to unit k (for
     gated models, the unit's row of every gate), plus its extra parameters (LSTM's peepholes), in increasing
     order; these are exactly the parameters whose columns of the immediate Jacobian are non-zero only in
-    unit k's state rows. The readout is shared by every model: output k's group is row k of V and c_k.
+    unit k's state rows. The readout is shared by every model: output k's group is row k of V and c_k (and
+    row k of the feed-through V_x, with the model's shortcut: output k's own input-to-output weights).
     A model may instead define `node_groups()`, returning n int64 arrays of indices into theta (or n + o
     that already end with the readout groups), each recurrent parameter in exactly one array.
     """
@@ -128,6 +129,8 @@ def node_groups(model) -> list[np.ndarray]:
     if hasattr(model, "node_groups"):
         groups = [np.asarray(g, dtype=np.int64).ravel() for g in model.node_groups()]
         if len(groups) == n + o:
+            if model.shortcut and model.offset("Vx") not in np.concatenate(groups):
+                raise ValueError(f"{type(model).__name__}.node_groups() leaves out the feed-through V_x")
             return groups
         if len(groups) != n:
             raise ValueError(f"{type(model).__name__}.node_groups() returned {len(groups)} groups, expected "
@@ -147,7 +150,10 @@ def node_groups(model) -> list[np.ndarray]:
         groups = [np.sort(np.concatenate(p)).astype(np.int64) for p in parts]
     oV, oc = model.offset("V"), model.offset("c")
     for k in range(o):
-        groups.append(np.concatenate([oV + k * n + np.arange(n), [oc + k]]).astype(np.int64))
+        part = [oV + k * n + np.arange(n), [oc + k]]
+        if model.shortcut:
+            part.append(model.offset("Vx") + k * m + np.arange(m))
+        groups.append(np.concatenate(part).astype(np.int64))
     return groups
 
 
@@ -195,13 +201,15 @@ def cholesky(A, L):
 
 
 @njit(cache=True)
-def gather_jacobian(dims, s, Jp, Hrec, perm, Hp):
+def gather_jacobian(dims, s, x, xi, Jp, Hrec, perm, Hp):
     """Hp[r, k] = d meas_k / d theta_perm[r]: Jp = d meas / d y_hat (o x o) times d y_hat / d theta, whose
     recurrent part is Hrec (o x P_rec, already multiplied by Jp) and readout part is direct:
-    d y_hat_l / d V_lj = h_j, d y_hat_l / d c_l = 1."""
-    n, o = dims[D_N], dims[D_O]
+    d y_hat_l / d V_lj = h_j, d y_hat_l / d c_l = 1, and with the feed-through d y_hat_l / d V_x,lj = x_j
+    (x the step's input row, or e_xi for a one-hot index xi >= 0)."""
+    n, o, m = dims[D_N], dims[D_O], dims[D_M]
     PR = dims[D_PREC]
     oc = PR + o * n
+    oY = oc + o  # the feed-through's offset when the model has one (perm holds no index there otherwise)
     for r in range(perm.shape[0]):
         q = perm[r]
         if q < PR:
@@ -212,10 +220,16 @@ def gather_jacobian(dims, s, Jp, Hrec, perm, Hp):
             hj = s[(q - PR) - l * n]
             for k in range(o):
                 Hp[r, k] = Jp[k, l] * hj
-        else:
+        elif q < oY:
             l = q - oc
             for k in range(o):
                 Hp[r, k] = Jp[k, l]
+        else:
+            l = (q - oY) // m
+            j = (q - oY) - l * m
+            xj = (1.0 if j == xi else 0.0) if xi >= 0 else x[j]
+            for k in range(o):
+                Hp[r, k] = Jp[k, l] * xj
 
 
 @njit(cache=True)
@@ -726,7 +740,7 @@ def ekf_chunk(jm, fm, dims, aux, theta, ch, update, record, Hout, losses, st):
             sb = s[bb]
             forward_stream(jm, dims, aux, theta, st, bb, t, tg, cur, xs, xis, resets)
             yh, ms, jp = yhat[bb], meas[bb], Jp[bb]
-            readout(dims[:], theta, sb, yh)
+            readout(dims[:], theta, sb, xs[bb, t], xis[bb, t], yh)
             lt = loss_only(loss_kind, yh, ys[bb, t], mask[bb, t])
             losses[bb, t] = lt
             if not np.isfinite(lt):
@@ -768,7 +782,7 @@ def ekf_chunk(jm, fm, dims, aux, theta, ch, update, record, Hout, losses, st):
             # ---- H_t: recurrent part (o x P_rec) into Hrec, then with the readout's part in group order
             if need_rec:
                 recurrent_jacobian(jm, dims, aux, theta, st, bb, cur, jp, V, xs[bb, t], xis[bb, t], tg)
-            gather_jacobian(dims[:], sb, jp, Hrec[bb], perm, Hp[:, col:col + o])
+            gather_jacobian(dims[:], sb, xs[bb, t], xis[bb, t], jp, Hrec[bb], perm, Hp[:, col:col + o])
             if record:
                 for r in range(pt):
                     for k in range(o):

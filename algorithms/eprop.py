@@ -190,7 +190,7 @@ def eprop_chunk(dims, aux, theta, ch, update, losses, st):
             immediate_factors(dims, aux, theta, st.s_prev, x, xis[t], tg, st.s, st.cache, st.D, st.E)
             cell.jvp_state(dims, aux, theta, st.s_prev, x, xis[t], tg, st.s, st.cache, st.ones_c, st.jc)
         st.steps[0] += 1
-        readout(dims[:], theta, st.s, st.yhat)
+        readout(dims[:], theta, st.s, x, xis[t], st.yhat)
         lt = loss_grad(dims[D_LOSS], st.yhat, ys[t], mask[t], st.dy)
         losses[t] = lt
         if not np.isfinite(lt):
@@ -201,7 +201,7 @@ def eprop_chunk(dims, aux, theta, ch, update, losses, st):
             st.ds[:] = 0.0
             for k in range(PR, P):
                 g[k] = 0.0
-            readout_vjp(dims[:], theta, st.s, st.dy, g, st.ds)
+            readout_vjp(dims[:], theta, st.s, x, xis[t], st.dy, g, st.ds)
             if given:
                 for i in range(n):
                     st.L[i] = st.signals[tg, i]

@@ -120,7 +120,7 @@ def fss_chunk(dims, aux, theta, h, ch, update, flush, losses, st):
                 ctr, z)
         t = t_hi
         if ctr[SINCE_UPDATE] == h:
-            bad = read_out(dims[:], theta, ctr[UNREAD], ctr[NEWEST], s_next, yhat, dy, tloc, tabs, ys, mask,
+            bad = read_out(dims[:], theta, ctr[UNREAD], ctr[NEWEST], s_next, x, xi, yhat, dy, tloc, tabs, ys, mask,
                            losses)
             ctr[UNREAD] = 0
             if bad >= 0:
@@ -133,7 +133,7 @@ def fss_chunk(dims, aux, theta, h, ch, update, flush, losses, st):
                 gacc += g
             ctr[SINCE_UPDATE] = 0
     if ctr[UNREAD] > 0:  # steps still waiting for their block's end: their losses now
-        bad = read_out(dims[:], theta, ctr[UNREAD], ctr[NEWEST], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
+        bad = read_out(dims[:], theta, ctr[UNREAD], ctr[NEWEST], s_next, x, xi, yhat, dy, tloc, tabs, ys, mask, losses)
         ctr[UNREAD] = 0
         if bad >= 0:
             return NONFINITE_LOSS, bad

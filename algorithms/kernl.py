@@ -207,7 +207,7 @@ def kernl_chunk(dims, aux, theta, ch, update, losses, st):
         for i in range(n):
             st.lam[i] = np.exp(-st.gamma[i])
         st.steps[0] += 1
-        readout(dims[:], theta, st.s, st.yhat)
+        readout(dims[:], theta, st.s, x, xis[t], st.yhat)
         lt = loss_grad(dims[D_LOSS], st.yhat, ys[t], mask[t], st.dy)
         losses[t] = lt
         if not np.isfinite(lt):
@@ -217,7 +217,7 @@ def kernl_chunk(dims, aux, theta, ch, update, losses, st):
             st.q[:] = 0.0
             for k in range(PR, P):
                 g[k] = 0.0
-            readout_vjp(dims[:], theta, st.s, st.dy, g, st.q)
+            readout_vjp(dims[:], theta, st.s, x, xis[t], st.dy, g, st.q)
             for i in range(n):
                 a = 0.0
                 for k in range(n):

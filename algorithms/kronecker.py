@@ -139,18 +139,18 @@ def _sumsq(v):
 
 
 @njit(cache=True, fastmath=FAST, inline="always")
-def _readout_and_extras(dims, theta, ys_t, mask_t, st):
+def _readout_and_extras(dims, theta, x_t, xi_t, ys_t, mask_t, st):
     """The readout, the loss and q_t = dl_t/ds_t; the readout's gradient into g[P_rec:], the extras'
     q_t^T X_t into theta's extras entries. Returns the step's loss."""
     PR, P = dims[D_PREC], dims[D_P]
-    readout(dims[:], theta, st.s, st.yhat)
+    readout(dims[:], theta, st.s, x_t, xi_t, st.yhat)
     lt = loss_grad(dims[D_LOSS], st.yhat, ys_t, mask_t, st.dy)
     if mask_t == 0.0 or not np.isfinite(lt):
         return lt
     st.ds[:] = 0.0
     for q in range(PR, P):
         st.g[q] = 0.0
-    readout_vjp(dims[:], theta, st.s, st.dy, st.g, st.ds)
+    readout_vjp(dims[:], theta, st.s, x_t, xi_t, st.dy, st.g, st.ds)
     NX = dims[D_NX]
     if NX > 0:
         np.dot(st.ds, st.X, st.gx)
@@ -256,7 +256,7 @@ def _kron_chunk(dims, aux, theta, ch, update, losses, st, reverse):
                 if S > n:
                     X[n + k, j] += E[1, j]
         ctr[STEPS] += 1
-        lt = _readout_and_extras(dims, theta, ys[t], mask[t], bufs)
+        lt = _readout_and_extras(dims, theta, x, xi, ys[t], mask[t], bufs)
         losses[t] = lt
         if not np.isfinite(lt):
             return NONFINITE_LOSS, tg

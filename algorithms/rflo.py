@@ -154,7 +154,7 @@ def rflo_chunk(dims, aux, theta, ch, update, losses, st):
         x = xs[t]  # the dense row (one-hot rows are dense too): the trace of U is dense once it has memory
         cell.step(dims, aux, theta, st.s_prev, x, xis[t], tg, st.s, st.cache)
         st.steps[0] += 1
-        readout(dims[:], theta, st.s, st.yhat)
+        readout(dims[:], theta, st.s, x, xis[t], st.yhat)
         lt = loss_grad(dims[D_LOSS], st.yhat, ys[t], mask[t], st.dy)
         losses[t] = lt
         if not np.isfinite(lt):
@@ -165,7 +165,7 @@ def rflo_chunk(dims, aux, theta, ch, update, losses, st):
             st.ds[:] = 0.0
             for k in range(PR, P):  # the readout's exact gradient (readout_vjp adds into g[PR:])
                 g[k] = 0.0
-            readout_vjp(dims[:], theta, st.s, st.dy, g, st.ds)
+            readout_vjp(dims[:], theta, st.s, x, xis[t], st.dy, g, st.ds)
             if st.symmetric:
                 for i in range(n):
                     st.q[i] = st.ds[i]

@@ -249,7 +249,7 @@ def snap1_chunk(dims, aux, theta, ch, update, losses, st):
             cell.jac_state(dims, aux, theta, s, x, xi, tg, s_new, cache, J)
         else:
             cell.jac_state_diag(dims, aux, theta, s, x, xi, tg, s_new, cache, jd)
-        readout(dims[:], theta, s_new, yhat)
+        readout(dims[:], theta, s_new, x, xi, yhat)
         lt = loss_grad(dims[D_LOSS], yhat, ys[t], mask[t], dy)
         losses[t] = lt
         ctr[STEPS] += 1
@@ -262,7 +262,7 @@ def snap1_chunk(dims, aux, theta, ch, update, losses, st):
         if want:
             for q in range(PR, P):
                 g[q] = 0.0
-            readout_vjp(dims[:], theta, s_new, dy, g, ds)
+            readout_vjp(dims[:], theta, s_new, x, xi, dy, g, ds)
             f = 1.0
             if not update:
                 out = gacc
@@ -421,7 +421,7 @@ def snap_masked_chunk(dims, aux, theta, ch, update, losses, st):
         ctr[CURRENT] = 1 - ctr[CURRENT]
         for j in range(S):
             s[j] = s_new[j]
-        readout(dims[:], theta, s, yhat)
+        readout(dims[:], theta, s, x, xi, yhat)
         lt = loss_grad(dims[D_LOSS], yhat, ys[t], mask[t], dy)
         losses[t] = lt
         ctr[STEPS] += 1
@@ -432,7 +432,7 @@ def snap_masked_chunk(dims, aux, theta, ch, update, losses, st):
         ds[:] = 0.0
         for q in range(PR, P):
             g[q] = 0.0
-        readout_vjp(dims[:], theta, s, dy, g, ds)
+        readout_vjp(dims[:], theta, s, x, xi, dy, g, ds)
         masked_gradient(st, ds, Mn, g)
         if update:
             apply_update(opt.codes, opt.hyper, opt.moments, opt.counts, opt.scratch, theta, g)

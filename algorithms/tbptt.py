@@ -83,13 +83,13 @@ def _newest_rows(newest, count, H):
 
 
 @njit(cache=True)
-def read_out(dims, theta, count, newest, s_next, yhat, dy, tloc, tabs, ys, mask, losses):
+def read_out(dims, theta, count, newest, s_next, x, xi, yhat, dy, tloc, tabs, ys, mask, losses):
     """Outputs, losses and dL/dy_hat of the newest `count` steps, the outputs as matrix products.
     Returns the absolute time of the first non-finite loss, or -1."""
     H = s_next.shape[0]
     a, b, c, d = _newest_rows(newest, count, H)
-    readout_rows(dims, theta, s_next, a, b, yhat)
-    readout_rows(dims, theta, s_next, c, d, yhat)
+    readout_rows(dims, theta, s_next, x, xi, a, b, yhat)
+    readout_rows(dims, theta, s_next, x, xi, c, d, yhat)
     bad = _loss_rows(dims, c, d, yhat, dy, tloc, tabs, ys, mask, losses, NONE)  # the older rows first
     return _loss_rows(dims, a, b, yhat, dy, tloc, tabs, ys, mask, losses, bad)
 
@@ -172,8 +172,8 @@ def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi
         g[q] = 0.0
     a, b, c, d = _newest_rows(newest, n_inject, H)
     v_mode = V_SKIP if fused else V_WRITE if direct else V_ADD
-    readout_vjp_rows(dims[:], theta, s_next, dy, a, b, g, dh, tmp, v_mode)
-    readout_vjp_rows(dims[:], theta, s_next, dy, c, d, g, dh, tmp, V_SKIP if fused else V_ADD)
+    readout_vjp_rows(dims[:], theta, s_next, x, xi, dy, a, b, g, dh, tmp, v_mode)
+    readout_vjp_rows(dims[:], theta, s_next, x, xi, dy, c, d, g, dh, tmp, V_SKIP if fused else V_ADD)
     if fused:  # after both blocks' DH, which need the old V
         readout_sgd_rows(dims[:], theta, s_next, dy, a, b, sgd_lr)
         readout_sgd_rows(dims[:], theta, s_next, dy, c, d, sgd_lr)
@@ -266,7 +266,7 @@ def tbptt_chunk(dims, aux, theta, k1, ch, update, flush, losses, st):
                 ctr, z)
         t = t_hi
         if ctr[SINCE_UPDATE] == k1:
-            bad = read_out(dims[:], theta, ctr[UNREAD], ctr[NEWEST], s_next, yhat, dy, tloc, tabs, ys, mask,
+            bad = read_out(dims[:], theta, ctr[UNREAD], ctr[NEWEST], s_next, x, xi, yhat, dy, tloc, tabs, ys, mask,
                            losses)
             ctr[UNREAD] = 0
             if bad >= 0:
@@ -280,7 +280,7 @@ def tbptt_chunk(dims, aux, theta, k1, ch, update, flush, losses, st):
                 gacc += g
             ctr[SINCE_UPDATE] = 0
     if ctr[UNREAD] > 0:  # steps of this chunk still waiting for their window: their losses now
-        bad = read_out(dims[:], theta, ctr[UNREAD], ctr[NEWEST], s_next, yhat, dy, tloc, tabs, ys, mask, losses)
+        bad = read_out(dims[:], theta, ctr[UNREAD], ctr[NEWEST], s_next, x, xi, yhat, dy, tloc, tabs, ys, mask, losses)
         ctr[UNREAD] = 0
         if bad >= 0:
             return NONFINITE_LOSS, bad
@@ -320,8 +320,8 @@ def _batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush,
             advance(dims, aux, theta, xs[b], xis[b], resets[b], t, t_hi, s[b], s_prev[b], s_next[b], x[b], xi[b],
                     cache[b], reset[b], tabs[b], tloc[b], ctr[b], z[b])
             if full:
-                bad[b] = read_out(dims[:], theta, ctr[b, UNREAD], ctr[b, NEWEST], s_next[b], yhat[b], dy[b],
-                                  tloc[b], tabs[b], ys[b], mask[b], losses[b])
+                bad[b] = read_out(dims[:], theta, ctr[b, UNREAD], ctr[b, NEWEST], s_next[b], x[b], xi[b], yhat[b],
+                                  dy[b], tloc[b], tabs[b], ys[b], mask[b], losses[b])
                 ctr[b, UNREAD] = 0
                 window_backward(dims, aux, theta, k1, ctr[b, FILLED], ctr[b, NEWEST], s_prev[b], s_next[b], x[b],
                                 xi[b], cache[b], dy[b], dh[b], reset[b], tabs[b], delta[b], ds[b], ds2[b], tmp[b],
@@ -340,8 +340,8 @@ def _batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush,
     for b in prange(B):
         bad[b] = -1
         if ctr[b, UNREAD] > 0:
-            bad[b] = read_out(dims[:], theta, ctr[b, UNREAD], ctr[b, NEWEST], s_next[b], yhat[b], dy[b], tloc[b],
-                              tabs[b], ys[b], mask[b], losses[b])
+            bad[b] = read_out(dims[:], theta, ctr[b, UNREAD], ctr[b, NEWEST], s_next[b], x[b], xi[b], yhat[b], dy[b],
+                              tloc[b], tabs[b], ys[b], mask[b], losses[b])
             ctr[b, UNREAD] = 0
         if flush and ctr[b, SINCE_UPDATE] > 0:
             window_backward(dims, aux, theta, ctr[b, SINCE_UPDATE], ctr[b, FILLED], ctr[b, NEWEST], s_prev[b],

@@ -202,7 +202,7 @@ def uoro_chunk(dims, aux, theta, ch, update, losses, st):
         for j in range(S):
             u[j] = rho0 * Ju[j] + rho1 * nu[j]
         st.steps[0] += 1
-        readout(dims[:], theta, s, st.yhat)
+        readout(dims[:], theta, s, x, xi, st.yhat)
         lt = loss_grad(dims[D_LOSS], st.yhat, ys[t], mask[t], st.dy)
         losses[t] = lt
         if not np.isfinite(lt):
@@ -216,7 +216,7 @@ def uoro_chunk(dims, aux, theta, ch, update, losses, st):
         st.ds[:] = 0.0
         for q in range(PR, P):
             st.g[q] = 0.0
-        readout_vjp(dims[:], theta, s, st.dy, st.g, st.ds)
+        readout_vjp(dims[:], theta, s, x, xi, st.dy, st.g, st.ds)
         c = 0.0
         for j in range(S):
             c += st.ds[j] * u[j]
@@ -283,7 +283,7 @@ def uoro_vjp_chunk(dims, aux, theta, ch, update, losses, st):
             vn2 += w * w
         st.vn2[0] = vn2
         st.steps[0] += 1
-        readout(dims[:], theta, s, st.yhat)
+        readout(dims[:], theta, s, x, xi, st.yhat)
         lt = loss_grad(dims[D_LOSS], st.yhat, ys[t], mask[t], st.dy)
         losses[t] = lt
         if not np.isfinite(lt):
@@ -293,7 +293,7 @@ def uoro_vjp_chunk(dims, aux, theta, ch, update, losses, st):
         st.ds[:] = 0.0
         for q in range(PR, P):
             g[q] = 0.0
-        readout_vjp(dims[:], theta, s, st.dy, g, st.ds)
+        readout_vjp(dims[:], theta, s, x, xi, st.dy, g, st.ds)
         c = 0.0
         for j in range(S):
             c += st.ds[j] * u[j]

@@ -44,10 +44,10 @@ def exact_signals(model, theta, xs, ys):
     L, carry = np.zeros((T, n)), np.zeros(S)
     for t in reversed(range(T)):
         yh, dy = np.zeros(model.n_out), np.zeros(model.n_out)
-        readout(model.dims[:], theta, ss[t], yh)
+        readout(model.dims[:], theta, ss[t], xs[t], -1, yh)
         loss_grad(model.dims[4], yh, ys[t], 1.0, dy)
         ds = carry.copy()
-        readout_vjp(model.dims[:], theta, ss[t], dy, np.zeros(model.n_params), ds)
+        readout_vjp(model.dims[:], theta, ss[t], xs[t], -1, dy, np.zeros(model.n_params), ds)
         L[t] = ds[:n]
         carry = np.zeros(S)
         cell.vjp_state(model.dims, model.aux, theta, sp[t], xs[t], -1, t, ss[t], cc[t], ds,

@@ -69,9 +69,9 @@ def future_gradients(model, theta, xs, ys, resets=None):
     F = np.zeros((T, S))
     for t in range(T - 1, 0, -1):  # dL_{>=t}/ds_t -> dL_{>t-1}/ds_{t-1}
         yhat, dy, ds, g = np.zeros(model.n_out), np.zeros(model.n_out), np.zeros(S), np.zeros(model.n_params)
-        readout(model.dims[:], theta, nxt[t], yhat)
+        readout(model.dims[:], theta, nxt[t], xs[t], -1, yhat)
         loss_grad(model.dims[D_LOSS], yhat, ys[t], 1.0, dy)
-        readout_vjp(model.dims[:], theta, nxt[t], dy, g, ds)
+        readout_vjp(model.dims[:], theta, nxt[t], xs[t], -1, dy, g, ds)
         ds += F[t]
         delta, back = np.zeros(G), np.zeros(S)
         cell.vjp_state(model.dims, model.aux, theta, prev[t], xs[t], -1, t, nxt[t], cache[t], ds, delta, back)

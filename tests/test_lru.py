@@ -160,10 +160,10 @@ def rtrl_gradient(model, theta, xs, ys, idx=None, mask=None, resets=None, chunks
             s_new = np.empty(S)
             cell.step(dims, aux, theta, s, xs[t], xi, t, s_new, cache)
             cell.unit_influence_step(dims, aux, theta, s, xs[t], xi, t, s_new, cache, m)
-            readout(dims[:], theta, s_new, yhat)
+            readout(dims[:], theta, s_new, xs[t], xi, yhat)
             total += loss_grad(dims.loss, yhat, ys[t], mask[t], dy)
             ds[:] = 0.0
-            readout_vjp(dims[:], theta, s_new, dy, g, ds)
+            readout_vjp(dims[:], theta, s_new, xs[t], xi, dy, g, ds)
             cell.unit_influence_grad(dims, aux, theta, s, xs[t], xi, t, s_new, cache, m, ds, g)
             s = s_new
     return total, g

@@ -1,5 +1,9 @@
 """Recurrent models behind one interface (models/cell.py): the Python classes describe a model; the kernels in
-`cell` compute with it."""
+`cell` compute with it.
+
+Every model takes shortcut=True (default False): the readout also reads the input, y_hat_t = V h_t + V_x x_t + c
+(Gers and Schmidhuber 2001's input-to-output shortcut connections; models/readout.py). V_x (o, m) is theta's
+last block and starts at zero (uniform like the other weights under the LSTM's init="uniform")."""
 import numpy as np
 
 from .base import Model, _check_size, orthogonal
@@ -54,12 +58,13 @@ class LeakyRNN(Model):
     kind = LEAKY
     name = "leaky"
 
-    def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", alpha: float = 1.0):
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", alpha: float = 1.0,
+                 shortcut: bool = False):
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
                 or not 0.0 < alpha <= 1.0:
             raise ValueError(f"alpha must be a number in (0, 1], got {alpha!r}")
         self.alpha = float(alpha)
-        super().__init__(n_in, n_hidden, n_out, loss)
+        super().__init__(n_in, n_hidden, n_out, loss, shortcut)
 
     @property
     def n_state(self):
@@ -101,7 +106,8 @@ class LSTM(Model):
 
     init="uniform" is instead Gers and Schmidhuber's (2001) scheme: every weight (W, U, the peepholes and
     the readout V, c) uniform in [-init_scale, init_scale] (theirs: 0.1), and the gate biases b_i, b_f, b_o
-    set to the given values (b_g = 0), e.g. their negative input and output gate biases. b_i, b_f, b_o apply
+    set to the given values (b_g = 0), e.g. their negative input and output gate biases (and the readout's
+    feed-through V_x with shortcut=True, their input-to-output shortcut connections). b_i, b_f, b_o apply
     with either init (defaults 0, 1, 0: the orthogonal init above)."""
 
     kind = LSTM
@@ -112,7 +118,7 @@ class LSTM(Model):
 
     def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", peephole: bool = False,
                  init: str = "orthogonal", init_scale: float = 0.1, b_i: float = 0.0, b_f: float = 1.0,
-                 b_o: float = 0.0):
+                 b_o: float = 0.0, shortcut: bool = False):
         if not isinstance(peephole, (bool, np.bool_)):
             raise ValueError(f"peephole must be True or False, got {peephole!r}")
         if init not in ("orthogonal", "uniform"):
@@ -124,7 +130,7 @@ class LSTM(Model):
         self.peephole = bool(peephole)
         self.init, self.init_scale = init, float(init_scale)
         self.b_i, self.b_f, self.b_o = float(b_i), float(b_f), float(b_o)
-        super().__init__(n_in, n_hidden, n_out, loss)
+        super().__init__(n_in, n_hidden, n_out, loss, shortcut)
 
     @property
     def n_state(self):
@@ -172,6 +178,8 @@ class LSTM(Model):
             rng = np.random.default_rng([seed, 1])
             p["V"][:] = rng.uniform(-self.init_scale, self.init_scale, size=p["V"].shape)
             p["c"][:] = rng.uniform(-self.init_scale, self.init_scale, size=p["c"].shape)
+            if self.shortcut:
+                p["Vx"][:] = rng.uniform(-self.init_scale, self.init_scale, size=p["Vx"].shape)
         return theta
 
     def make_aux(self):
@@ -248,7 +256,7 @@ class ClockworkRNN(Model):
     name = "clockwork"
 
     def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", modules: int = 4,
-                 periods=None):
+                 periods=None, shortcut: bool = False):
         if isinstance(modules, bool) or not isinstance(modules, (int, np.integer)) or modules < 1:
             raise ValueError(f"modules must be a positive integer, got {modules!r}")
         if isinstance(n_hidden, (int, np.integer)) and not isinstance(n_hidden, bool) and n_hidden >= 1 \
@@ -267,7 +275,7 @@ class ClockworkRNN(Model):
             self._periods = ps
         self.modules = int(modules)
         self.periods = None if periods is None else list(self._periods)
-        super().__init__(n_in, n_hidden, n_out, loss)
+        super().__init__(n_in, n_hidden, n_out, loss, shortcut)
 
     @property
     def module_size(self):
@@ -333,10 +341,11 @@ class ELSTM(Model):
     name = "elstm"
     diagonal_recurrence = True
 
-    def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", b_f: float = 1.0):
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", b_f: float = 1.0,
+                 shortcut: bool = False):
         _check_finite("b_f", b_f)
         self.b_f = float(b_f)
-        super().__init__(n_in, n_hidden, n_out, loss)
+        super().__init__(n_in, n_hidden, n_out, loss, shortcut)
 
     @property
     def n_state(self):
@@ -412,7 +421,7 @@ class LRU(Model):
     diagonal_recurrence = True
 
     def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", d_state: int | None = None,
-                 r_min: float = 0.0, r_max: float = 1.0, max_phase: float = 2 * np.pi):
+                 r_min: float = 0.0, r_max: float = 1.0, max_phase: float = 2 * np.pi, shortcut: bool = False):
         if d_state is not None:
             _check_size("d_state", d_state)
         for name, v in (("r_min", r_min), ("r_max", r_max), ("max_phase", max_phase)):
@@ -424,7 +433,7 @@ class LRU(Model):
             raise ValueError(f"max_phase must be > 0, got {max_phase!r}")
         self.d_state = None if d_state is None else int(d_state)
         self.r_min, self.r_max, self.max_phase = float(r_min), float(r_max), float(max_phase)
-        super().__init__(n_in, n_hidden, n_out, loss)
+        super().__init__(n_in, n_hidden, n_out, loss, shortcut)
 
     @property
     def n_units(self) -> int:

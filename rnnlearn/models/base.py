@@ -2,7 +2,8 @@
 
 A model is a small description (its kind and sizes); all the computing happens in the kernels of
 `rnnlearn.models.cell`, which every learner calls. All parameters live in one flat float64 vector theta:
-the model's recurrent blocks first, then the shared linear readout V (o, n) and c (o,).
+the model's recurrent blocks first, then the shared linear readout V (o, n) and c (o,), and with shortcut=True
+the readout's input feed-through V_x (o, m) last (models/readout.py).
 """
 from __future__ import annotations
 
@@ -40,14 +41,19 @@ class Model:
     #: stays per unit, n_unit_influence numbers updated by cell.unit_influence_step
     diagonal_recurrence: ClassVar[bool] = False
 
-    def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse"):
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", shortcut: bool = False):
         self.n_in = _check_size("n_in", n_in)
         self.n_hidden = _check_size("n_hidden", n_hidden)
         self.n_out = _check_size("n_out", n_out)
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        if not isinstance(shortcut, (bool, np.bool_)):
+            raise ValueError(f"shortcut must be True or False, got {shortcut!r}")
         self.loss = loss
+        self.shortcut = bool(shortcut)
         blocks = self.recurrent_blocks() + [("V", (self.n_out, self.n_hidden)), ("c", (self.n_out,))]
+        if self.shortcut:  # the readout's input feed-through, last: without it theta is as it always was
+            blocks.append(("Vx", (self.n_out, self.n_in)))
         self._offsets = {}
         off = 0
         for name, shape in blocks:
@@ -71,7 +77,7 @@ class Model:
         self.dims = DIMS_CLASSES[self.kind](
             kind=self.kind, m=self.n_in, n=self.n_hidden, o=self.n_out, loss=LOSSES[loss], S=int(self.n_state),
             G=G, C=int(self.n_cache), prec=self.n_rec, P=self.n_params, oU=oU, oW=0, ob=ob, oX=oX,
-            R=int(self.n_rows), NX=int(self.n_extra))
+            R=int(self.n_rows), NX=int(self.n_extra), oY=self._offsets["Vx"][0] if self.shortcut else -1)
         self._row_layout = None
         self.aux = np.ascontiguousarray(self.make_aux(), dtype=np.float64)
 
@@ -119,12 +125,17 @@ class Model:
         return None
 
     def config(self) -> dict:
-        """Constructor arguments, enough to rebuild the model: type(self)(**model.config())."""
-        return {"n_in": self.n_in, "n_hidden": self.n_hidden, "n_out": self.n_out, "loss": self.loss}
+        """Constructor arguments, enough to rebuild the model: type(self)(**model.config()). shortcut only
+        when on (configs, and the hashes of runs, made before it existed stay as they were)."""
+        cfg = {"n_in": self.n_in, "n_hidden": self.n_hidden, "n_out": self.n_out, "loss": self.loss}
+        if self.shortcut:
+            cfg["shortcut"] = True
+        return cfg
 
     # --- parameters --------------------------------------------------------------------------------
     def init_params(self, seed: int = 0) -> np.ndarray:
-        """A fresh parameter vector: the model's recurrent initialisation, V ~ N(0, 1/n), c = 0."""
+        """A fresh parameter vector: the model's recurrent initialisation, V ~ N(0, 1/n), c = 0, and the
+        feed-through V_x = 0 (the network starts as the one without it; its gradient dy (x) x is not zero)."""
         rng = np.random.default_rng(seed)
         theta = np.zeros(self.n_params)
         p = self.unpack(theta)
@@ -182,9 +193,10 @@ class Model:
         s = np.empty(self.n_state)
         y = np.empty(self.n_out)
         cache = np.zeros(max(self.n_cache, 1))
-        cell.step(self.dims, self.aux, theta, np.ascontiguousarray(s_prev, dtype=np.float64),
-                  np.ascontiguousarray(x, dtype=np.float64), int(xi), int(t), s, cache)
-        readout(self.dims[:], theta, s, y)
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        cell.step(self.dims, self.aux, theta, np.ascontiguousarray(s_prev, dtype=np.float64), x, int(xi), int(t), s,
+                  cache)
+        readout(self.dims[:], theta, s, x, int(xi), y)
         return s, y
 
     def sequence_loss(self, theta, chunk, s0=None) -> float:

@@ -45,13 +45,16 @@ D_OX = 13    # offset of what follows b in the recurrent part (LSTM's peepholes,
              # D_OX == D_OB: the model has no biases (the LRU)
 D_R = 14     # rows of the row form of the immediate Jacobian (models/immediate.py): G, except the GRU's 4n
 D_NX = 15    # parameters outside the row form (LSTM's peepholes: 3n; else 0)
-D_LEN = 16
+D_OY = 16    # offset of the readout's feed-through V_x (o x m, after c: y_hat = V h + V_x x + c), or -1 when
+             # the model has none (shortcut=False: theta ends at c, as before the feed-through existed)
+D_LEN = 17
 
 #: field names of the dims tuples, in the order of the D_* positions above. The parameter offsets (oW, oU,
 #: ob, oX) are set once, in Model.__init__, from the model's named blocks: kernels read them from dims and
 #: never recompute them.
-DIMS_FIELDS = ("kind", "m", "n", "o", "loss", "S", "G", "C", "prec", "P", "oU", "oW", "ob", "oX", "R", "NX")
-assert (D_KIND, D_M, D_N, D_O, D_LOSS, D_S, D_G, D_C, D_PREC, D_P, D_OU, D_OW, D_OB, D_OX, D_R, D_NX) \
+DIMS_FIELDS = ("kind", "m", "n", "o", "loss", "S", "G", "C", "prec", "P", "oU", "oW", "ob", "oX", "R", "NX",
+               "oY")
+assert (D_KIND, D_M, D_N, D_O, D_LOSS, D_S, D_G, D_C, D_PREC, D_P, D_OU, D_OW, D_OB, D_OX, D_R, D_NX, D_OY) \
     == tuple(range(len(DIMS_FIELDS))) and len(DIMS_FIELDS) == D_LEN
 
 # one dims class per model kind: the kind is part of the numba type

@@ -20,7 +20,7 @@ def forward(dims, aux, theta, s0, xs, xis, resets, t0, states_out, yhat_out):
         s_prev = zero if resets[t] else s
         cell.step(dims, aux, theta, s_prev, xs[t], xis[t], t0 + t, states_out[t], cache)
         s = states_out[t]
-        readout(dims[:], theta, s, yhat_out[t])
+        readout(dims[:], theta, s, xs[t], xis[t], yhat_out[t])
 
 
 @njit(cache=True)
