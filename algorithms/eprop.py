@@ -52,6 +52,7 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
+from numba.extending import overload
 
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
                                       raise_status, register)
@@ -59,7 +60,8 @@ from rnnlearn.algorithms.rflo import _trace_rows  # per row: e = lam e + D a_hat
 from rnnlearn.algorithms.rtrl import RTRL  # exact on a diagonal recurrence: its compact influence
 from rnnlearn.models import cell, rate_leak
 from rnnlearn.models.immediate import immediate_factors
-from rnnlearn.models.layout import FAST, D_LOSS, D_M, D_N, D_NX, D_O, D_P, D_PREC, D_R, D_S
+from rnnlearn.models.layout import (FAST, D_LOSS, D_M, D_N, D_NX, D_O, D_OB, D_OU, D_OW, D_P, D_PREC, D_R, D_S,
+                                   ElmanDims)
 from rnnlearn.models.losses import loss_grad
 from rnnlearn.models.readout import readout, readout_vjp
 from rnnlearn.optim import SGD, OptState, apply_update, sgd
@@ -163,11 +165,8 @@ def _rows(dims, aux, D, E, eps, epsx, jc, s_prev, x, xi, t, s, cache, L, scored,
 
 
 @njit(cache=True)
-def eprop_chunk(dims, aux, theta, ch, update, losses, st):
-    """Run e-prop over one chunk (ch: ChunkArrays): per step the model's step, its immediate Jacobian's
-    factors, the diagonal hidden-state Jacobian (LSTM), the traces and the estimate L_t,k e^t (Bellec et
-    al. 2020, eq. 1, 3 and Methods 14); update: apply the optimizer every step (plain SGD: into theta
-    directly), else add into gacc."""
+def _general_chunk(dims, aux, theta, ch, update, losses, st):
+    """e-prop over one chunk on any model, with any optimizer or none (`eprop_chunk`'s arguments)."""
     xs, ys, mask, resets, xis = ch
     o = st.opt
     S, PR, P, n, no = dims[D_S], dims[D_PREC], dims[D_P], dims[D_N], dims[D_O]
@@ -231,6 +230,106 @@ def eprop_chunk(dims, aux, theta, ch, update, losses, st):
             for k in range(P):
                 st.gacc[k] += g[k]
     return OK, st.steps[0]
+
+
+def _is_elman(dims):
+    """Whether dims is an Elman network's: a constant when compiled (the dims class is part of its type)."""
+    return type(dims) is ElmanDims
+
+
+@overload(_is_elman)
+def _is_elman_typed(dims):
+    elman = getattr(dims, "instance_class", None) is ElmanDims
+    return lambda dims: elman
+
+
+@njit(cache=True, fastmath=FAST)
+def _elman_sgd_rows(dims, theta, h_prev, h, x, xi, L, lr):
+    """Elman's e-prop step fused with plain SGD, one pass over the rows: unit k's estimate is
+    L_k (1 - h_k^2) a_hat_t (the memoryless trace, e^t = Mbar_t), so (W_k, U_k, b_k) += c_k a_hat_t with
+    c_k = -lr L_k (1 - h_k^2); a one-hot x_t (xi >= 0) touches U's column xi only."""
+    m, n = dims[D_M], dims[D_N]
+    oW, oU, ob = dims[D_OW], dims[D_OU], dims[D_OB]
+    W = theta[oW:oW + n * n]
+    U = theta[oU:oU + n * m]
+    bias = theta[ob:ob + n]
+    hp = h_prev[:n]
+    xx = x[:m]
+    for k in range(n):
+        c = -lr * L[k] * (1.0 - h[k] * h[k])
+        row = W[k * n:k * n + n]
+        for j in range(n):
+            row[j] += c * hp[j]
+        if xi >= 0:
+            U[k * m + xi] += c
+        else:
+            urow = U[k * m:k * m + m]
+            for j in range(m):
+                urow[j] += c * xx[j]
+        bias[k] += c
+
+
+@njit(cache=True)
+def _elman_sgd_chunk(dims, aux, theta, ch, losses, st, lr):
+    """e-prop on Elman with plain SGD after every scored step (what `_general_chunk` does there, without
+    its trace and optimizer branches): the step, the readout and the loss, the learning signal (V^T dy or
+    B dy), the fused row update (`_elman_sgd_rows`), then the readout's exact SGD step."""
+    xs, ys, mask, resets, xis = ch
+    PR, P, n, no = dims[D_PREC], dims[D_P], dims[D_N], dims[D_O]
+    g = st.g
+    for t in range(xs.shape[0]):
+        tg = st.steps[0]
+        if resets[t]:
+            st.s[:] = 0.0
+        for j in range(n):
+            st.s_prev[j] = st.s[j]
+        x = xs[t]
+        cell.step(dims, aux, theta, st.s_prev, x, xis[t], tg, st.s, st.cache)
+        st.steps[0] += 1
+        readout(dims[:], theta, st.s, st.yhat)
+        lt = loss_grad(dims[D_LOSS], st.yhat, ys[t], mask[t], st.dy)
+        losses[t] = lt
+        if not np.isfinite(lt):
+            return NONFINITE_LOSS, tg
+        if mask[t] == 0.0:
+            continue
+        st.ds[:] = 0.0
+        for k in range(PR, P):
+            g[k] = 0.0
+        readout_vjp(dims[:], theta, st.s, st.dy, g, st.ds)
+        if st.symmetric:
+            for i in range(n):
+                st.L[i] = st.ds[i]
+        else:
+            for i in range(n):
+                a = 0.0
+                for k in range(no):
+                    a += st.Bfb[i, k] * st.dy[k]
+                st.L[i] = a
+        _elman_sgd_rows(dims, theta, st.s_prev, st.s, x, xis[t], st.L, lr)
+        for k in range(PR, P):
+            theta[k] -= lr * g[k]
+    return OK, st.steps[0]
+
+
+@njit(cache=True)
+def elman_fast_path(dims, update, st):
+    """Whether a chunk runs `_elman_sgd_chunk`: Elman, training with plain SGD, no given signals left."""
+    o = st.opt
+    plain_sgd = update and o.codes.shape[0] == 1 and o.codes[0] == SGD
+    return _is_elman(dims) and plain_sgd and st.steps[0] >= st.signals.shape[0]
+
+
+@njit(cache=True)
+def eprop_chunk(dims, aux, theta, ch, update, losses, st):
+    """Run e-prop over one chunk (ch: ChunkArrays): per step the model's step, its immediate Jacobian's
+    factors, the diagonal hidden-state Jacobian (LSTM), the traces and the estimate L_t,k e^t (Bellec et
+    al. 2020, eq. 1, 3 and Methods 14); update: apply the optimizer every step (plain SGD: into theta
+    directly), else add into gacc. Chosen once per chunk: Elman (no hidden state, no leak) with plain SGD
+    and no given signals left runs `_elman_sgd_chunk`, anything else `_general_chunk` (tested equal)."""
+    if elman_fast_path(dims, update, st):
+        return _elman_sgd_chunk(dims, aux, theta, ch, losses, st, st.opt.hyper[0, 0])
+    return _general_chunk(dims, aux, theta, ch, update, losses, st)
 
 
 @register
