@@ -212,9 +212,9 @@ def test_eprop_on_a_diagonal_recurrence_is_rtrl(kind):
 
 @pytest.mark.parametrize("one_hot", [False, True])
 def test_elman_fast_path_equals_the_general_kernel(one_hot):
-    """Elman with plain SGD runs `_elman_sgd_chunk` (one fused pass over the rows per step); the general
-    kernel on the same data, both feedbacks, dense and one-hot inputs, unscored steps and a reset inside a
-    chunk, gives the same parameters, losses and state to rounding."""
+    """Elman with plain SGD runs `_elman_sgd_chunk` (a step's row update made in the next step's forward
+    pass); the general kernel on the same data, both feedbacks, dense and one-hot inputs, unscored steps and
+    a reset inside a chunk after a scored step, gives the same parameters, losses and state to rounding."""
     from rnnlearn.algorithms.base import ChunkArrays
     from rnnlearn.algorithms.eprop import _general_chunk, elman_fast_path, eprop_chunk
     from rnnlearn.tasks.base import Chunk
