@@ -60,7 +60,6 @@ from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientL
 from rnnlearn.algorithms.rflo import _trace_rows  # per row: e = lam e + D a_hat, the estimate L e (leaky units)
 from rnnlearn.algorithms.rtrl import RTRL  # exact on a diagonal recurrence: its compact influence
 from rnnlearn.models import cell, rate_leak
-from rnnlearn.models.common import row_input
 from rnnlearn.models.immediate import immediate_factors
 from rnnlearn.models.layout import (FAST, D_LOSS, D_M, D_N, D_NX, D_O, D_OB, D_OU, D_OW, D_P, D_PREC, D_R, D_S,
                                    ElmanDims)
@@ -277,8 +276,9 @@ def _elman_sgd_rows(dims, theta, h_prev, h, x, xi, L, lr):
 @njit(cache=True, fastmath=FAST)
 def _elman_sgd_forward(dims, theta, c, h_prev, x_prev, xi_prev, h, x, xi, z):
     """`_elman_sgd_rows` of the previous step (a_hat = [h_prev, x_prev, 1], coefficients c) fused with
-    Elman's next step, z = tanh(W h + U x + b) with the updated rows (models/elman.py's step), read while
-    each row is in cache: one pass over W per step instead of two."""
+    Elman's next step, z = tanh(W h + U x + b) with the updated rows (models/elman.py's step, one-hot x at
+    xi >= 0 a column), read while each row is in cache: one pass over W per step instead of two, two rows
+    at a time (they share the loads of h_prev and h; 20% faster than one at n = 32 and 128)."""
     m, n = dims[D_M], dims[D_N]
     oW, oU, ob = dims[D_OW], dims[D_OU], dims[D_OB]
     W = theta[oW:oW + n * n]
@@ -287,7 +287,28 @@ def _elman_sgd_forward(dims, theta, c, h_prev, x_prev, xi_prev, h, x, xi, z):
     hp = h_prev[:n]
     hh = h[:n]
     xp = x_prev[:m]
-    for k in range(n):
+    xx = x[:m]
+    k = 0
+    while k + 2 <= n:
+        c0 = c[k]
+        c1 = c[k + 1]
+        r0 = W[k * n:k * n + n]
+        r1 = W[k * n + n:k * n + 2 * n]
+        a0 = 0.0
+        a1 = 0.0
+        for j in range(n):
+            p = hp[j]
+            v = hh[j]
+            w0 = r0[j] + c0 * p
+            w1 = r1[j] + c1 * p
+            r0[j] = w0
+            r1[j] = w1
+            a0 += w0 * v
+            a1 += w1 * v
+        z[k] = a0
+        z[k + 1] = a1
+        k += 2
+    if k < n:
         ck = c[k]
         row = W[k * n:k * n + n]
         a = 0.0
@@ -296,16 +317,23 @@ def _elman_sgd_forward(dims, theta, c, h_prev, x_prev, xi_prev, h, x, xi, z):
             row[j] = w
             a += w * hh[j]
         z[k] = a
-    for k in range(n):  # U and b in a loop of their own (in the W loop: 1.3x slower at n = 128)
+    for k in range(n):  # U and b in a loop of their own (inside the W loop: 1.3x slower at n = 128)
         ck = c[k]
+        urow = U[k * m:k * m + m]
         if xi_prev >= 0:
-            U[k * m + xi_prev] += ck
+            urow[xi_prev] += ck
         else:
-            urow = U[k * m:k * m + m]
             for j in range(m):
                 urow[j] += ck * xp[j]
-        bias[k] += ck
-        z[k] += row_input(theta, oU, ob, m, k, x, xi)
+        b = bias[k] + ck
+        bias[k] = b
+        if xi >= 0:
+            z[k] += b + urow[xi]
+        else:
+            a = b
+            for j in range(m):
+                a += urow[j] * xx[j]
+            z[k] += a
     tanh_inplace(z[:n])
 
 
