@@ -382,12 +382,13 @@ def _elman_sgd_chunk(dims, aux, theta, ch, losses, st, lr):
         if st.symmetric:
             for i in range(n):
                 st.L[i] = st.ds[i]
-        else:
+        else:  # L = B dy by B's columns (o of them), each a pass over L
             for i in range(n):
-                a = 0.0
-                for k in range(no):
-                    a += st.Bfb[i, k] * st.dy[k]
-                st.L[i] = a
+                st.L[i] = 0.0
+            for k in range(no):
+                d = st.dy[k]
+                for i in range(n):
+                    st.L[i] += st.Bfb[i, k] * d
         for i in range(n):  # the row update's coefficients, as in _elman_sgd_rows
             st.c[i] = -lr * st.L[i] * (1.0 - st.s[i] * st.s[i])
         pending = True
