@@ -53,7 +53,6 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import njit
-from numba.extending import overload
 
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
                                       raise_status, register)
@@ -169,8 +168,12 @@ def _rows(dims, aux, D, E, eps, epsx, jc, s_prev, x, xi, t, s, cache, L, scored,
 
 
 @njit(cache=True)
-def _general_chunk(dims, aux, theta, ch, update, losses, st):
-    """e-prop over one chunk on any model, with any optimizer or none (`eprop_chunk`'s arguments)."""
+def eprop_chunk(dims, aux, theta, ch, update, losses, st):
+    """Run e-prop over one chunk (ch: ChunkArrays), any model, any optimizer: per step the model's step, its
+    immediate Jacobian's factors, the diagonal hidden-state Jacobian (LSTM), the traces and the estimate
+    L_t,k e^t (Bellec et al. 2020, eq. 1, 3 and Methods 14); update: apply the optimizer every step (plain
+    SGD: into theta directly), else add into gacc. Elman with plain SGD runs `_elman_sgd_chunk` instead
+    (`elman_fast_path`; tested equal)."""
     xs, ys, mask, resets, xis = ch
     o = st.opt
     S, PR, P, n, no = dims[D_S], dims[D_PREC], dims[D_P], dims[D_N], dims[D_O]
@@ -234,17 +237,6 @@ def _general_chunk(dims, aux, theta, ch, update, losses, st):
             for k in range(P):
                 st.gacc[k] += g[k]
     return OK, st.steps[0]
-
-
-def _is_elman(dims):
-    """Whether dims is an Elman network's: a constant when compiled (the dims class is part of its type)."""
-    return type(dims) is ElmanDims
-
-
-@overload(_is_elman)
-def _is_elman_typed(dims):
-    elman = getattr(dims, "instance_class", None) is ElmanDims
-    return lambda dims: elman
 
 
 @njit(cache=True, fastmath=FAST)
@@ -339,7 +331,7 @@ def _elman_sgd_forward(dims, theta, c, h_prev, x_prev, xi_prev, h, x, xi, z):
 
 @njit(cache=True)
 def _elman_sgd_chunk(dims, aux, theta, ch, losses, st, lr):
-    """e-prop on Elman with plain SGD after every scored step (what `_general_chunk` does there, without
+    """e-prop on Elman with plain SGD after every scored step (what `eprop_chunk` does there, without
     its trace and optimizer branches): the step, the readout and the loss, the learning signal (V^T dy or
     B dy) and the readout's exact SGD step; the recurrent rows' update (`_elman_sgd_rows`) is made in the
     next step's forward pass (`_elman_sgd_forward`), and at the chunk's end, so theta is as the general
@@ -399,24 +391,12 @@ def _elman_sgd_chunk(dims, aux, theta, ch, losses, st, lr):
     return OK, st.steps[0]
 
 
-@njit(cache=True)
-def elman_fast_path(dims, update, st):
-    """Whether a chunk runs `_elman_sgd_chunk`: Elman, training with plain SGD, no given signals left."""
+def elman_fast_path(model, update: bool, st) -> bool:
+    """Whether a chunk runs `_elman_sgd_chunk`: Elman, training (update) with plain SGD, no given learning
+    signals left. Chosen per chunk in Python, so a run compiles only the kernel it uses."""
     o = st.opt
     plain_sgd = update and o.codes.shape[0] == 1 and o.codes[0] == SGD
-    return _is_elman(dims) and plain_sgd and st.steps[0] >= st.signals.shape[0]
-
-
-@njit(cache=True)
-def eprop_chunk(dims, aux, theta, ch, update, losses, st):
-    """Run e-prop over one chunk (ch: ChunkArrays): per step the model's step, its immediate Jacobian's
-    factors, the diagonal hidden-state Jacobian (LSTM), the traces and the estimate L_t,k e^t (Bellec et
-    al. 2020, eq. 1, 3 and Methods 14); update: apply the optimizer every step (plain SGD: into theta
-    directly), else add into gacc. Chosen once per chunk: Elman (no hidden state, no leak) with plain SGD
-    and no given signals left runs `_elman_sgd_chunk`, anything else `_general_chunk` (tested equal)."""
-    if elman_fast_path(dims, update, st):
-        return _elman_sgd_chunk(dims, aux, theta, ch, losses, st, st.opt.hyper[0, 0])
-    return _general_chunk(dims, aux, theta, ch, update, losses, st)
+    return type(model.dims) is ElmanDims and plain_sgd and int(st.steps[0]) >= st.signals.shape[0]
 
 
 @register
@@ -517,7 +497,11 @@ class EProp(Stochastic, GradientLearner):
     def _run(self, model, theta, st, chunk, update, flush, losses):
         if self._exact_unit(model):
             return RTRL()._run(model, theta, st, chunk, update, flush, losses)
-        status, where = eprop_chunk(model.dims, model.aux, theta, ChunkArrays.of(chunk), update, losses, st)
+        if elman_fast_path(model, update, st):
+            status, where = _elman_sgd_chunk(model.dims, model.aux, theta, ChunkArrays.of(chunk), losses, st,
+                                             st.opt.hyper[0, 0])
+        else:
+            status, where = eprop_chunk(model.dims, model.aux, theta, ChunkArrays.of(chunk), update, losses, st)
         return int(status), int(where)
 
     def gradient_with_learning_signal(self, model, theta, xs, ys, L, mask=None, resets=None, x_index=None,
