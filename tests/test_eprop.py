@@ -208,3 +208,52 @@ def test_eprop_on_a_diagonal_recurrence_is_rtrl(kind):
     assert np.abs(st.gacc - exact).max() <= 1e-10 * np.abs(exact).max()
     why = EProp(feedback="random").supports(model)
     assert why and "\n" not in why
+
+
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_elman_fast_path_equals_the_general_kernel(one_hot):
+    """Elman with plain SGD runs `_elman_sgd_chunk` (a step's row update made in the next step's forward
+    pass); the general kernel on the same data, both feedbacks, dense and one-hot inputs, unscored steps and
+    a reset inside a chunk after a scored step, gives the same parameters, losses and state to rounding."""
+    from rnnlearn.algorithms.base import ChunkArrays
+    from rnnlearn.algorithms.eprop import elman_fast_path, eprop_chunk
+    from rnnlearn.tasks.base import Chunk
+    model, theta, xs, ys = problem(seed=7, n=7, m=4, T=40, scale=1.3)  # n odd: the pass's last row alone
+    idx = np.random.default_rng(8).integers(0, 4, size=40)
+    if one_hot:
+        xs = np.eye(4)[idx]
+    mask = np.ones(40)
+    mask[[3, 4, 17, 31]] = 0.0
+    resets = np.zeros(40, bool)
+    resets[[0, 22]] = True
+    for learner in (EProp(), EProp(feedback="random")):
+        runs = []
+        for general in (False, True):
+            th = theta.copy()
+            st = learner.init(model, th, optim.sgd(0.1), seed=3)
+            assert elman_fast_path(model, True, st)
+            losses = []
+            for part in np.array_split(np.arange(40), 3):
+                chunk = Chunk.make(xs[part], ys[part], mask[part], resets[part], idx[part] if one_hot else None)
+                ls = np.empty(len(part))
+                if general:
+                    status = eprop_chunk(model.dims, model.aux, th, ChunkArrays.of(chunk), True, ls, st)[0]
+                else:
+                    status = learner._run(model, th, st, chunk, True, False, ls)[0]
+                assert status == 0
+                losses.append(ls)
+            runs.append((th, np.concatenate(losses), st.s.copy()))
+        (fast, lf, sf), (general, lg, sg) = runs
+        assert rel(fast - theta, general - theta) <= 1e-13 and rel(fast, theta) > 1e-2
+        assert rel(lf, lg) <= 1e-13 and rel(sf, sg) <= 1e-13
+
+
+def test_elman_fast_path_only_for_plain_sgd_on_elman():
+    from rnnlearn.algorithms.eprop import elman_fast_path
+    elman, theta, xs, ys = problem(n=4)
+    lstm = problem("lstm", n=4)[0]
+    assert elman_fast_path(elman, True, EProp().init(elman, theta, optim.sgd(0.1)))
+    assert not elman_fast_path(elman, False, EProp().init(elman, theta, optim.sgd(0.1)))
+    assert not elman_fast_path(elman, True, EProp().init(elman, theta, optim.adam(0.1)))
+    assert not elman_fast_path(elman, True, EProp().init(elman, theta, optim.sgd(0.1), signals=np.ones((2, 4))))
+    assert not elman_fast_path(lstm, True, EProp().init(lstm, lstm.init_params(0), optim.sgd(0.1)))
