@@ -210,15 +210,17 @@ def test_eprop_on_a_diagonal_recurrence_is_rtrl(kind):
     assert why and "\n" not in why
 
 
+@pytest.mark.parametrize("shortcut", [False, True])
 @pytest.mark.parametrize("one_hot", [False, True])
-def test_elman_fast_path_equals_the_general_kernel(one_hot):
+def test_elman_fast_path_equals_the_general_kernel(one_hot, shortcut):
     """Elman with plain SGD runs `_elman_sgd_chunk` (a step's row update made in the next step's forward
     pass); the general kernel on the same data, both feedbacks, dense and one-hot inputs, unscored steps and
     a reset inside a chunk after a scored step, gives the same parameters, losses and state to rounding."""
     from rnnlearn.algorithms.base import ChunkArrays
     from rnnlearn.algorithms.eprop import elman_fast_path, eprop_chunk
     from rnnlearn.tasks.base import Chunk
-    model, theta, xs, ys = problem(seed=7, n=7, m=4, T=40, scale=1.3)  # n odd: the pass's last row alone
+    model, theta, xs, ys = problem(seed=7, n=7, m=4, T=40, scale=1.3,   # n odd: the pass's last row alone
+                                   shortcut=shortcut)                   # the readout's feed-through V_x too
     idx = np.random.default_rng(8).integers(0, 4, size=40)
     if one_hot:
         xs = np.eye(4)[idx]
