@@ -181,7 +181,7 @@ def _scatter_rows(dims, rows, Sa, coef_row, coef_idx, out, fo):
 
 
 @njit(cache=True, fastmath=FAST)
-def _kron_chunk(dims, aux, theta, ch, update, losses, st, reverse):
+def _kron_steps(dims, aux, theta, ch, update, losses, st, reverse):
     """Both methods over one chunk (ch: ChunkArrays); update: apply the optimizer every step, else add into
     gacc; reverse: R-KF-RTRL, else KF-RTRL. The state's arrays are taken out of st once, before the time
     loop: inside it, the only calls are the model's kernels, the readout and loss, the product and a leaf
@@ -371,14 +371,14 @@ def _kron_chunk(dims, aux, theta, ch, update, losses, st, reverse):
 
 @njit(cache=True)
 def kf_rtrl_chunk(dims, aux, theta, ch, update, losses, st):
-    """KF-RTRL over one chunk: _kron_chunk's KF-RTRL branch."""
-    return _kron_chunk(dims, aux, theta, ch, update, losses, st, False)
+    """KF-RTRL over one chunk: _kron_steps's KF-RTRL branch."""
+    return _kron_steps(dims, aux, theta, ch, update, losses, st, False)
 
 
 @njit(cache=True)
 def rkf_rtrl_chunk(dims, aux, theta, ch, update, losses, st):
-    """R-KF-RTRL over one chunk: _kron_chunk's R-KF-RTRL branch."""
-    return _kron_chunk(dims, aux, theta, ch, update, losses, st, True)
+    """R-KF-RTRL over one chunk: _kron_steps's R-KF-RTRL branch."""
+    return _kron_steps(dims, aux, theta, ch, update, losses, st, True)
 
 
 def _row_arrays(model):
