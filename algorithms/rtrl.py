@@ -146,7 +146,7 @@ def rtrl_unit_chunk(dims, aux, theta, ch, update, losses, st):
         tg = ctr[STEPS]
         cell.step(dims, aux, theta, sp, x, xis[t], tg, s, cache)
         cell.unit_influence_step(dims, aux, theta, sp, x, xis[t], tg, s, cache, m)
-        readout(dims[:], theta, s, xs[t], xis[t], yhat)
+        readout(dims[:], theta, s, x, xis[t], yhat)   # x: this step's row, taken once (a view a call)
         lt = loss_grad(loss_kind, yhat, ys[t], mask[t], dy)
         losses[t] = lt
         ctr[STEPS] += 1
@@ -156,7 +156,7 @@ def rtrl_unit_chunk(dims, aux, theta, ch, update, losses, st):
             continue
         ds[:] = 0.0
         g[:] = 0.0
-        readout_vjp(dims[:], theta, s, xs[t], xis[t], dy, g, ds)
+        readout_vjp(dims[:], theta, s, x, xis[t], dy, g, ds)
         cell.unit_influence_grad(dims, aux, theta, sp, x, xis[t], tg, s, cache, m, ds, g)
         if update:
             apply_update(opt.codes, opt.hyper, opt.moments, opt.counts, opt.scratch, theta, g)
