@@ -296,12 +296,12 @@ def prestart_workers(jobs: int) -> None:
 
 def _take_workers(ctx, k: int) -> list:
     """k workers: the prestarted ones still alive first, new ones for the rest; extra prestarted ones stop."""
-    ready = [w for w in _PRESTARTED if w.proc.is_alive()]
+    taken = [w for w in _PRESTARTED if w.proc.is_alive()][:k]
     for w in _PRESTARTED:
-        if w not in ready[:k]:
+        if w not in taken:
             w.stop(now=True)
     _PRESTARTED.clear()
-    return ready[:k] + [_Worker.start(ctx) for _ in range(k - len(ready[:k]))]
+    return taken + [_Worker.start(ctx) for _ in range(k - len(taken))]
 
 
 def _run_pool(todo, jobs, save_models, bar):
