@@ -553,8 +553,10 @@ def truncated_jacobian_row(dims, aux, theta, dy, L, newest, s_prev, s_next, x, x
         d = dy[k]
         for j in range(n):
             e[j] += theta[PR + k * n + j] * d
+    # edge=None spelled out: truncated BPTT's window_backward passes its own None on, and an omitted argument is
+    # another numba type, which would compile the sweep a second time
     ring_backward(dims, aux, theta, ONE, L, newest, s_prev, s_next, x, xi, cache, dh, reset, tabs, delta, ds, ds2,
-                  g, gcols)
+                  g, gcols, None)
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -94,6 +94,12 @@ def _kernel(name, cls, got, error):
     return getattr(MODULES[cls], name)
 
 
+def python_kernel(name, dims):
+    """The plain-Python body (`py_func`) of the kernel `name` of the model whose dims these are, for set-up code
+    that reads a model's structure outside any kernel: it then compiles nothing."""
+    return _kernel(name, type(dims), type(dims).__name__, TypeError).py_func
+
+
 def _interface(signature, inline="never"):
     """The interface function named like `signature`: calls that model module's kernel of the same name.
     inline="always" inlines the call into the caller's numba IR (for the small per-row kernels: a plain call

@@ -68,28 +68,15 @@ class RowLayout(NamedTuple):
     x_index: np.ndarray
 
 
-@njit(cache=True)
-def _fill_layout(dims, aux, rows, extras):
-    for r in range(dims[D_R]):
-        unit, w, lo, width, u, b = cell.row_form(dims, aux, r)
-        rows[0, r] = unit
-        rows[1, r] = w
-        rows[2, r] = lo
-        rows[3, r] = width
-        rows[4, r] = u
-        rows[5, r] = b
-    for j in range(dims[D_NX]):
-        unit, idx = cell.extra_form(dims, aux, j)
-        extras[0, j] = unit
-        extras[1, j] = idx
-
-
 def row_layout(model) -> RowLayout:
-    """The model's row form as arrays (RowLayout), read from its kernels' `row_form` and `extra_form`."""
-    rows = np.zeros((6, model.dims[D_R]), dtype=np.int64)
-    extras = np.zeros((2, model.dims[D_NX]), dtype=np.int64)
-    _fill_layout(model.dims, model.aux, rows, extras)
-    return RowLayout(*[a.copy() for a in rows], *[a.copy() for a in extras])
+    """The model's row form as arrays (RowLayout), read from its kernels' `row_form` and `extra_form` run as
+    plain Python: sizing a run (the EKF's node groups, the memory check before a sweep) compiles nothing, which
+    in the first `rnnlearn compare` spared the parent a second of numba's start-up before any run began."""
+    dims, aux = model.dims, model.aux
+    row_form, extra_form = cell.python_kernel("row_form", dims), cell.python_kernel("extra_form", dims)
+    rows = np.array([row_form(dims, aux, r) for r in range(dims[D_R])], dtype=np.int64).reshape(-1, 6)
+    extras = np.array([extra_form(dims, aux, j) for j in range(dims[D_NX])], dtype=np.int64).reshape(-1, 2)
+    return RowLayout(*[a.copy() for a in rows.T], *[a.copy() for a in extras.T])
 
 
 @njit(cache=True, fastmath=FAST, inline="always")
