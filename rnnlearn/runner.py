@@ -330,6 +330,8 @@ def _run_pool(todo, jobs, save_models, bar):
                         w.conn.send((w.job[0], w.job[1], save_models))
                     except OSError:
                         pass   # a dead worker: found below
+                elif w.job is None:
+                    w.ask_to_stop()   # nothing left for it: it exits while the others finish
             busy = [w for w in workers if w.job is not None]
             wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], timeout=0.5)
             for i, w in enumerate(workers):
@@ -356,8 +358,16 @@ def _run_pool(todo, jobs, save_models, bar):
                     w.stop()
                     workers[i] = _Worker.start(ctx)
     finally:
+        _stop_all(workers, now=any(x.job is not None for x in workers))
+
+
+def _stop_all(workers, now: bool = False) -> None:
+    """Stop every worker: all are asked first, so their exits overlap."""
+    if not now:
         for w in workers:
-            w.stop(now=any(x.job is not None for x in workers))
+            w.ask_to_stop()
+    for w in workers:
+        w.stop(now=now)
 
 
 def _compiled(worker, job, warm, compiling) -> None:
@@ -401,7 +411,7 @@ class _Worker:
     """A worker process and the parent's end of its pipe; `job` is the (hash, config) it is running."""
 
     def __init__(self, proc, conn):
-        self.proc, self.conn, self.job = proc, conn, None
+        self.proc, self.conn, self.job, self.asked = proc, conn, None, False
 
     @classmethod
     def start(cls, ctx) -> "_Worker":
@@ -411,13 +421,19 @@ class _Worker:
         child.close()
         return cls(proc, parent)
 
-    def stop(self, now: bool = False):
-        """Ask the worker to exit (or, `now`, terminate it), then make sure it did."""
-        if not now:
+    def ask_to_stop(self):
+        """Tell the worker to exit once it has read what was sent before (stop() then waits for it)."""
+        if not self.asked:
+            self.asked = True
             try:
                 self.conn.send(None)
             except OSError:
                 pass
+
+    def stop(self, now: bool = False):
+        """Ask the worker to exit (or, `now`, terminate it), then make sure it did."""
+        if not now:
+            self.ask_to_stop()
             self.proc.join(timeout=5)
         if self.proc.is_alive():
             self.proc.terminate()
@@ -438,7 +454,7 @@ def _worker_main(conn, parent_pid):
         except (EOFError, OSError):
             return
         if job is None:
-            return
+            _exit_now()
         h, config, keep_theta = job
 
         def progress(key, step, loss):
@@ -452,6 +468,18 @@ def _worker_main(conn, parent_pid):
             conn.send(("result", out))
         except OSError:
             return
+
+
+def _exit_now():
+    """A worker asked to stop has sent every result and holds nothing to save (numba writes its cache as it
+    compiles): it leaves without tearing its interpreter down, which after a cold start (every compiled
+    kernel's LLVM module freed one by one) kept the parent waiting about half a second per worker."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0)
 
 
 def _worker_preload():
