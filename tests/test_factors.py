@@ -231,3 +231,17 @@ def test_node_groups_unchanged(label):
     assert len(new) == len(old)
     for a, b in zip(new, old):
         assert a.dtype == np.int64 and np.array_equal(a, b)
+
+
+def test_row_layout_compiles_nothing():
+    """Sizing a run reads the row form in plain Python (cell.python_kernel): in a fresh process, the EKF's
+    node groups of an LSTM leave every kernel uncompiled (the parent of a sweep needs no numba start-up)."""
+    import subprocess
+    import sys
+    code = ("from rnnlearn.algorithms.ekf import node_groups\n"
+            "from rnnlearn.models import LSTM, lstm\n"
+            "groups = node_groups(LSTM(2, 5, 2, peephole=True))\n"
+            "assert len(groups) == 7, len(groups)\n"
+            "print(len(lstm.row_form.signatures) + len(lstm.extra_form.signatures))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "0"

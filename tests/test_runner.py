@@ -300,6 +300,17 @@ def test_prestarted_workers_are_taken_by_the_next_pool_and_give_the_same_results
     assert _table(tmp_path / "one") == _table(tmp_path / "two")
 
 
+def test_a_worker_asked_to_stop_exits_cleanly_at_once():
+    """A worker told to stop leaves without tearing its interpreter down (runner._exit_now), with exit code 0,
+    and every worker of a pool is asked before any is waited for (runner._stop_all)."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    workers = [runner._Worker.start(ctx) for _ in range(2)]
+    runner._stop_all(workers)
+    assert all(w.asked for w in workers)
+    assert [w.proc.exitcode for w in workers] == [0, 0]
+
+
 def test_a_family_is_compiled_at_its_first_runs_first_progress():
     """A run's first progress report comes after train()'s warm-up: its family's kernels are on disk, so the
     family's other runs may start on other workers (runner._compiled), before that first run ends."""
