@@ -19,7 +19,20 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from .models import ELSTM, GRU, LRU, LSTM, ClockworkRNN, Elman, LeakyRNN, Model
+# The models are imported on first use (`from rnnlearn import Elman` works as before): importing numba takes
+# a third of a second, and the command line starts its worker processes before it needs any of it.
+_MODELS = ("Elman", "LeakyRNN", "LSTM", "GRU", "ClockworkRNN", "ELSTM", "LRU", "Model")
+
+
+def __getattr__(name):
+    if name in _MODELS:
+        from . import models
+        return getattr(models, name)
+    raise AttributeError(f"module 'rnnlearn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_MODELS])
 
 try:
     __version__ = _version("rnnlearn")

@@ -29,6 +29,20 @@ def _figure(w, h):
     return fig
 
 
+def warm_up() -> None:
+    """Import matplotlib and draw a small figure into memory: its first figure loads fonts, the text layout and
+    the PNG writer (about half a second), which `compare` pays here, in a thread, while its workers train."""
+    import io
+    fig = _figure(2.0, 1.5)
+    ax = fig.add_subplot()
+    _style(ax)
+    ax.plot([1, 10], [1.0, 0.5], label="warm-up")
+    ax.set_xscale("log")
+    ax.set_xlabel("steps")
+    ax.legend(fontsize=8)
+    fig.savefig(io.BytesIO(), format="png", dpi=DPI)
+
+
 def _style(ax):
     ax.grid(True, which="major", color="0.88", lw=0.6)
     ax.grid(True, which="minor", color="0.94", lw=0.4)

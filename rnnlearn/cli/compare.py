@@ -70,8 +70,7 @@ def run(args) -> int:
     if args.config:   # what `rnnlearn report` quotes from this folder
         from rnnlearn.report import keep_config
         keep_config(out, args.config)
-    if not args.no_plot:
-        _preload_plots()
+    preload = _preload_plots() if not args.no_plot else None
     summary = runner.run_sweep(configs, out, jobs=jobs, dask=args.dask,
                                save_models=command["save_models"],
                                progress=not args.quiet, log=log)
@@ -84,6 +83,8 @@ def run(args) -> int:
         log(summary.line())
     if not args.no_plot and (summary.ran or not _has_figures(out)):
         from rnnlearn.plots import alignment_figures, convergence_figures
+        if preload is not None:
+            preload.join()   # matplotlib is not thread-safe: the warm-up's figure is finished first
         for p in convergence_figures(out, log=log) + (alignment_figures(out, log=log) if sweep.alignment else []):
             log(f"wrote {p}")
     if summary.failed:
@@ -93,17 +94,20 @@ def run(args) -> int:
     return 0
 
 
-def _preload_plots() -> None:
-    """Import matplotlib in a thread while the workers train (the parent only waits then), so the figures
-    at the end do not pay for it."""
+def _preload_plots():
+    """Import matplotlib and draw a first figure in a thread while the workers train (the parent only waits
+    then), so the figures at the end do not pay for it (rnnlearn.plots.warm_up)."""
     import threading
 
     def load():
         try:
-            import rnnlearn.plots  # noqa: F401
-        except Exception:  # noqa: BLE001 - the import at the end reports any real problem
+            from rnnlearn.plots import warm_up
+            warm_up()
+        except Exception:  # noqa: BLE001 - the figures at the end report any real problem
             pass
-    threading.Thread(target=load, name="rnnlearn-preload-plots", daemon=True).start()
+    thread = threading.Thread(target=load, name="rnnlearn-preload-plots", daemon=True)
+    thread.start()
+    return thread
 
 
 def _shape(configs) -> str:
