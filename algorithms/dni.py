@@ -36,6 +36,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from rnnlearn.jit import internal
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, check_int, check_number,
                                       register, raise_status)
 from rnnlearn.algorithms.tbptt import (NEWEST, SINCE_UPDATE, STEPS, UNREAD, ZERO, TBPTT, TBPTTState, advance,
@@ -56,7 +57,7 @@ class DNIState(NamedTuple):
     gacc: np.ndarray    # (P,) the gradient summed over windows (gradient mode; tb.gacc itself)
 
 
-@njit(cache=True)
+@internal(cache=True)
 def close_window(dims, aux, theta, L, st, bootstrap, update, sgd_lr):
     """The end of a window of the newest L steps: tb.g = its gradient with sg(s_{t1}) at its end (1) when
     `bootstrap`, then the module's regression (2): gA, and A stepped (update) or gA summed into gAacc."""

@@ -86,8 +86,9 @@ from numba import njit
 from numba.core.errors import TypingError
 from numba.extending import overload
 
+from rnnlearn.jit import internal
 from rnnlearn.models import cell
-from rnnlearn.models.layout import D_G, D_LOSS, D_M, D_N, D_O, D_OU, D_PREC, D_S, SIGMOID_MSE, XENT
+from rnnlearn.models.layout import D_LOSS, D_M, D_N, D_O, D_PREC, D_S, SIGMOID_MSE, XENT
 from rnnlearn.models.losses import logsumexp, loss_only
 from rnnlearn.models.readout import readout
 from rnnlearn.algorithms.base import (NONFINITE_JACOBIAN, NONFINITE_LOSS, NOT_POSITIVE_DEFINITE, OK, ChunkArrays,
@@ -180,7 +181,7 @@ def _groups_for(learner, model) -> list[np.ndarray]:
 # kernels
 
 
-@njit(cache=True)
+@internal(cache=True)
 def cholesky(A, L):
     """L L^T = A (o x o, lower triangle of A read). Returns False if a pivot is <= 0 or not finite."""
     o = A.shape[0]
@@ -200,7 +201,7 @@ def cholesky(A, L):
     return True
 
 
-@njit(cache=True)
+@internal(cache=True)
 def gather_jacobian(dims, s, x, xi, Jp, Hrec, perm, Hp):
     """Hp[r, k] = d meas_k / d theta_perm[r]: Jp = d meas / d y_hat (o x o) times d y_hat / d theta, whose
     recurrent part is Hrec (o x P_rec, already multiplied by Jp) and readout part is direct:
@@ -232,7 +233,7 @@ def gather_jacobian(dims, s, x, xi, Jp, Hrec, perm, Hp):
                 Hp[r, k] = Jp[k, l] * xj
 
 
-@njit(cache=True)
+@internal(cache=True)
 def covariance_pass(gstart, poff, Pflat, pending, joseph, qt, Bt, Kt, Ct, PJt, accumulate, Hp, PHt):
     """One pass over the rows of every covariance block, doing two things at once (each row is read and
     written once per step: the cost of the EKF is this pass over p^2 or sum_g p_g^2 numbers).
@@ -300,7 +301,7 @@ def covariance_pass(gstart, poff, Pflat, pending, joseph, qt, Bt, Kt, Ct, PJt, a
     return OK
 
 
-@njit(cache=True)
+@internal(cache=True)
 def measurement_update(theta, err, rvec, joseph, perm, Hp, PHt, A, L, Bt, z, Kt, Ct, PJt):
     """The gain and the weight update (Haykin 2001 sec. 2.3.1 / 2.4; no inverse, cf. sec. 2.6.3), given P H (PHt, o x p_t):
     A^-1 = R + H^T P H = L L^T;  B = P H L^-T;  theta += B L^-1 (y - meas) = K (y - meas).
@@ -357,7 +358,7 @@ def measurement_update(theta, err, rvec, joseph, perm, Hp, PHt, A, L, Bt, z, Kt,
 # ---- the square-root form: P_g = S_g S_g^T, S_g square (p_g x p_g), never formed
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})  # as covariance_pass: its loops vectorise and fuse
+@internal(cache=True, fastmath={"reassoc", "contract"})  # as covariance_pass: its loops vectorise and fuse
 def factor_pass(gstart, poff, Sflat, pending, Dt, Vp, accumulate, Hp, Vt):
     """The square-root form's pass over the rows of every factor block S_g (as `covariance_pass` for P):
 
@@ -410,7 +411,7 @@ def factor_pass(gstart, poff, Sflat, pending, Dt, Vp, accumulate, Hp, Vt):
     return OK
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@internal(cache=True, fastmath={"reassoc", "contract"})
 def _dot(x, y):
     """x . y (reassociated, so that the reduction vectorizes)."""
     v = 0.0
@@ -419,7 +420,7 @@ def _dot(x, y):
     return v
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@internal(cache=True, fastmath={"reassoc", "contract"})
 def _dot2(x, y0, y1):
     """(x . y0, x . y1) in one read of x (reassociated)."""
     v0 = 0.0
@@ -430,7 +431,7 @@ def _dot2(x, y0, y1):
     return v0, v1
 
 
-@njit(cache=True)
+@internal(cache=True)
 def _lower_inverse_times(L, X, M, N):
     """M = L^-T X^-1 for lower-triangular L and X (c x c); N is a workspace (X^-1)."""
     c = L.shape[0]
@@ -451,7 +452,7 @@ def _lower_inverse_times(L, X, M, N):
             M[i, j] = v / L[i, i]
 
 
-@njit(cache=True)
+@internal(cache=True)
 def sqrt_update(theta, err, rvec, perm, gstart, poff, Sflat, Vt, A, L, z, w, Wg, Wsuf, Rg, Lg, Mg, Dt, Vp):
     """The gain, the weight update and the factor's update of the square-root form, given V = S^T H
     (Vt = V^T, c x p_t; c = B o columns); the update S -= D V^T itself is left to the next `factor_pass`.
@@ -538,7 +539,7 @@ def sqrt_update(theta, err, rvec, perm, gstart, poff, Sflat, Vt, A, L, z, w, Wg,
     return OK
 
 
-@njit(cache=True)
+@internal(cache=True)
 def truncated_jacobian_row(dims, aux, theta, dy, L, newest, s_prev, s_next, x, xi, cache, dh, reset, tabs, delta,
                            ds, ds2, g, gcols):
     """g[:P_rec] = d (dy . y_hat_t) / d theta_rec backpropagated through the newest L steps of the ring

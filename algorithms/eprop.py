@@ -54,6 +54,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from rnnlearn.jit import internal
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
                                       raise_status, register)
 from rnnlearn.algorithms.rflo import _trace_rows  # per row: e = lam e + D a_hat, the estimate L e (leaky units)
@@ -96,7 +97,7 @@ class EPropState(NamedTuple):
     opt: OptState
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _rows(dims, aux, D, E, eps, epsx, jc, s_prev, x, xi, t, s, cache, L, scored, memory, lr, into_theta, g,
           theta):
     """Per row r of unit k: the trace of the observable state e_r = jc[k] eps_r + D[0, r] a_hat_t and the
@@ -239,7 +240,7 @@ def eprop_chunk(dims, aux, theta, ch, update, losses, st):
     return OK, st.steps[0]
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _elman_sgd_rows(dims, theta, h_prev, h, x, xi, L, lr):
     """Elman's e-prop step fused with plain SGD, one pass over the rows: unit k's estimate is
     L_k (1 - h_k^2) a_hat_t (the memoryless trace, e^t = Mbar_t), so (W_k, U_k, b_k) += c_k a_hat_t with
@@ -265,7 +266,7 @@ def _elman_sgd_rows(dims, theta, h_prev, h, x, xi, L, lr):
         bias[k] += c
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _elman_sgd_forward(dims, theta, c, h_prev, x_prev, xi_prev, h, x, xi, z):
     """`_elman_sgd_rows` of the previous step (a_hat = [h_prev, x_prev, 1], coefficients c) fused with
     Elman's next step, z = tanh(W h + U x + b) with the updated rows (models/elman.py's step, one-hot x at

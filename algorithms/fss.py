@@ -40,6 +40,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from rnnlearn.jit import internal
 from rnnlearn.algorithms.base import NONFINITE_LOSS, OK, ChunkArrays, ExactGradient, GradientLearner, \
     check_int, register
 from rnnlearn.algorithms.tbptt import (NEWEST, SINCE_UPDATE, STEPS, UNREAD, ZERO, TBPTT, TBPTTState, advance,
@@ -60,7 +61,7 @@ class FSSState(NamedTuple):
     dense: np.ndarray   # (1,) int64 [-1]: tells update_params to update every input weight (one-hot too)
 
 
-@njit(cache=True)
+@internal(cache=True)
 def close_block(dims, aux, theta, L, st, sgd_lr):
     """The end of a block of the newest L steps: tb.g = the block's gradient (1), then M_{t1} by (2) into
     the other M buffer, which becomes current."""

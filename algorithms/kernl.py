@@ -48,6 +48,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from rnnlearn.jit import internal
 from rnnlearn.algorithms.base import (LR_SPAN, NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Range,
                                       Stochastic, check_number, raise_status, register)
 from rnnlearn.models import cell, rate_leak
@@ -90,7 +91,7 @@ class KeRNLState(NamedTuple):
     opt: OptState
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _trace_rows(dims, aux, theta, s_prev, x, xi, t, s, cache, lam, e, qb, scored, lr, into_theta, g):
     """Per row r (unit i): e_r = exp(-gamma_i) e_r + D_t,r a_hat_t and, when scored, the estimate
     (beta^T q)_i e_r into g's row, or (into_theta, plain SGD) -lr times it into theta's."""
@@ -126,7 +127,7 @@ def _trace_rows(dims, aux, theta, s_prev, x, xi, t, s, cache, lam, e, qb, scored
             g[b] = c * er[width + m]
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _perturbation(dims, aux, theta, x, xi, t, st, accumulate):
     """One step of the perturbed copy and of beta, gamma's regression (Roth et al. 2019, Algorithm 1):
     s~_t = f(s~_{t-1}) + xi_t, omega_t, d omega_t/d gamma, r_t, and (lr_kernel > 0) the descent step of

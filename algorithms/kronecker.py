@@ -58,6 +58,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, uint64
 
+from rnnlearn.jit import internal
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
                                       check_number, raise_status, register, row_form_missing)
 from rnnlearn.algorithms.signs import fill_signs, reseed, sign_state
@@ -130,7 +131,7 @@ class _ReadoutBufs(NamedTuple):
     extras: np.ndarray
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _sumsq(v):
     acc = 0.0
     for i in range(v.shape[0]):
@@ -138,7 +139,7 @@ def _sumsq(v):
     return acc
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
+@internal(cache=True, fastmath=FAST, inline="always")
 def _readout_and_extras(dims, theta, x_t, xi_t, ys_t, mask_t, st):
     """The readout, the loss and q_t = dl_t/ds_t; the readout's gradient into g[P_rec:], the extras'
     q_t^T X_t into theta's extras entries. Returns the step's loss."""
@@ -159,7 +160,7 @@ def _readout_and_extras(dims, theta, x_t, xi_t, ys_t, mask_t, st):
     return lt
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _scatter_rows(dims, rows, Sa, coef_row, coef_idx, out, fo):
     """out[theta_r[j]] += fo coef_row[r] coef_idx[idx_r(j)] for every row r and parameter j it has (the
     gradient of a Kronecker factored influence matrix read at the row form's columns, times fo). Unsigned
@@ -180,7 +181,7 @@ def _scatter_rows(dims, rows, Sa, coef_row, coef_idx, out, fo):
             out[b] += c * coef_idx[Sa + m]
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _kron_steps(dims, aux, theta, ch, update, losses, st, reverse):
     """Both methods over one chunk (ch: ChunkArrays); update: apply the optimizer every step, else add into
     gacc; reverse: R-KF-RTRL, else KF-RTRL. The state's arrays are taken out of st once, before the time

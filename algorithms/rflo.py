@@ -38,6 +38,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from rnnlearn.jit import internal
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
                                       check_number, register)
 from rnnlearn.models import cell, rate_leak
@@ -67,7 +68,7 @@ class RFLOState(NamedTuple):
     opt: OptState
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _memoryless_rows(dims, aux, theta, s_prev, x, xi, t, s, cache, q, lr, into_theta, g):
     """For every row r (unit i): c = q_i D_t,r and the row's estimate c a_hat_t, written into g's row or,
     into_theta (plain SGD), subtracted from theta's row times lr."""
@@ -94,7 +95,7 @@ def _memoryless_rows(dims, aux, theta, s_prev, x, xi, t, s, cache, q, lr, into_t
             g[b] = c
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _trace_rows(dims, aux, theta, s_prev, x, xi, t, s, cache, q, lam, B, scored, lr, into_theta, g):
     """For every row r (unit i): B_r = lam B_r + D_t,r a_hat_t and, when the step is scored, the row's
     estimate q_i B_r, written into g's row or, into_theta (plain SGD), subtracted from theta's times lr."""

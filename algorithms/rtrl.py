@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from rnnlearn.jit import internal
 from rnnlearn.models import cell
 from rnnlearn.models.immediate import add_factored_immediate
 from rnnlearn.models.layout import D_LOSS, D_M, D_P, D_PREC, D_S
@@ -69,7 +70,7 @@ class RTRLUnitState(NamedTuple):
     opt: OptState
 
 
-@njit(cache=True)
+@internal(cache=True)
 def influence_step(dims, aux, theta, s, x, xi, t, s_new, cache, J, M, Mn):
     """One step of the state and of the influence matrix (Williams and Zipser 1989, eq. 12-13):
     s_new = f(s, x_t) and Mn = J_t M + Mbar_t, with J_t = ds_t/ds_{t-1} and J_t M one BLAS product."""

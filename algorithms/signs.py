@@ -14,7 +14,8 @@ signs in any process; `reseed` does it in place (the `gradient` reuse path).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from rnnlearn.jit import internal
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -32,7 +33,7 @@ def reseed(state: np.ndarray, seed: int) -> None:
     state[:] = sign_state(seed)
 
 
-@njit(cache=True)
+@internal(cache=True)
 def next_word(state):
     """The next 64 random bits (SplitMix64: advance by the golden ratio, then two xor-shift-multiply rounds)."""
     z = state[0] + _GOLDEN
@@ -42,7 +43,7 @@ def next_word(state):
     return z ^ (z >> _S31)
 
 
-@njit(cache=True)
+@internal(cache=True)
 def fill_signs(state, out, k):
     """out[:k] = independent random signs +-1.0, bit j of word j // 64 giving sign j (ceil(k / 64) draws)."""
     j = 0
@@ -54,7 +55,7 @@ def fill_signs(state, out, k):
         j += top
 
 
-@njit(cache=True)
+@internal(cache=True)
 def draw_sign(state):
     """One random sign +-1.0 (one draw; for steps that need a couple of signs, fill_signs wastes fewer bits)."""
     return 1.0 - 2.0 * np.float64(next_word(state) & _ONE)

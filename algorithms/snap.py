@@ -53,6 +53,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from rnnlearn.jit import internal
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, check_int, register,
                                       row_form_missing)
 from rnnlearn.algorithms.rtrl import RTRL  # exact on a diagonal recurrence: its compact influence
@@ -167,7 +168,7 @@ class SnAp1State(NamedTuple):
     opt: OptState
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
+@internal(cache=True, fastmath=FAST, inline="always")
 def _row1(M, out, jk, dh, fo, s_prev, lo, width, w, u, b, x, xi):
     """One row's columns, S = n: M[p] = J[k, k] M[p] + dh a_p (Menick et al. eq. 4) and out[p] += fo M[p]
     (fo = ds_k into the gradient; -lr ds_k with plain SGD folded in, out = theta)."""
@@ -194,7 +195,7 @@ def _row1(M, out, jk, dh, fo, s_prev, lo, width, w, u, b, x, xi):
         out[b] += fo * v
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
+@internal(cache=True, fastmath=FAST, inline="always")
 def _col2(M0, M1, out, p, b00, b01, b10, b11, dh, dc, a, fh, fc):
     m0 = M0[p]
     m1 = M1[p]
@@ -205,7 +206,7 @@ def _col2(M0, M1, out, p, b00, b01, b10, b11, dh, dc, a, fh, fc):
     out[p] += fh * v0 + fc * v1
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
+@internal(cache=True, fastmath=FAST, inline="always")
 def _row2(M0, M1, out, b00, b01, b10, b11, dh, dc, fh, fc, s_prev, lo, width, w, u, b, x, xi):
     """One row's columns, two rows per unit (LSTM): (M0, M1)[p] = B_k (M0, M1)[p] + (dh, dc) a_p with B_k the
     unit's 2 x 2 block of J_t, and out[p] += fh M0[p] + fc M1[p] (fh, fc: ds_h, ds_c times the output's
@@ -336,7 +337,7 @@ class SnApMaskedState(NamedTuple):
     opt: OptState
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def masked_influence_step(dims, st, M, Mn):
     """Mn = (J_t M + Mbar_t) on the kept entries (Menick et al. sec. 3.1), block by block: J[Q, Q] gathered,
     one BLAS product, then Mbar_t's two possible non-zeros per column (its unit's rows) from the factors."""
@@ -371,7 +372,7 @@ def masked_influence_step(dims, st, M, Mn):
                 Mnb[st.posc[c], i] += dc * av
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def masked_gradient(st, ds, Mn, g):
     """g[cols_b] = ds[Q_b] M_b for every block (the recurrent part of (dl_t/ds_t) M_t)."""
     for bk in range(st.qoff.shape[0] - 1):

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
+from rnnlearn.jit import internal
 from rnnlearn.models import cell
 from rnnlearn.models.common import clear_input_columns, distinct_columns, project_inputs
 from rnnlearn.models.layout import D_G, D_LOSS, D_M, D_N, D_O, D_OU, D_P, D_PREC, D_S, PROJECTED
@@ -73,7 +74,7 @@ class TBPTTState(NamedTuple):
     opt: OptState
 
 
-@njit(cache=True)
+@internal(cache=True)
 def _newest_rows(newest, count, H):
     """The ring rows of the newest `count` steps as two contiguous ranges [a, b) and [c, d)."""
     first = newest - count + 1
@@ -82,7 +83,7 @@ def _newest_rows(newest, count, H):
     return 0, newest + 1, first + H, H
 
 
-@njit(cache=True)
+@internal(cache=True)
 def read_out(dims, theta, count, newest, s_next, x, xi, yhat, dy, tloc, tabs, ys, mask, losses):
     """Outputs, losses and dL/dy_hat of the newest `count` steps, the outputs as matrix products.
     Returns the absolute time of the first non-finite loss, or -1."""
@@ -94,7 +95,7 @@ def read_out(dims, theta, count, newest, s_next, x, xi, yhat, dy, tloc, tabs, ys
     return _loss_rows(dims, a, b, yhat, dy, tloc, tabs, ys, mask, losses, bad)
 
 
-@njit(cache=True)
+@internal(cache=True)
 def _loss_rows(dims, lo, hi, yhat, dy, tloc, tabs, ys, mask, losses, bad):
     for r in range(lo, hi):
         t = tloc[r]
@@ -105,7 +106,7 @@ def _loss_rows(dims, lo, hi, yhat, dy, tloc, tabs, ys, mask, losses, bad):
     return bad
 
 
-@njit(cache=True)
+@internal(cache=True)
 def ring_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi, cache, dh, reset, tabs, delta,
                   ds, ds2, g, gcols, edge=None):
     """The backward sweep over a ring of stored steps, shared by truncated BPTT (`window_backward`) and the
@@ -154,7 +155,7 @@ def ring_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi, 
         distinct_columns(xi, gcols)
 
 
-@njit(cache=True)
+@internal(cache=True)
 def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi, cache, dy, dh, reset, tabs,
                     delta, ds, ds2, tmp, g, gcols, sgd_lr, edge=None):
     """g = gradient of the losses of the newest n_inject steps, each propagated back through the newest L
@@ -181,7 +182,7 @@ def window_backward(dims, aux, theta, n_inject, L, newest, s_prev, s_next, x, xi
                   ds, ds2, g, gcols, edge)
 
 
-@njit(cache=True)
+@internal(cache=True)
 def fused_sgd_lr(dims, codes, hyper, s_next, update):
     """The learning rate window_backward steps the readout with (plain SGD on a state that is h), else 0."""
     if update and codes.shape[0] == 1 and codes[0] == SGD and s_next.shape[1] == dims[D_N]:
@@ -189,7 +190,7 @@ def fused_sgd_lr(dims, codes, hyper, s_next, update):
     return 0.0
 
 
-@njit(cache=True)
+@internal(cache=True)
 def update_params(dims, codes, hyper, moments, counts, u, theta, g, xi, gcols, sgd_lr):
     """Apply the optimizer to the window's gradient g. One-hot inputs: a stateless optimizer (SGD, clipping)
     skips the input weights of the words not seen. sgd_lr > 0: V was stepped by window_backward."""
@@ -204,7 +205,7 @@ def update_params(dims, codes, hyper, moments, counts, u, theta, g, xi, gcols, s
                         skip_hi)
 
 
-@njit(cache=True)
+@internal(cache=True)
 def advance(dims, aux, theta, xs, xis, resets, t_lo, t_hi, s, s_prev, s_next, x, xi, cache, reset, tabs, tloc,
             ctr, z):
     """Run the recurrence over rows t_lo .. t_hi-1 of a chunk, keeping each step in the ring. Dense inputs
@@ -357,7 +358,7 @@ def _batch_chunk(dims, aux, theta, k1, xs, ys, mask, resets, xis, update, flush,
     return OK, ctr[0, STEPS]
 
 
-@njit(cache=True)
+@internal(cache=True)
 def _batch_mean(g, out):
     B = g.shape[0]
     for q in range(g.shape[1]):

@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from rnnlearn.jit import internal
 from rnnlearn.algorithms.base import (NONFINITE_LOSS, OK, ChunkArrays, GradientLearner, Stochastic,
                                       check_number, register)
 from rnnlearn.algorithms.signs import fill_signs, reseed, sign_state
@@ -72,7 +73,7 @@ class UOROState(NamedTuple):
     opt: OptState
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _sumsq(v):
     a = 0.0
     for i in range(v.shape[0]):
@@ -80,7 +81,7 @@ def _sumsq(v):
     return a
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _nu_mbar(dims, aux, st, x, xi):
     """st.e = nu . D_t[:, r] for every row r (then nu . E_t[:, j] for every extra j) and |nu^T Mbar_t|^2 =
     sum_r e_r^2 |a_r,t|^2 + sum_j e_j^2, with a_r,t = [s_{t-1}[lo:lo + width], x_t (if the row has U), 1 (if
@@ -122,7 +123,7 @@ def _nu_mbar(dims, aux, st, x, xi):
     return tot
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _v_and_gradient(dims, aux, st, x, xi, a0, a1, out, fo):
     """v_t = a0 v_{t-1} + a1 nu^T Mbar_t (from e and the row form) and out[:P_rec] += fo v_t, in one pass over
     the rows; returns |v_t|^2. out is theta (plain SGD folded in: fo = -lr c), gacc (gradient mode: fo = c)

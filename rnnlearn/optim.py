@@ -14,6 +14,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from .jit import internal
+
 SGD = 0
 MOMENTUM = 1
 ADAM = 2
@@ -117,7 +119,7 @@ class OptState(NamedTuple):
     scratch: np.ndarray  # (P,) the update being built
 
 
-@njit(cache=True)
+@internal(cache=True)
 def plain_sgd_rate(codes, hyper):
     """The learning rate when the chain is plain SGD alone, else -1.0: a kernel may then fold theta -= lr g
     into the pass that makes g (what apply_update does for it in a pass of its own)."""
@@ -201,7 +203,7 @@ def apply_update_sparse(codes, hyper, moments, counts, u, theta, grad, lo, rows,
     _sparse_sum(theta, grad, lo, hi, width, cols, skip_lo, skip_hi, f)
 
 
-@njit(cache=True)
+@internal(cache=True)
 def _sparse_sum(theta, grad, lo, hi, width, cols, skip_lo, skip_hi, f):
     """f != 0: theta += f grad; f == 0: return sum grad^2. Over every entry except [skip_lo, skip_hi), and
     inside [lo, hi) only the columns `cols`."""
@@ -220,7 +222,7 @@ def _sparse_sum(theta, grad, lo, hi, width, cols, skip_lo, skip_hi, f):
     return sq
 
 
-@njit(cache=True, fastmath={"reassoc"})
+@internal(cache=True, fastmath={"reassoc"})
 def _dense_part(theta, grad, a, b, f):
     if b <= a:
         return 0.0

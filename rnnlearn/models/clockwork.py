@@ -33,6 +33,7 @@ sequences make the length a multiple of the longest period to give every sequenc
 import numpy as np
 from numba import njit
 
+from ..jit import internal
 from .layout import FAST, D_M, D_N, D_OB, D_OU, D_OW
 from .common import input_and_bias_grad, row_dot, row_input
 from .vecmath import tanh_inplace
@@ -44,7 +45,7 @@ def w_offset(n, k, i):
     return k * (i * n - k * (i * (i - 1)) // 2)
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _active(aux, i, t):
     return t % np.int64(aux[2 + i]) == 0
 

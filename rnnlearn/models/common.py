@@ -4,12 +4,12 @@ step and its weight gradients repeat the same row computations, kept here once (
 row form: immediate.py).
 Inputs may be one-hot (xi >= 0): then U x is the column lookup U[:, xi]."""
 import numpy as np
-from numba import njit
 
+from ..jit import internal
 from .layout import D_G, D_M, D_OU, D_OX, FAST, PROJECTED
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def row_dot(theta, w, v, lo, width):
     """sum_j theta[w + j] * v[lo + j] for j < width: a row of W (at offset w) times (part of) the state."""
     row = theta[w:w + width]  # slices first: indices from range() are provably >= 0, so no wraparound
@@ -20,14 +20,14 @@ def row_dot(theta, w, v, lo, width):
     return a
 
 
-@njit(cache=True, inline="always")
+@internal(cache=True, inline="always")
 def _four_rows(theta, q, width):
     """Four consecutive rows of a row-major block starting at offset q, as slices."""
     return (theta[q:q + width], theta[q + width:q + 2 * width], theta[q + 2 * width:q + 3 * width],
             theta[q + 3 * width:q + 4 * width])
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def matvec_rows(theta, w, width, v, lo, rows, out):
     """out[r] = sum_j theta[w + r width + j] v[lo + j] for r < rows: a row-major block of W times (part of)
     the state. Four rows at a time share each load of v (half the loads of one dot product per row)."""
@@ -55,7 +55,7 @@ def matvec_rows(theta, w, width, v, lo, rows, out):
         r += 1
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def matvec_t_rows(theta, w, width, d, rows, out):
     """out[j] += sum_r theta[w + r width + j] d[r] for j < width: the transposed product W^T d of a
     row-major block, four rows per pass over out (a third of the loads and stores of one row per pass)."""
@@ -75,7 +75,7 @@ def matvec_t_rows(theta, w, width, d, rows, out):
         r += 1
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def row_input(theta, oU, ob, m, r, x, xi):
     """Row r's input pre-activation b_r + U_r x (U is G x m at offset oU, b at ob): a lookup when x is one-hot
     at xi >= 0, and x[r] itself when xi == PROJECTED (x then holds all G of them, computed for a whole window
@@ -91,7 +91,7 @@ def row_input(theta, oU, ob, m, r, x, xi):
     return a
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def project_inputs(dims, theta, X, Z):
     """Z[k] = b + U X[k] for every row of the dense inputs X (K x m), as one matrix product: every model's
     input pre-activations (G rows of U and b; b follows U in every layout), hoisted out of the recurrence.
@@ -108,7 +108,7 @@ def project_inputs(dims, theta, X, Z):
             zk[r] += b[r]
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def input_and_bias_grad(g, oU, ob, G, Delta, X, XI):
     """dL/dU = Delta^T X (G x m, at offset oU) and dL/db = the column sums of Delta (G, at offset ob), over
     all rows of the window. Dense inputs: written. One-hot inputs: added into the columns seen, XI[k], so
@@ -130,7 +130,7 @@ def input_and_bias_grad(g, oU, ob, G, Delta, X, XI):
             g[ob + r] += Delta[k, r]
 
 
-@njit(cache=True)
+@internal(cache=True)
 def clear_input_columns(dims, g, cols):
     """Zero columns `cols` (entries < 0 skipped) of g's input block (G x m at dims[D_OU])."""
     oU, G, m = dims[D_OU], dims[D_G], dims[D_M]
@@ -140,7 +140,7 @@ def clear_input_columns(dims, g, cols):
                 g[oU + r * m + c] = 0.0
 
 
-@njit(cache=True)
+@internal(cache=True)
 def distinct_columns(XI, cols):
     """cols = the distinct entries of XI, then -1s (cols has XI's length). A quadratic scan: windows are
     short, and numba compiles a sort for over a second."""

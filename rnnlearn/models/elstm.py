@@ -38,9 +38,9 @@ same order as theta's w, U and b blocks (U = n(2m + 4)). Williams and Zipser's (
     m_t = d * m_{t-1} + a * [c_{t-1}, x_t, 1]      (per unit and gate; a = a_z or a_f)
 and the h rows are e_c * (c rows) plus the o parameters' immediate entries, formed only in the gradient.
 """
-import numpy as np
 from numba import njit
 
+from ..jit import internal
 from .layout import FAST, D_M, D_N, D_OB, D_OU, D_OW, D_OX
 from .common import input_and_bias_grad, row_input
 from .vecmath import sigmoid_inplace, tanh_inplace
@@ -74,7 +74,7 @@ def step(dims, aux, theta, s_prev, x, xi, t, s_out, cache_out):
         s_out[k] = cache_out[2 * n + k] * cache_out[3 * n + k]
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
+@internal(cache=True, fastmath=FAST, inline="always")
 def _coefficients(theta, cache, s_prev, n, k, ow, op):
     """Unit k's c_{t-1}, c_t and the chain-rule coefficients a_z, a_f, e_o, e_c and d (module docstring)."""
     zg = cache[k]

@@ -31,6 +31,7 @@ the latter, so b_hr is that row's bias, with W_h's coefficient. No extras.
 import numpy as np
 from numba import njit
 
+from ..jit import internal
 from .layout import FAST, D_M, D_N, D_OB, D_OU, D_OW, D_OX
 from .common import input_and_bias_grad, matvec_rows, row_input
 from .vecmath import sigmoid_inplace, tanh_inplace
@@ -109,7 +110,7 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
             g[obr + j] += Dw[k, 2 * n + j]
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
+@internal(cache=True, fastmath=FAST, inline="always")
 def _coefficients(cache, s_prev, n, k):
     """Unit k's update gate z and dh_k/d(pre-activations): az (z gate), ar (r gate), ah (the candidate's input
     part U_h x + b_h) and aq (its recurrent product W_h h + b_hr), shared by both Jacobians."""

@@ -50,6 +50,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
+from ..jit import internal
 from . import cell
 from .layout import D_N, D_NX, D_R, D_S, FAST
 
@@ -79,7 +80,7 @@ def row_layout(model) -> RowLayout:
     return RowLayout(*[a.copy() for a in rows.T], *[a.copy() for a in extras.T])
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
+@internal(cache=True, fastmath=FAST, inline="always")
 def _add_row(M, row, c, s_prev, lo, width, x, xi, w, u, b):
     """M[row, w + j] += c s_prev[lo + j] (j < width), M[row, u + j] += c x_j (one entry when x is one-hot at
     xi >= 0; none when u < 0), M[row, b] += c (none when b < 0): one row's block c a_t^T of the immediate

@@ -6,11 +6,12 @@ step's weight w (the task's mask)."""
 import numpy as np
 from numba import njit
 
+from ..jit import internal
 from .layout import FAST, MSE, SIGMOID_MSE
 from .vecmath import exp_nonpos, sigmoid
 
 
-@njit(cache=True)
+@internal(cache=True)
 def _max(v):
     mx = v[0]
     for k in range(1, v.shape[0]):
@@ -19,14 +20,14 @@ def _max(v):
     return mx
 
 
-@njit(cache=True, error_model="numpy")
+@internal(cache=True, error_model="numpy")
 def _exp_shifted(v, mx, out):
     """out = exp(v - mx), vectorised (vecmath; v <= mx)."""
     for k in range(v.shape[0]):
         out[k] = exp_nonpos(v[k] - mx)
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _sum(v):
     z = 0.0
     for k in range(v.shape[0]):
@@ -34,7 +35,7 @@ def _sum(v):
     return z
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _xent_sums(yhat, y, lse):
     """(-sum_k y_k (yhat_k - lse), sum_k y_k)."""
     l = 0.0
@@ -45,7 +46,7 @@ def _xent_sums(yhat, y, lse):
     return l, ysum
 
 
-@njit(cache=True)
+@internal(cache=True)
 def logsumexp(v):
     """log sum_k exp(v_k), stable for large |v|."""
     mx = _max(v)
@@ -85,7 +86,7 @@ def loss_grad(loss_kind, yhat, y, w, dy):
     return w * l
 
 
-@njit(cache=True)
+@internal(cache=True)
 def loss_only(loss_kind, yhat, y, w):
     """w * l(yhat, y) without the gradient."""
     o = yhat.shape[0]

@@ -37,17 +37,18 @@ and is not stored. m (the compact influence, n_unit_influence = 2 N (3 + m) floa
 import numpy as np
 from numba import njit
 
+from ..jit import internal
 from .common import _four_rows, matvec_rows, matvec_t_rows
 from .layout import FAST, D_M, D_N, D_OU, D_OW, D_S, PROJECTED
 
 
-@njit(cache=True, inline="always")
+@internal(cache=True, inline="always")
 def _sizes(dims):
     n = dims[D_N]
     return n, (dims[D_S] - n) // 2, dims[D_M]
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
+@internal(cache=True, fastmath=FAST, inline="always")
 def _lam(nu, phi):
     """lambda = exp(-exp(nu) + i exp(phi)) as (re, im)."""
     r = np.exp(-np.exp(nu))
@@ -55,7 +56,7 @@ def _lam(nu, phi):
     return r * np.cos(a), r * np.sin(a)
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
+@internal(cache=True, fastmath=FAST, inline="always")
 def _cached_lam(theta, oW, N, cache, k):
     """lambda_k from the step's cache when theta's nu_k and phi_k are those it was computed from (a Jacobian at
     the current theta of an older step, as truncated BPTT's ring has, recomputes it): (re, im)."""
@@ -66,7 +67,7 @@ def _cached_lam(theta, oW, N, cache, k):
     return _lam(nu, phi)
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def _re_c_h(theta, oCr, oCi, N, hr, hi, n, out):
     """out[i] += Re(C h)_i = C_re[i] . h_re - C_im[i] . h_im for i < n (C_re, C_im row-major n x N at oCr, oCi),
     four rows per pass over h (a quarter of the loads of h of one row per pass)."""

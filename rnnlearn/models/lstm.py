@@ -37,6 +37,7 @@ peepholes are the extras, p_i[k]: a_i c_{t-1} (e_c, 1), p_f[k]: a_f c_{t-1} (e_c
 import numpy as np
 from numba import njit
 
+from ..jit import internal
 from .layout import FAST, D_M, D_N, D_OB, D_OU, D_OW, D_OX
 from .common import input_and_bias_grad, matvec_rows, matvec_t_rows, row_input
 from .vecmath import sigmoid_inplace, tanh_inplace
@@ -133,7 +134,7 @@ def param_grad(dims, aux, theta, S_prev, X, XI, Cache, Delta, g):
             g[op + 2 * n + j] += Delta[k, 2 * n + j] * Cache[k, 5 * n + j]
 
 
-@njit(cache=True, fastmath=FAST, inline="always")
+@internal(cache=True, fastmath=FAST, inline="always")
 def _coefficients(theta, cache, s_prev, n, k, peep, op):
     """Unit k's forget gate, c_{t-1}, and the chain-rule coefficients shared by the state and immediate
     Jacobians: dc/dz_i, dc/dz_f, dc/dz_g, dh/dz_o and dh/dc (through tanh(c) and the output peephole)."""

@@ -10,6 +10,7 @@ what they computed before it existed, bit for bit (one test of dims[D_OY] per ca
 import numpy as np
 from numba import njit
 
+from ..jit import internal
 from ..blas import gemm
 from .layout import FAST, D_M, D_N, D_O, D_OY, D_PREC
 
@@ -30,7 +31,7 @@ def readout(dims, theta, s, x, xi, y_out):
         shortcut_add(dims, theta, x, xi, y_out)
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def shortcut_add(dims, theta, x, xi, y_out):
     """y_out += V_x x (one column of V_x for a one-hot input)."""
     m, o, oY = dims[D_M], dims[D_O], dims[D_OY]
@@ -46,7 +47,7 @@ def shortcut_add(dims, theta, x, xi, y_out):
             y_out[k] += a
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def shortcut_grad(dims, x, xi, dy, g):
     """g[V_x] += dy (x) x (one column for a one-hot input)."""
     m, o, oY = dims[D_M], dims[D_O], dims[D_OY]
@@ -82,7 +83,7 @@ def readout_vjp(dims, theta, s, x, xi, dy, g, ds):
         shortcut_grad(dims, x, xi, dy, g)
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def readout_rows(dims, theta, S, X, XI, lo, hi, Y):
     """Y[lo:hi] = S[lo:hi, :n] V^T + c (+ X[lo:hi] V_x^T, X's rows read where XI < 0) for a block of steps:
     one matrix product when the state is h."""
@@ -115,7 +116,7 @@ V_WRITE = 1  # g[V] = DY^T H (one pass less over a large readout)
 V_SKIP = 2   # leave g[V] alone (the caller steps V itself: readout_sgd_rows)
 
 
-@njit(cache=True, fastmath=FAST)
+@internal(cache=True, fastmath=FAST)
 def readout_vjp_rows(dims, theta, S, X, XI, DY, lo, hi, g, DH, tmp, v_mode):
     """For a block of steps: V's gradient DY^T S[:, :n] as v_mode says, g[c] += the sum of DY's rows, and
     DH[lo:hi] = DY V (the error each step's output sends into its h). tmp is (o, n) scratch. With the
@@ -157,7 +158,7 @@ def readout_vjp_rows(dims, theta, S, X, XI, DY, lo, hi, g, DH, tmp, v_mode):
             shortcut_grad(dims, X[r], XI[r], DY[r], g)
 
 
-@njit(cache=True)
+@internal(cache=True)
 def readout_sgd_rows(dims, theta, S, DY, lo, hi, lr):
     """V -= lr DY[lo:hi]^T S[lo:hi] as one BLAS product accumulating into V (S holds h: S.shape[1] == n).
     V only: the feed-through's gradient goes through g (readout_vjp_rows) like c's."""

@@ -17,6 +17,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from ..jit import internal
+
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 with its low 32 bits zero: k * _LN2_HI is exact for |k| < 2^20
 _LN2_LO = 1.90821492927058770002e-10
@@ -43,7 +45,7 @@ def _from_bits(typingctx, b):
     return types.float64(types.int64), codegen
 
 
-@njit(inline="always", fastmath={"contract"})
+@internal(inline="always", fastmath={"contract"})
 def _reduce(y):
     """(s, q) with exp(y) = s (1 + q): s = 2^k, q = expm1(r). Valid for -708 <= y <= 0."""
     t = y * _LOG2E + _ROUND
@@ -55,7 +57,7 @@ def _reduce(y):
     return s, q
 
 
-@njit(inline="always", fastmath={"contract"})
+@internal(inline="always", fastmath={"contract"})
 def exp_nonpos(y):
     """exp(y) for y <= 0; below -708 it returns exp(-708) (about 3e-308) instead of a subnormal or 0."""
     if y < -708.0:
@@ -64,7 +66,7 @@ def exp_nonpos(y):
     return s * q + s
 
 
-@njit(inline="always", fastmath={"contract"})
+@internal(inline="always", fastmath={"contract"})
 def tanh(x):
     """tanh(x), within 3 ulp; |x| > 22 gives +-1 exactly, as tanh does in double precision."""
     a = abs(x)
@@ -75,7 +77,7 @@ def tanh(x):
     return np.copysign(-e / (2.0 + e), x)
 
 
-@njit(inline="always", fastmath={"contract"})
+@internal(inline="always", fastmath={"contract"})
 def sigmoid(z):
     """1 / (1 + exp(-z)), with full relative accuracy on both tails."""
     e = exp_nonpos(-abs(z))
@@ -91,7 +93,7 @@ def tanh_inplace(v):
 
 
 
-@njit(cache=True, fastmath={"contract"}, error_model="numpy")
+@internal(cache=True, fastmath={"contract"}, error_model="numpy")
 def sigmoid_inplace(v):
     """v[i] = 1 / (1 + exp(-v[i])) for a 1-D array, vectorised."""
     for i in range(v.shape[0]):
