@@ -146,6 +146,7 @@ def test_numba_cache_dir_is_searched(tmp_path):
     (["--sizes", "4", "--seeds", "0"], ["seeds"]),
     (["--models", "lru", "--learners", "kf_rtrl", "--sizes", "4"], ["cannot train a lru network", "row form"]),
     (["--models", "lstm", "--learners", "rflo", "--sizes", "4"], ["cannot train a lstm network"]),
+    (["--models", "lstm:theta0=no/such.npy", "--sizes", "4"], ["theta0", "no/such.npy", "does not exist"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words):
     res = cli("compare", "--out", str(tmp_path / "r"), "--steps", "10", "--quiet", *args)

@@ -3,7 +3,12 @@
 
 Every model takes shortcut=True (default False): the readout also reads the input, y_hat_t = V h_t + V_x x_t + c
 (Gers and Schmidhuber 2001's input-to-output shortcut connections; models/readout.py). V_x (o, m) is theta's
-last block and starts at zero (uniform like the other weights under the LSTM's init="uniform")."""
+last block and starts at zero (uniform like the other weights under the LSTM's init="uniform").
+
+Every model takes theta0=PATH (default none): training starts from the parameters saved there (a .npy of
+model.n_params floats, or a model .npz of `compare --save-models`) instead of the model's initialisation,
+plus, with theta0_noise=a > 0, uniform noise in [-a, a] drawn from the run's initialisation seed
+(Model.start_from)."""
 import numpy as np
 
 from .base import Model, _check_size, orthogonal
@@ -59,12 +64,13 @@ class LeakyRNN(Model):
     name = "leaky"
 
     def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", alpha: float = 1.0,
-                 shortcut: bool = False):
+                 shortcut: bool = False,
+                 theta0: str | None = None, theta0_noise: float = 0.0):
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
                 or not 0.0 < alpha <= 1.0:
             raise ValueError(f"alpha must be a number in (0, 1], got {alpha!r}")
         self.alpha = float(alpha)
-        super().__init__(n_in, n_hidden, n_out, loss, shortcut)
+        super().__init__(n_in, n_hidden, n_out, loss, shortcut, theta0, theta0_noise)
 
     @property
     def n_state(self):
@@ -118,7 +124,8 @@ class LSTM(Model):
 
     def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", peephole: bool = False,
                  init: str = "orthogonal", init_scale: float = 0.1, b_i: float = 0.0, b_f: float = 1.0,
-                 b_o: float = 0.0, shortcut: bool = False):
+                 b_o: float = 0.0, shortcut: bool = False,
+                 theta0: str | None = None, theta0_noise: float = 0.0):
         if not isinstance(peephole, (bool, np.bool_)):
             raise ValueError(f"peephole must be True or False, got {peephole!r}")
         if init not in ("orthogonal", "uniform"):
@@ -130,7 +137,7 @@ class LSTM(Model):
         self.peephole = bool(peephole)
         self.init, self.init_scale = init, float(init_scale)
         self.b_i, self.b_f, self.b_o = float(b_i), float(b_f), float(b_o)
-        super().__init__(n_in, n_hidden, n_out, loss, shortcut)
+        super().__init__(n_in, n_hidden, n_out, loss, shortcut, theta0, theta0_noise)
 
     @property
     def n_state(self):
@@ -171,8 +178,8 @@ class LSTM(Model):
         p["b_f"][:] = self.b_f
         p["b_o"][:] = self.b_o
 
-    def init_params(self, seed: int = 0):
-        theta = super().init_params(seed)
+    def fresh_params(self, seed: int = 0):
+        theta = super().fresh_params(seed)
         if self.init == "uniform":  # the readout too (the base class draws V ~ N(0, 1/n) after the rest)
             p = self.unpack(theta)
             rng = np.random.default_rng([seed, 1])
@@ -256,7 +263,8 @@ class ClockworkRNN(Model):
     name = "clockwork"
 
     def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", modules: int = 4,
-                 periods=None, shortcut: bool = False):
+                 periods=None, shortcut: bool = False,
+                 theta0: str | None = None, theta0_noise: float = 0.0):
         if isinstance(modules, bool) or not isinstance(modules, (int, np.integer)) or modules < 1:
             raise ValueError(f"modules must be a positive integer, got {modules!r}")
         if isinstance(n_hidden, (int, np.integer)) and not isinstance(n_hidden, bool) and n_hidden >= 1 \
@@ -275,7 +283,7 @@ class ClockworkRNN(Model):
             self._periods = ps
         self.modules = int(modules)
         self.periods = None if periods is None else list(self._periods)
-        super().__init__(n_in, n_hidden, n_out, loss, shortcut)
+        super().__init__(n_in, n_hidden, n_out, loss, shortcut, theta0, theta0_noise)
 
     @property
     def module_size(self):
@@ -342,10 +350,11 @@ class ELSTM(Model):
     diagonal_recurrence = True
 
     def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", b_f: float = 1.0,
-                 shortcut: bool = False):
+                 shortcut: bool = False,
+                 theta0: str | None = None, theta0_noise: float = 0.0):
         _check_finite("b_f", b_f)
         self.b_f = float(b_f)
-        super().__init__(n_in, n_hidden, n_out, loss, shortcut)
+        super().__init__(n_in, n_hidden, n_out, loss, shortcut, theta0, theta0_noise)
 
     @property
     def n_state(self):
@@ -421,7 +430,8 @@ class LRU(Model):
     diagonal_recurrence = True
 
     def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", d_state: int | None = None,
-                 r_min: float = 0.0, r_max: float = 1.0, max_phase: float = 2 * np.pi, shortcut: bool = False):
+                 r_min: float = 0.0, r_max: float = 1.0, max_phase: float = 2 * np.pi, shortcut: bool = False,
+                 theta0: str | None = None, theta0_noise: float = 0.0):
         if d_state is not None:
             _check_size("d_state", d_state)
         for name, v in (("r_min", r_min), ("r_max", r_max), ("max_phase", max_phase)):
@@ -433,7 +443,7 @@ class LRU(Model):
             raise ValueError(f"max_phase must be > 0, got {max_phase!r}")
         self.d_state = None if d_state is None else int(d_state)
         self.r_min, self.r_max, self.max_phase = float(r_min), float(r_max), float(max_phase)
-        super().__init__(n_in, n_hidden, n_out, loss, shortcut)
+        super().__init__(n_in, n_hidden, n_out, loss, shortcut, theta0, theta0_noise)
 
     @property
     def n_units(self) -> int:

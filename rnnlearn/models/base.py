@@ -41,7 +41,8 @@ class Model:
     #: stays per unit, n_unit_influence numbers updated by cell.unit_influence_step
     diagonal_recurrence: ClassVar[bool] = False
 
-    def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", shortcut: bool = False):
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, loss: str = "mse", shortcut: bool = False,
+                 theta0: str | None = None, theta0_noise: float = 0.0):
         self.n_in = _check_size("n_in", n_in)
         self.n_hidden = _check_size("n_hidden", n_hidden)
         self.n_out = _check_size("n_out", n_out)
@@ -80,6 +81,9 @@ class Model:
             R=int(self.n_rows), NX=int(self.n_extra), oY=self._offsets["Vx"][0] if self.shortcut else -1)
         self._row_layout = None
         self.aux = np.ascontiguousarray(self.make_aux(), dtype=np.float64)
+        self.theta0, self.theta0_noise, self._theta0 = None, 0.0, None
+        if theta0 is not None or theta0_noise != 0.0:
+            self.start_from(theta0, theta0_noise)
 
     # --- what a subclass defines -------------------------------------------------------------------
     n_state: int      # S: size of the state s_t (h first)
@@ -116,8 +120,10 @@ class Model:
         return 1
 
     def resized(self, n_hidden: int) -> "Model":
-        """The same model with n_hidden hidden units (a multiple of size_step)."""
-        return type(self)(**{**self.config(), "n_hidden": int(n_hidden)})
+        """The same model with n_hidden hidden units (a multiple of size_step), from a fresh initialisation
+        (a theta0 is for this model's size only)."""
+        cfg = {k: v for k, v in self.config().items() if k not in ("theta0", "theta0_noise")}
+        return type(self)(**{**cfg, "n_hidden": int(n_hidden)})
 
     @classmethod
     def spec_label(cls, params: dict) -> str | None:
@@ -130,10 +136,61 @@ class Model:
         cfg = {"n_in": self.n_in, "n_hidden": self.n_hidden, "n_out": self.n_out, "loss": self.loss}
         if self.shortcut:
             cfg["shortcut"] = True
+        if self.theta0 is not None:   # likewise: only when set
+            cfg["theta0"] = self.theta0
+            if self.theta0_noise:
+                cfg["theta0_noise"] = self.theta0_noise
         return cfg
+
+    def start_from(self, path, noise: float = 0.0) -> None:
+        """Make init_params return the parameters saved at `path` (a .npy of n_params floats, or the .npz of
+        a model that `compare --save-models` saved) plus uniform noise in [-noise, noise] drawn from the
+        seed, instead of a fresh initialisation. The file is read and checked here, once (ValueError naming
+        it: missing, unreadable, wrong size, not finite). Runs are keyed by the path, not the file's
+        contents: a changed file needs a new path or a new results folder."""
+        if isinstance(noise, bool) or not isinstance(noise, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(noise) or noise < 0:
+            raise ValueError(f"theta0_noise must be a finite number >= 0, got {noise!r}")
+        if path is None:
+            raise ValueError(f"theta0_noise={noise!r} needs theta0=PATH (the parameters to add noise to)")
+        import os
+        p = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+        if p is None or not os.path.isfile(p):
+            raise ValueError(f"theta0 must name a saved parameter file (.npy or .npz); {path!r} does not exist")
+        try:
+            with open(p, "rb") as fh:
+                data = np.load(fh, allow_pickle=False)
+                if isinstance(data, np.lib.npyio.NpzFile):
+                    with data:
+                        if "theta" not in data:
+                            raise ValueError(f"theta0: {p!r} has no theta array (not a saved model)")
+                        data = data["theta"]
+                theta = np.array(data, dtype=np.float64)
+        except ValueError as exc:
+            if str(exc).startswith("theta0:"):
+                raise
+            raise ValueError(f"theta0: {p!r} is not a .npy or .npz of floats ({exc})") from None
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"theta0: {p!r} is not a .npy or .npz of floats ({type(exc).__name__})") from None
+        if theta.ndim != 1 or theta.shape[0] != self.n_params:
+            raise ValueError(f"theta0: {p!r} holds {theta.size} values of shape {theta.shape}, the model has "
+                             f"{self.n_params} parameters")
+        if not np.isfinite(theta).all():
+            raise ValueError(f"theta0: {p!r} holds non-finite values")
+        self.theta0, self.theta0_noise, self._theta0 = p, float(noise), theta
 
     # --- parameters --------------------------------------------------------------------------------
     def init_params(self, seed: int = 0) -> np.ndarray:
+        """The parameters a run starts from: fresh_params(seed), or those of theta0 (start_from) plus their
+        noise drawn from seed."""
+        if self._theta0 is None:
+            return self.fresh_params(seed)
+        theta = self._theta0.copy()
+        if self.theta0_noise:
+            theta += np.random.default_rng([seed, 2]).uniform(-self.theta0_noise, self.theta0_noise, theta.shape)
+        return theta
+
+    def fresh_params(self, seed: int = 0) -> np.ndarray:
         """A fresh parameter vector: the model's recurrent initialisation, V ~ N(0, 1/n), c = 0, and the
         feed-through V_x = 0 (the network starts as the one without it; its gradient dy (x) x is not zero)."""
         rng = np.random.default_rng(seed)
