@@ -1,8 +1,11 @@
-"""The hand-made counter network (tests/anbncn_solution.py) solves a^n b^n c^n to n = 10,000 under the task's
-own test: the model and the test of anbncn_gers can express and measure the papers' result."""
+"""The hand-made counter network (rnnlearn/tasks/anbncn_solution.py) solves a^n b^n c^n to n = 10,000 under the
+task's own test: the model and the test of anbncn_gers can express and measure the papers' result. The failure
+model (breaking_n): its windows are the exact tolerance of the readout, and where it is right or early."""
 import numpy as np
+import pytest
 
-from anbncn_solution import CELL_A, CELL_B, CELL_F, anbncn_model, anbncn_solution
+from rnnlearn.tasks.anbncn_solution import (CELL_A, CELL_B, CELL_F, _rest_correct, anbncn_model, anbncn_solution,
+                                            breaking_n, cells_at_probe, count_windows, probe_step)
 from rnnlearn.tasks.anbncn import AnBnCnTask, encode_anbncn, largest_n_correct, string_correct
 from rnnlearn.train import evaluate
 
@@ -46,3 +49,60 @@ def test_weak_gates_leak_and_the_counter_drifts():
     assert exact["largest_n_correct"] == 10000.0 and leaky["largest_n_correct"] < 200
     assert leaky["strings_correct"] == exact["strings_correct"] == 1.0
     assert abs(leaky["test_loss"] - exact["test_loss"]) < 0.02 * exact["test_loss"]
+
+
+def test_the_window_is_the_readouts_exact_tolerance():
+    """Shifting a cell at the probe of the string 10 just inside its window keeps the rest correct, just
+    outside breaks it (the hand net: cell A is 0 there and read against the cut 0.38 ~ tanh(0.4) / 2)."""
+    model = anbncn_model()
+    theta = anbncn_solution(model)
+    w = count_windows(model, theta, 10)
+    chunk = encode_anbncn(10, "sigmoid")
+    s = model.forward(theta, chunk)[0][probe_step(10)]
+    for k in range(3):
+        for edge, inward in ((w[k, 0], +1), (w[k, 1], -1)):
+            if np.isfinite(edge):
+                shift = edge - s[model.n_hidden + k]
+                assert _rest_correct(model, theta, chunk, s, k, shift + inward * 1e-6)
+                assert not _rest_correct(model, theta, chunk, s, k, shift - inward * 1e-6)
+    assert w[CELL_A, 0] < 0 < w[CELL_A, 1] < 0.4 and w[CELL_F, 1] == np.inf   # F is only read to be 1
+
+
+def test_the_exact_hand_net_never_leaves_its_windows():
+    model = anbncn_model()
+    theta = anbncn_solution(model, gain=40.0, scale=20.0)
+    b = breaking_n(model, theta, n0=10, n_max=400)
+    assert b.n is None and b.cell == CELL_A   # A: the narrowest window
+    assert np.array_equal(cells_at_probe(model, theta, 400), cells_at_probe(model, theta, 10))  # no drift at all
+
+
+def test_on_the_leaky_hand_net_the_per_cell_model_is_early_as_two_counters_drift_together():
+    """Gain 10: cells A and B leak alike (both -0.38 at the end of the string 92, where T is first missed).
+    Cell A alone leaves its window after n = 65, but B's equal drift compensates in the readout
+    (c: h_B - 2 h_A), so the net is correct to 91: the windows are per cell, the other cells held as at n0."""
+    model = anbncn_model()
+    theta = anbncn_solution(model, gain=10.0, scale=10.0)
+    assert largest_n_correct(model, theta, 1000, outputs="sigmoid", n_exact=100) == 91
+    b = breaking_n(model, theta, n0=10, n_max=400)
+    assert (b.n, b.cell) == (65, CELL_A)
+    chunk = encode_anbncn(10, "sigmoid")
+    s = model.forward(theta, chunk)[0]
+    drifted = np.concatenate([s[probe_step(10), :3], cells_at_probe(model, theta, 91)])
+    assert _rest_correct(model, theta, chunk, drifted, 0, 0.0)                  # every cell as at n = 91: correct
+    only_a = s[probe_step(10)].copy()
+    only_a[model.n_hidden + CELL_A] = drifted[model.n_hidden + CELL_A]
+    assert not _rest_correct(model, theta, chunk, only_a, 0, 0.0)               # cell A alone: fails
+
+
+def test_bad_arguments():
+    model = anbncn_model()
+    theta = anbncn_solution(model)
+    with pytest.raises(ValueError, match="n0 must be"):
+        breaking_n(model, theta, n0=1)
+    with pytest.raises(ValueError, match="n_max must be"):
+        breaking_n(model, theta, n0=10, n_max=10)
+    with pytest.raises(ValueError, match="gain must be"):
+        anbncn_solution(model, gain=0.0)
+    from rnnlearn.models import Elman
+    with pytest.raises(ValueError, match="needs an LSTM"):
+        breaking_n(Elman(5, 3, 5), np.zeros(Elman(5, 3, 5).n_params))

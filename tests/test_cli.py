@@ -34,7 +34,7 @@ def assert_user_error(res, *words):
 
 
 @pytest.mark.parametrize("command", ["list", "compare", "tune", "plot", "cost", "vanishing", "figures", "bench",
-                                     "sample", "report", "cache"])
+                                     "sample", "report", "cache", "anbncn"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args([command, "--help"])
@@ -253,3 +253,33 @@ def test_train_save_sample(tmp_path, capsys):
     sample = capsys.readouterr().out
     assert sample.startswith("the ") and len(sample.rstrip("\n")) == 34
     assert_user_error(cli("sample", str(tmp_path / "missing.npz")), "does not exist")
+
+
+def test_anbncn_solution_and_breaking(tmp_path, capsys):
+    """`rnnlearn anbncn solution` writes the hand net for theta0=; a run started from it and saved is read by
+    `rnnlearn anbncn breaking`, which prints the failure model's table (the exact net: no cell leaves its
+    window up to --n-max, measured 100 = the task's n_test here)."""
+    import numpy as np
+    from rnnlearn.tasks.anbncn_solution import anbncn_model, anbncn_solution
+    sol = tmp_path / "sol.npy"
+    assert main(["anbncn", "solution", "--gain", "40", "--scale", "20", "--out", str(sol)]) == 0
+    assert np.array_equal(np.load(sol), anbncn_solution(anbncn_model(), 40.0, 20.0))
+    out = tmp_path / "fromsol"
+    model = f"lstm:peephole=true,init=uniform,init_scale=0.1,b_i=-1.0,b_f=2.0,b_o=-2.0,theta0={sol}"
+    assert main(["compare", "--tasks", "anbncn:n_max=10,outputs=sigmoid,n_test=100,n_exact=20", "--models", model,
+                 "--learners", "rtrl:optimizer=sgd,lr=1e-9", "--sizes", "3", "--seeds", "1", "--steps", "10",
+                 "--eval-every", "10", "--jobs", "1", "--quiet", "--no-plot", "--save-models",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["anbncn", "breaking", str(out), "--n-max", "50"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("| seed | measured | predicted | cell | window |")
+    assert lines[2].startswith("| 0 | 100 | > 50 | 0 | -0.19 .. 0.19 | 0.00 |")
+    assert_user_error(cli("anbncn", "breaking", str(tmp_path / "nothere")), "does not exist")
+    assert_user_error(cli("anbncn", "breaking", str(tmp_path)), "no saved models")
+    lm = tmp_path / "lm"
+    assert main(["compare", "--tasks", "add", "--learners", "rtrl", "--sizes", "3", "--seeds", "1", "--steps", "10",
+                 "--eval-every", "10", "--jobs", "1", "--quiet", "--no-plot", "--save-models", "--out", str(lm)]) == 0
+    assert_user_error(cli("anbncn", "breaking", str(lm)), "needs an LSTM")
+    assert_user_error(cli("anbncn", "solution", "--gain", "-1", "--out", str(sol)), "gain must be")
+    assert_user_error(cli("anbncn", "solution", "--out", str(tmp_path / "sol.txt")), "sol.txt")

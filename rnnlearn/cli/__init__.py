@@ -30,6 +30,7 @@ COMMANDS = [
     "rnnlearn.cli.figures",    # rnnlearn figures
     "rnnlearn.cli.bench",      # rnnlearn bench
     "rnnlearn.cli.sample",     # rnnlearn sample
+    "rnnlearn.cli.anbncn",     # rnnlearn anbncn
     "rnnlearn.cli.cache",      # rnnlearn cache
 ]
 
