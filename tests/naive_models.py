@@ -60,6 +60,25 @@ def lstm_forward(p, xs, peephole=False, resets=None):
     return _run(cell, p, xs, 2 * n, resets)
 
 
+def lstm_forward_original(p, xs, resets=None):
+    """The peephole LSTM with the original squashing (Hochreiter & Schmidhuber 1997; Gers & Schmidhuber 2001):
+    cell input g(z) = 4 sigma(z) - 2 in [-2, 2], cell output h(c) = 2 sigma(c) - 1 in [-1, 1]; gates and
+    peepholes as lstm_forward with peephole=True. States (h, c) with the original c."""
+    n = p["b_i"].shape[0]
+
+    def pre(q, h, x):
+        return p[f"W_{q}"] @ h + p[f"U_{q}"] @ x + p[f"b_{q}"]
+
+    def cell(s, x, t):
+        h, c = s[:n], s[n:]
+        zi, zf, zo, zg = (pre(q, h, x) for q in "ifog")
+        c_new = sigmoid(zf + p["p_f"] * c) * c + sigmoid(zi + p["p_i"] * c) * (4 * sigmoid(zg) - 2)
+        h_new = sigmoid(zo + p["p_o"] * c_new) * (2 * sigmoid(c_new) - 1)
+        return np.concatenate([h_new, c_new])
+
+    return _run(cell, p, xs, 2 * n, resets)
+
+
 def gru_forward(p, xs, resets=None):
     """Cho et al. (2014) with the reset gate applied after the recurrent product (PyTorch's nn.GRU):
     h_t = z h_{t-1} + (1 - z) tanh(U_h x + b_h + r (W_h h_{t-1} + b_hr))."""

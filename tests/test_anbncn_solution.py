@@ -3,6 +3,7 @@ task's own test: the model and the test of anbncn_gers can express and measure t
 model (breaking_n): its windows are the exact tolerance of the readout, and where it is right or early."""
 import numpy as np
 import pytest
+from naive_models import lstm_forward_original
 
 from rnnlearn.tasks.anbncn_solution import (CELL_A, CELL_B, CELL_F, _rest_correct, anbncn_model, anbncn_solution,
                                             breaking_n, cells_at_probe, count_windows, probe_step)
@@ -106,3 +107,27 @@ def test_bad_arguments():
     from rnnlearn.models import Elman
     with pytest.raises(ValueError, match="needs an LSTM"):
         breaking_n(Elman(5, 3, 5), np.zeros(Elman(5, 3, 5).n_params))
+
+
+def test_the_original_squashing_is_the_standard_lstm_rescaled():
+    """g(z) = 4 sigma(z) - 2 = 2 tanh(z / 2) and h(c) = 2 sigma(c) - 1 = tanh(c / 2): with c' = c / 2 the
+    original LSTM is this one with the cell-input rows (W_g, U_g, b_g) halved and the peepholes doubled, the
+    same function class (only the learning geometry, e.g. the EKF's P0 per parameter, differs)."""
+    model = anbncn_model()
+    rng = np.random.default_rng(3)
+    theta = rng.uniform(-1.0, 1.0, model.n_params)
+    p = model.unpack(theta.copy())
+    chunk = encode_anbncn(12, "sigmoid")
+    states_orig, y_orig = lstm_forward_original(p, chunk.xs, chunk.resets)
+    theta_std = theta.copy()
+    q = model.unpack(theta_std)
+    for k in ("W_g", "U_g", "b_g"):
+        q[k] *= 0.5
+    for k in ("p_i", "p_f", "p_o"):
+        q[k] *= 2.0
+    states, y = model.forward(theta_std, chunk)
+    n = model.n_hidden
+    np.testing.assert_allclose(y, y_orig, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(states[:, :n], states_orig[:, :n], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(states[:, n:], states_orig[:, n:] / 2, rtol=1e-12, atol=1e-12)
+    assert not np.allclose(model.forward(theta, chunk)[1], y_orig, atol=1e-3)   # unscaled: a different net
