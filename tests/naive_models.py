@@ -37,24 +37,24 @@ def leaky_forward(p, xs, alpha, resets=None):
     return _run(cell, p, xs, p["b"].shape[0], resets)
 
 
-def lstm_forward(p, xs, peephole=False, resets=None):
+def lstm_forward(p, xs, peephole=False, resets=None, g=np.tanh, h=np.tanh):
     """Gers, Schmidhuber & Cummins (2000) with a forget gate; peepholes as in Gers & Schmidhuber (2000):
-    i and f see c_{t-1}, o sees c_t."""
+    i and f see c_{t-1}, o sees c_t. g and h: the cell input and cell output squashing (tanh here)."""
     n = p["b_i"].shape[0]
 
-    def pre(q, h, x):
-        return p[f"W_{q}"] @ h + p[f"U_{q}"] @ x + p[f"b_{q}"]
+    def pre(q, hp, x):
+        return p[f"W_{q}"] @ hp + p[f"U_{q}"] @ x + p[f"b_{q}"]
 
     def cell(s, x, t):
-        h, c = s[:n], s[n:]
-        zi, zf, zo, zg = (pre(q, h, x) for q in "ifog")
+        hp, c = s[:n], s[n:]
+        zi, zf, zo, zg = (pre(q, hp, x) for q in "ifog")
         if peephole:
             zi = zi + p["p_i"] * c
             zf = zf + p["p_f"] * c
-        c_new = sigmoid(zf) * c + sigmoid(zi) * np.tanh(zg)
+        c_new = sigmoid(zf) * c + sigmoid(zi) * g(zg)
         if peephole:
             zo = zo + p["p_o"] * c_new
-        h_new = sigmoid(zo) * np.tanh(c_new)
+        h_new = sigmoid(zo) * h(c_new)
         return np.concatenate([h_new, c_new])
 
     return _run(cell, p, xs, 2 * n, resets)
@@ -64,19 +64,8 @@ def lstm_forward_original(p, xs, resets=None):
     """The peephole LSTM with the original squashing (Hochreiter & Schmidhuber 1997; Gers & Schmidhuber 2001):
     cell input g(z) = 4 sigma(z) - 2 in [-2, 2], cell output h(c) = 2 sigma(c) - 1 in [-1, 1]; gates and
     peepholes as lstm_forward with peephole=True. States (h, c) with the original c."""
-    n = p["b_i"].shape[0]
-
-    def pre(q, h, x):
-        return p[f"W_{q}"] @ h + p[f"U_{q}"] @ x + p[f"b_{q}"]
-
-    def cell(s, x, t):
-        h, c = s[:n], s[n:]
-        zi, zf, zo, zg = (pre(q, h, x) for q in "ifog")
-        c_new = sigmoid(zf + p["p_f"] * c) * c + sigmoid(zi + p["p_i"] * c) * (4 * sigmoid(zg) - 2)
-        h_new = sigmoid(zo + p["p_o"] * c_new) * (2 * sigmoid(c_new) - 1)
-        return np.concatenate([h_new, c_new])
-
-    return _run(cell, p, xs, 2 * n, resets)
+    return lstm_forward(p, xs, peephole=True, resets=resets, g=lambda z: 4 * sigmoid(z) - 2,
+                        h=lambda c: 2 * sigmoid(c) - 1)
 
 
 def gru_forward(p, xs, resets=None):
