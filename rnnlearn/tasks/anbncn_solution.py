@@ -203,6 +203,7 @@ def breaking_rows(folder, n0: int = 10, n_max: int = 400) -> list[BreakingRow]:
     seed) order, with the measured largest n (the run's task: n_test, n_exact). ValueError for a missing
     folder, no saved models, or a saved model that is not an LSTM of the sigmoid-output a^n b^n c^n task."""
     import glob
+    import json
     import os
 
     from ..textgen import load_model
@@ -223,7 +224,6 @@ def breaking_rows(folder, n0: int = 10, n_max: int = 400) -> list[BreakingRow]:
             raise ValueError(f"{p!r}: {exc}") from None
         if task is None or task.name != "anbncn" or task.outputs != "sigmoid":
             raise ValueError(f"{p!r} was not trained on the anbncn task with outputs=sigmoid")
-        import json
         with np.load(p, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
         run = meta.get("run", {})
